@@ -1,0 +1,116 @@
+/**
+ * The only reader of process.env. Parsed once with zod; a bad variable stops the process with a message
+ * that names it. Every service takes the typed `Config` (or a slice of it) as a dependency.
+ */
+import { z } from 'zod';
+
+const onOff = z.enum(['on', 'off']);
+
+export const ROLES = ['reader', 'producer', 'official', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export interface ApiToken {
+  role: Role;
+  token: string;
+}
+
+/** `API_TOKENS=producer:abc,reader:def` -> [{role, token}]. Throws with a message that never contains a token. */
+export function parseApiTokens(raw: string): ApiToken[] {
+  if (raw.trim() === '') return [];
+  return raw.split(',').map((pair, i) => {
+    const idx = pair.indexOf(':');
+    const role = idx < 0 ? '' : pair.slice(0, idx).trim();
+    const token = idx < 0 ? '' : pair.slice(idx + 1).trim();
+    if (!(ROLES as readonly string[]).includes(role)) {
+      throw new Error(`entry ${i + 1}: role must be one of ${ROLES.join(', ')} (format role:token, comma-separated)`);
+    }
+    if (token.length < 8) throw new Error(`entry ${i + 1} (${role}): token must be at least 8 characters`);
+    return { role: role as Role, token };
+  });
+}
+
+const urlList = (schemes: string[]) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (v) =>
+        v.split(',').every((u) => {
+          try {
+            return schemes.includes(new URL(u.trim()).protocol);
+          } catch {
+            return false;
+          }
+        }),
+      { message: `must be a URL (or comma-separated list) with scheme ${schemes.join(' or ')}` },
+    );
+
+export const EnvSchema = z.object({
+  NATS_URL: urlList(['nats:', 'tls:']).optional(),
+  REDIS_URL: urlList(['redis:', 'rediss:']).optional(),
+  HOST: z.string().trim().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  SIMULATOR: onOff.default('on'),
+  SIMULATOR_SPEED: z.coerce.number().positive().max(100_000).default(1),
+  SIMULATOR_SEED: z.coerce.number().int().default(42),
+  API_TOKENS: z
+    .string()
+    .default('')
+    .transform((raw, ctx) => {
+      try {
+        return parseApiTokens(raw);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', message: (err as Error).message });
+        return z.NEVER;
+      }
+    }),
+  READ_AUTH: onOff.default('off'),
+  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
+  WRITE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
+  CORS_ORIGINS: z.string().default('*'),
+  /** Key for pseudonymising vehicle references (HMAC-SHA256). At least 16 characters. */
+  PSEUDONYM_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+  /** Namespace for NATS subjects/streams and Redis keys, so several deployments or tests can share servers. */
+  KEZEK_PREFIX: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,31}$/, 'must be lowercase letters, digits or _ (max 32), starting with a letter')
+    .default('kezek'),
+  DATA_DIR: z.string().default('.data'),
+  STALE_AFTER_SECONDS: z.coerce.number().int().positive().default(900),
+});
+
+export type Config = z.infer<typeof EnvSchema>;
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+}
+
+/** Parse an env-like object. Throws ConfigError naming each bad variable. */
+export function parseConfig(env: Record<string, string | undefined> = process.env): Config {
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined && v !== '') clean[k] = v;
+  const res = EnvSchema.safeParse(clean);
+  if (!res.success) {
+    const lines = res.error.issues.map((i) => {
+      const name = String(i.path[0] ?? '?');
+      const shown = name === 'API_TOKENS' || name === 'PSEUDONYM_KEY' ? '' : ` (got ${JSON.stringify(clean[name])})`;
+      return `  ${name}: ${i.message}${shown}`;
+    });
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  return res.data;
+}
+
+/** For main.ts files: parse or print the problem and exit(2). */
+export function loadConfigOrExit(env: Record<string, string | undefined> = process.env): Config {
+  try {
+    return parseConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,33 @@
+/**
+ * NATS subject and stream names. Subjects encode version, crossing and direction so consumers can filter
+ * and partition: `<prefix>.v1.events.<crossingId>.<direction|all>`.
+ * `prefix` (KEZEK_PREFIX) namespaces a deployment so tests and several installs can share one server.
+ */
+import type { KezekEvent } from './v1.ts';
+
+export const ALL_DIRECTIONS_TOKEN = 'all';
+
+export function subjects(prefix = 'kezek') {
+  const P = prefix.toUpperCase();
+  return {
+    /** JetStream stream holding every contract event (the durable record). */
+    eventsStream: `${P}_EVENTS`,
+    eventsAll: `${prefix}.v1.events.>`,
+    eventsFor: (crossingId: string, direction?: string) => `${prefix}.v1.events.${crossingId}.${direction ?? ALL_DIRECTIONS_TOKEN}`,
+    eventsOfCrossing: (crossingId: string) => `${prefix}.v1.events.${crossingId}.>`,
+    /** Estimate changes, one subject per queue; kept in a short-retention stream so SSE clients can resume. */
+    estimatesStream: `${P}_ESTIMATES`,
+    estimatesAll: `${prefix}.v1.estimates.>`,
+    estimatesFor: (crossingId: string, direction: string, vehicleClass: string) => `${prefix}.v1.estimates.${crossingId}.${direction}.${vehicleClass}`,
+    estimatesOfCrossing: (crossingId: string) => `${prefix}.v1.estimates.${crossingId}.>`,
+    /** Poison messages with the reason, for an operator to inspect and replay. */
+    dlqStream: `${P}_DLQ`,
+    dlqAll: `${prefix}.v1.dlq.>`,
+    dlqFor: (crossingId: string) => `${prefix}.v1.dlq.${/^[a-z0-9-]{1,64}$/.test(crossingId) ? crossingId : 'unknown'}`,
+    /** Durable consumer name of the estimator. */
+    estimatorDurable: `${prefix}-estimator`,
+  } as const;
+}
+export type Subjects = ReturnType<typeof subjects>;
+
+export const subjectForEvent = (s: Subjects, ev: KezekEvent): string => s.eventsFor(ev.crossingId, ev.direction);

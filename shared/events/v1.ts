@@ -1,0 +1,149 @@
+/**
+ * The event contract, version 1: one zod schema per event type, a discriminated union, and the
+ * catalogue-aware validator used at every boundary (HTTP ingest, producers, the estimator's consumer).
+ * Types come from these schemas; there are no hand-written twins.
+ */
+import { z } from 'zod';
+import { DateTime } from 'luxon';
+import { DirectionSchema, SlugSchema, VehicleClassSchema } from '../catalogue/schema.ts';
+import type { Catalogue } from '../catalogue/index.ts';
+
+export const EVENT_SCHEMA_VERSION = 1;
+/** How far in the future (by the receiver's clock) an event time may be. */
+export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
+
+const OFFSET_RE = /(?:Z|[+-]\d{2}(?::?\d{2})?)$/i;
+const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?/;
+
+/** ISO-8601 instant that must carry an offset or Z; a local time without offset is ambiguous at a border. */
+export const InstantSchema = z
+  .string()
+  .max(40, 'too long for an ISO-8601 timestamp')
+  .superRefine((v, ctx) => {
+    if (!ISO_RE.test(v)) {
+      ctx.addIssue({ code: 'custom', message: 'must be an ISO-8601 date-time like 2026-11-22T08:15:00+05:00' });
+      return;
+    }
+    if (!OFFSET_RE.test(v)) {
+      ctx.addIssue({ code: 'custom', message: 'must include a UTC offset or Z: a local time without offset is ambiguous' });
+      return;
+    }
+    if (!DateTime.fromISO(v, { setZone: true }).isValid) ctx.addIssue({ code: 'custom', message: 'is not a valid date-time' });
+  });
+
+export const EventIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+export const VehicleRefSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+
+const common = {
+  eventId: EventIdSchema,
+  crossingId: SlugSchema.max(64),
+  occurredAt: InstantSchema,
+  source: z.string().min(1).max(128).optional(),
+};
+const queueScoped = { ...common, direction: DirectionSchema, vehicleClass: VehicleClassSchema };
+
+export const VehicleArrivedSchema = z.strictObject({ ...queueScoped, type: z.literal('vehicle.arrived'), vehicleRef: VehicleRefSchema.optional() });
+export const VehicleServiceStartedSchema = z.strictObject({ ...queueScoped, type: z.literal('vehicle.service_started'), vehicleRef: VehicleRefSchema });
+export const VehicleCrossedSchema = z.strictObject({ ...queueScoped, type: z.literal('vehicle.crossed'), vehicleRef: VehicleRefSchema });
+export const VehicleAbandonedSchema = z.strictObject({ ...queueScoped, type: z.literal('vehicle.abandoned'), vehicleRef: VehicleRefSchema });
+export const LanesChangedSchema = z.strictObject({
+  ...queueScoped,
+  type: z.literal('lanes.changed'),
+  lanesOpen: z.number().int('must be an integer').min(0, 'must be >= 0').max(1000, 'must be <= 1000'),
+});
+export const QueueObservedSchema = z.strictObject({
+  ...queueScoped,
+  type: z.literal('queue.observed'),
+  queueLength: z.number().int('must be an integer').min(0, 'must be >= 0').max(1_000_000, 'must be <= 1000000'),
+});
+export const CrossingStatusSchema = z.strictObject({
+  ...common,
+  type: z.literal('crossing.status'),
+  status: z.enum(['open', 'closed', 'restricted']),
+  until: InstantSchema.optional(),
+  reason: z.string().max(500).optional(),
+  direction: DirectionSchema.optional(),
+  vehicleClass: VehicleClassSchema.optional(),
+});
+
+export const EVENT_TYPES = [
+  'vehicle.arrived',
+  'vehicle.service_started',
+  'vehicle.crossed',
+  'vehicle.abandoned',
+  'lanes.changed',
+  'queue.observed',
+  'crossing.status',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const KezekEventSchema = z.discriminatedUnion('type', [
+  VehicleArrivedSchema,
+  VehicleServiceStartedSchema,
+  VehicleCrossedSchema,
+  VehicleAbandonedSchema,
+  LanesChangedSchema,
+  QueueObservedSchema,
+  CrossingStatusSchema,
+]);
+export type KezekEvent = z.infer<typeof KezekEventSchema>;
+export type VehicleEvent = z.infer<typeof VehicleArrivedSchema> | z.infer<typeof VehicleServiceStartedSchema> | z.infer<typeof VehicleCrossedSchema> | z.infer<typeof VehicleAbandonedSchema>;
+
+export interface EventIssue {
+  /** Field path inside the event, e.g. "occurredAt" or "direction". Empty for the whole event. */
+  path: string;
+  message: string;
+}
+export type ValidationResult = { ok: true; event: KezekEvent } | { ok: false; issues: EventIssue[] };
+
+function formatPath(path: PropertyKey[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+}
+
+/**
+ * Validates an unknown value as a v1 event against the catalogue and the receiver's clock.
+ * Structural errors come from zod (with field paths); then the crossing, its directions and classes,
+ * and the future-skew rule are checked.
+ */
+export function validateEvent(input: unknown, ctx: { catalogue: Catalogue; now?: number }): ValidationResult {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+    return { ok: false, issues: [{ path: '', message: 'event must be a JSON object' }] };
+  }
+  const parsed = KezekEventSchema.safeParse(input);
+  if (!parsed.success) {
+    return {
+      ok: false,
+      issues: parsed.error.issues.map((i) => {
+        if (i.code === 'invalid_union' && i.path.length === 1 && i.path[0] === 'type') {
+          return { path: 'type', message: `must be one of ${EVENT_TYPES.join(', ')}` };
+        }
+        if (i.code === 'unrecognized_keys') return { path: formatPath(i.path), message: `unknown field(s): ${i.keys.join(', ')}` };
+        return { path: formatPath(i.path), message: i.message };
+      }),
+    };
+  }
+  const ev = parsed.data;
+  const issues: EventIssue[] = [];
+  const crossing = ctx.catalogue.get(ev.crossingId);
+  if (!crossing) {
+    issues.push({ path: 'crossingId', message: `unknown crossing "${ev.crossingId}"` });
+  } else {
+    if (ev.direction !== undefined && !crossing.directions.includes(ev.direction)) {
+      issues.push({ path: 'direction', message: `"${ev.direction}" is not a direction of ${ev.crossingId} (use ${crossing.directions.join(' or ')})` });
+    }
+    if (ev.vehicleClass !== undefined && !crossing.vehicleClasses.includes(ev.vehicleClass)) {
+      issues.push({ path: 'vehicleClass', message: `${ev.crossingId} does not serve ${ev.vehicleClass} (serves ${crossing.vehicleClasses.join(', ')})` });
+    }
+  }
+  const now = ctx.now ?? Date.now();
+  const t = Date.parse(ev.occurredAt);
+  if (t - now > MAX_FUTURE_SKEW_MS) issues.push({ path: 'occurredAt', message: 'is more than 5 minutes in the future' });
+  if (t < Date.UTC(2000, 0, 1)) issues.push({ path: 'occurredAt', message: 'is before 2000-01-01' });
+  if (ev.type === 'crossing.status' && ev.until !== undefined && Date.parse(ev.until) <= t) {
+    issues.push({ path: 'until', message: 'must be after occurredAt' });
+  }
+  return issues.length ? { ok: false, issues } : { ok: true, event: ev };
+}
+
+/** Event time in epoch milliseconds. */
+export const eventTimeMs = (ev: Pick<KezekEvent, 'occurredAt'>): number => Date.parse(ev.occurredAt);

@@ -1,0 +1,110 @@
+/**
+ * NATS connection and JetStream topology. Streams are created idempotently (create, or update to the
+ * wanted config), with a duplicate window so a re-sent eventId is stored once.
+ */
+import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
+import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
+import type { Logger } from './logger.ts';
+import { subjects } from './events/subjects.ts';
+
+export const DUPLICATE_WINDOW_MS = 2 * 60 * 60 * 1000; // 2 h: covers producer retries after long outages of the link
+export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
+
+export interface NatsOptions {
+  url?: string;
+  name: string;
+  logger?: Logger;
+  user?: string;
+  pass?: string;
+  /** Reconnect forever by default: producers and services must ride out broker restarts. */
+  maxReconnectAttempts?: number;
+}
+
+export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
+  const servers = (opts.url ?? DEFAULT_NATS_URL).split(',').map((s) => s.trim());
+  const nc = await connect({
+    servers,
+    name: opts.name,
+    user: opts.user,
+    pass: opts.pass,
+    maxReconnectAttempts: opts.maxReconnectAttempts ?? -1,
+    reconnectTimeWait: 500,
+    waitOnFirstConnect: false,
+  });
+  if (opts.logger) {
+    const log = opts.logger;
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect' || s.type === 'reconnect') log.warn({ status: s.type }, `nats ${s.type}`);
+        else if (s.type === 'error') log.error({ status: s.type }, 'nats error');
+      }
+    })();
+  }
+  return nc;
+}
+
+export interface StreamOptions {
+  prefix?: string;
+  replicas?: number;
+  /** Max age of the event stream; 0 = keep forever (the event log is the durable record). */
+  eventsMaxAgeMs?: number;
+}
+
+export function streamConfigs(opts: StreamOptions = {}): Partial<StreamConfig>[] {
+  const s = subjects(opts.prefix);
+  const replicas = opts.replicas ?? 1;
+  return [
+    {
+      name: s.eventsStream,
+      subjects: [s.eventsAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+      max_age: nanos(opts.eventsMaxAgeMs ?? 0),
+      num_replicas: replicas,
+      discard: DiscardPolicy.Old,
+    },
+    {
+      name: s.estimatesStream,
+      subjects: [s.estimatesAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: nanos(24 * 60 * 60 * 1000),
+      max_msgs_per_subject: 2000,
+      num_replicas: replicas,
+      discard: DiscardPolicy.Old,
+    },
+    {
+      name: s.dlqStream,
+      subjects: [s.dlqAll],
+      retention: RetentionPolicy.Limits,
+      storage: StorageType.File,
+      max_age: nanos(30 * 24 * 60 * 60 * 1000),
+      num_replicas: replicas,
+      discard: DiscardPolicy.Old,
+    },
+  ];
+}
+
+/** Creates or updates the Kezek streams. Safe to call from every service at boot. */
+export async function ensureStreams(nc: NatsConnection, opts: StreamOptions = {}): Promise<JetStreamManager> {
+  const jsm = await jetstreamManager(nc);
+  for (const cfg of streamConfigs(opts)) {
+    try {
+      await jsm.streams.info(cfg.name!);
+      await jsm.streams.update(cfg.name!, cfg);
+    } catch (err) {
+      if ((err as { code?: unknown; message?: string }).message?.includes('stream not found') || isNotFound(err)) {
+        await jsm.streams.add(cfg);
+      } else {
+        throw err;
+      }
+    }
+  }
+  return jsm;
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { api_error?: { err_code?: number }; code?: number | string };
+  return e?.api_error?.err_code === 10059 || e?.code === 404 || e?.code === '404';
+}

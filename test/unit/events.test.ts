@@ -1,0 +1,51 @@
+import { describe, expect, it } from 'vitest';
+import { loadCatalogue } from '../../shared/catalogue/index.ts';
+import { validateEvent } from '../../shared/events/index.ts';
+
+const catalogue = loadCatalogue();
+const now = Date.parse('2026-11-22T06:00:00Z');
+const base = { eventId: 'e1', crossingId: 'korday', occurredAt: '2026-11-22T10:00:00+05:00', direction: 'KZ-KG', vehicleClass: 'truck' };
+
+describe('event contract v1', () => {
+  it.each([
+    { ...base, type: 'vehicle.arrived' },
+    { ...base, type: 'vehicle.arrived', vehicleRef: '01A123BC' },
+    { ...base, type: 'vehicle.service_started', vehicleRef: 'x' },
+    { ...base, type: 'vehicle.crossed', vehicleRef: 'x' },
+    { ...base, type: 'vehicle.abandoned', vehicleRef: 'x' },
+    { ...base, type: 'lanes.changed', lanesOpen: 3 },
+    { ...base, type: 'queue.observed', queueLength: 0 },
+    { eventId: 'e2', crossingId: 'korday', occurredAt: '2026-11-22T05:00:00Z', type: 'crossing.status', status: 'closed', until: '2026-11-22T08:00:00Z', reason: 'night' },
+  ])('accepts a valid $type', (ev) => {
+    const res = validateEvent(ev, { catalogue, now });
+    expect(res).toMatchObject({ ok: true });
+  });
+
+  it.each([
+    [{ ...base, type: 'vehicle.arrived', occurredAt: '2026-11-22T10:00:00' }, 'occurredAt', /offset/],
+    [{ ...base, type: 'vehicle.arrived', occurredAt: '2026-11-22T07:00:00Z' }, 'occurredAt', /future/],
+    [{ ...base, type: 'vehicle.arrived', crossingId: 'atlantis' }, 'crossingId', /unknown crossing/],
+    [{ ...base, type: 'vehicle.arrived', direction: 'KZ-CN' }, 'direction', /not a direction/],
+    [{ ...base, type: 'vehicle.arrived', vehicleClass: 'tank' }, 'vehicleClass', /./],
+    [{ ...base, type: 'vehicle.service_started' }, 'vehicleRef', /./],
+    [{ ...base, type: 'lanes.changed', lanesOpen: -1 }, 'lanesOpen', />= 0/],
+    [{ ...base, type: 'lanes.changed', lanesOpen: 1.5 }, 'lanesOpen', /integer/],
+    [{ ...base, type: 'queue.observed', queueLength: '3' }, 'queueLength', /./],
+    [{ ...base, type: 'teleported' }, 'type', /must be one of/],
+    [{ ...base, type: 'vehicle.arrived', eventId: '' }, 'eventId', /empty/],
+    [{ ...base, type: 'vehicle.arrived', eventId: 'x'.repeat(129) }, 'eventId', /128/],
+    [{ ...base, type: 'vehicle.arrived', extra: 1 }, '', /unknown field/],
+    [{ eventId: 'e', crossingId: 'korday', occurredAt: '2026-11-22T05:00:00Z', type: 'crossing.status', status: 'ajar' }, 'status', /./],
+  ])('rejects %j at %s', (ev, path, msg) => {
+    const res = validateEvent(ev, { catalogue, now });
+    expect(res.ok).toBe(false);
+    if (res.ok) return;
+    const issue = res.issues.find((i) => i.path === path);
+    expect(issue, JSON.stringify(res.issues)).toBeDefined();
+    expect(issue!.message).toMatch(msg);
+  });
+
+  it('rejects non-objects', () => {
+    for (const v of [null, 1, 'x', [], true]) expect(validateEvent(v, { catalogue, now }).ok).toBe(false);
+  });
+});
