@@ -48,6 +48,9 @@ const urlList = (schemes: string[]) =>
 export const EnvSchema = z.object({
   NATS_URL: urlList(['nats:', 'tls:']).optional(),
   REDIS_URL: urlList(['redis:', 'rediss:']).optional(),
+  /** NATS user and password of this process (infra/nats/nats.conf defines one user per role); unset = no auth. */
+  NATS_USER: z.string().trim().min(1).optional(),
+  NATS_PASSWORD: z.string().min(1).optional(),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -77,6 +80,11 @@ export const EnvSchema = z.object({
     .regex(/^[a-z][a-z0-9_]{0,31}$/, 'must be lowercase letters, digits or _ (max 32), starting with a letter')
     .default('kezek'),
   DATA_DIR: z.string().default('.data'),
+  /**
+   * `npm start` only, when NATS_URL / REDIS_URL are unset: `auto` reuses a server answering on the default port
+   * (4222 / 6379) or spawns one there; `spawn` always spawns private servers on free ports (tests, CI, demos).
+   */
+  LOCAL_SERVERS: z.enum(['auto', 'spawn']).default('auto'),
   STALE_AFTER_SECONDS: z.coerce.number().int().positive().default(900),
 });
 
@@ -94,7 +102,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
   if (!res.success) {
     const lines = res.error.issues.map((i) => {
       const name = String(i.path[0] ?? '?');
-      const shown = name === 'API_TOKENS' || name === 'PSEUDONYM_KEY' ? '' : ` (got ${JSON.stringify(clean[name])})`;
+      const shown = name === 'API_TOKENS' || name === 'PSEUDONYM_KEY' || name === 'NATS_PASSWORD' ? '' : ` (got ${JSON.stringify(clean[name])})`;
       return `  ${name}: ${i.message}${shown}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);

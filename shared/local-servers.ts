@@ -91,13 +91,15 @@ interface SpawnSpec {
   dataDir: string;
   /** Where the server's output goes: 'ignore' (default) or 'inherit'. */
   stdio?: 'ignore' | 'inherit';
+  /** Own process group, so a terminal Ctrl-C reaches only the parent, which then stops things in order. */
+  detached?: boolean;
 }
 
 async function spawnServer(spec: SpawnSpec): Promise<LocalServer> {
   mkdirSync(spec.dataDir, { recursive: true });
   let proc: ChildProcess | undefined;
   const start = async () => {
-    proc = spawn(spec.bin, spec.args(spec.port), { stdio: ['ignore', spec.stdio ?? 'ignore', spec.stdio ?? 'ignore'] });
+    proc = spawn(spec.bin, spec.args(spec.port), { stdio: ['ignore', spec.stdio ?? 'ignore', spec.stdio ?? 'ignore'], detached: spec.detached });
     proc.on('error', () => undefined);
     await waitForPort(spec.port, proc, `${spec.kind} (${spec.bin})`);
   };
@@ -135,6 +137,7 @@ export interface NatsServerOptions {
   /** Use only the config file (no -js/-sd flags); the config must set store_dir itself. */
   configOnly?: boolean;
   stdio?: 'ignore' | 'inherit';
+  detached?: boolean;
 }
 
 export async function startNatsServer(opts: NatsServerOptions): Promise<LocalServer> {
@@ -147,6 +150,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<LocalSer
     port,
     dataDir: opts.dataDir,
     stdio: opts.stdio,
+    detached: opts.detached,
     url: (p) => `nats://127.0.0.1:${p}`,
     args: (p) =>
       opts.configOnly
@@ -161,6 +165,7 @@ export interface RedisServerOptions {
   /** Append-only persistence (what production uses); off by default for throwaway test servers. */
   appendonly?: boolean;
   stdio?: 'ignore' | 'inherit';
+  detached?: boolean;
 }
 
 export async function startRedisServer(opts: RedisServerOptions): Promise<LocalServer> {
@@ -173,6 +178,7 @@ export async function startRedisServer(opts: RedisServerOptions): Promise<LocalS
     port,
     dataDir: opts.dataDir,
     stdio: opts.stdio,
+    detached: opts.detached,
     url: (p) => `redis://127.0.0.1:${p}`,
     args: (p) => [
       '--port', String(p),

@@ -1,0 +1,138 @@
+/**
+ * Builds the Kezek API from injected dependencies (config, catalogue, NATS, Redis, a QueueReader, a logger).
+ * No side effects at import; `main.ts` wires real clients, tests pass their own and use `app.inject`.
+ * Everything the app opens (estimates view, webhook worker, SSE clients) is closed in onClose; the injected
+ * clients belong to the caller.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import helmet from '@fastify/helmet';
+import cors from '@fastify/cors';
+import { jetstream } from '@nats-io/jetstream';
+import { subjects } from '../../shared/events/subjects.ts';
+import { createApiStore } from '../../shared/api-store/store.ts';
+import { createAuthenticator } from './auth.ts';
+import type { AppContext, AppDeps } from './context.ts';
+import { HttpError, installErrorHandling, sendError } from './errors.ts';
+import { installZodValidation } from './validation.ts';
+import { registerDocs } from './docs.ts';
+import { createEstimatesView } from './view.ts';
+import { healthRoutes } from './routes/health.ts';
+import { eventsRoutes, INGEST_BODY_LIMIT } from './routes/events.ts';
+import { crossingRoutes } from './routes/crossings.ts';
+import { waitsRoutes } from './routes/waits.ts';
+import { historyRoutes } from './routes/history.ts';
+import { forecastRoutes } from './routes/forecast.ts';
+import { dashboardRoutes } from './routes/dashboard.ts';
+
+export type { AppDeps, AppContext } from './context.ts';
+
+/** Used only when PSEUDONYM_KEY is unset (development); main/buildApp warn once. */
+export const DEV_PSEUDONYM_KEY = 'kezek-dev-pseudonym-key-not-for-production';
+
+const RATE_WINDOW_MS = 60_000;
+
+export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+  const { config, logger } = deps;
+  const log = logger.child({ service: 'api' });
+  if (!config.PSEUDONYM_KEY) log.warn('PSEUDONYM_KEY is not set: using a built-in development key (vehicle pseudonyms are not secret)');
+
+  const app = Fastify({
+    loggerInstance: log as FastifyBaseLogger,
+    bodyLimit: INGEST_BODY_LIMIT,
+    trustProxy: false,
+    routerOptions: { ignoreTrailingSlash: true },
+  });
+
+  const view = createEstimatesView({ nc: deps.nc, reader: deps.reader, catalogue: deps.catalogue, prefix: config.KEZEK_PREFIX, staleAfterSeconds: config.STALE_AFTER_SECONDS, logger: log, now: deps.now });
+  const ctx: AppContext = {
+    config,
+    catalogue: deps.catalogue,
+    nc: deps.nc,
+    redis: deps.redis,
+    reader: deps.reader,
+    logger: log,
+    now: deps.now ?? Date.now,
+    js: jetstream(deps.nc),
+    subjects: subjects(config.KEZEK_PREFIX),
+    view,
+    store: createApiStore({ redis: deps.redis, prefix: config.KEZEK_PREFIX }),
+    auth: createAuthenticator(config.API_TOKENS),
+    pseudonymKey: config.PSEUDONYM_KEY ?? DEV_PSEUDONYM_KEY,
+  };
+
+  installErrorHandling(app);
+  installZodValidation(app);
+
+  await app.register(helmet, {
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        scriptSrcAttr: ["'none'"],
+        styleSrc: ["'self'", "'unsafe-inline'"],
+        imgSrc: ["'self'", 'data:'],
+        fontSrc: ["'self'", 'data:'],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        frameAncestors: ["'none'"],
+        formAction: ["'self'"],
+      },
+    },
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  });
+  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
+  await app.register(cors, {
+    origin: origins.includes('*') ? '*' : origins,
+    methods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'],
+    allowedHeaders: ['Authorization', 'Content-Type', 'If-None-Match', 'Last-Event-ID'],
+    exposedHeaders: ['ETag', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Location'],
+    maxAge: 600,
+  });
+
+  app.decorateRequest('principal', undefined);
+  const readAuth = config.READ_AUTH === 'on';
+  // Authentication, authorisation and rate limiting run before the body is read, so an anonymous or
+  // throttled client cannot make us parse a megabyte.
+  app.addHook('onRequest', async (request, reply) => {
+    const access = request.routeOptions.config?.access;
+    if (!access || access.kind === 'ops') return;
+    request.principal = ctx.auth.identify(request.headers.authorization);
+    ctx.auth.authorise(access, request.principal, readAuth);
+    const scope = access.kind === 'write' ? 'write' : 'read';
+    const limit = scope === 'write' ? config.WRITE_RATE_LIMIT_PER_MINUTE : config.RATE_LIMIT_PER_MINUTE;
+    if (limit <= 0) return;
+    const clientId = request.principal?.clientId ?? `ip_${request.ip}`;
+    let res;
+    try {
+      res = await ctx.store.rateLimitHit(scope, clientId, limit, RATE_WINDOW_MS);
+    } catch (err) {
+      // fail open: a Redis hiccup must not turn every request into an error
+      request.log.warn({ err: { message: (err as Error).message } }, 'rate limiter unavailable; allowing request');
+      return;
+    }
+    const resetS = Math.ceil(res.resetMs / 1000);
+    void reply.header('RateLimit-Limit', String(limit)).header('RateLimit-Remaining', String(res.remaining)).header('RateLimit-Reset', String(resetS));
+    if (!res.allowed) {
+      return sendError(reply, new HttpError('too_many_requests', `rate limit of ${limit} ${scope} requests per minute exceeded; retry in ${resetS}s`, undefined, { 'Retry-After': String(resetS) }));
+    }
+  });
+
+  await registerDocs(app);
+  const opts = { ctx };
+  await app.register(healthRoutes, opts);
+  await app.register(eventsRoutes, opts);
+  await app.register(crossingRoutes, opts);
+  await app.register(waitsRoutes, opts);
+  await app.register(historyRoutes, opts);
+  await app.register(forecastRoutes, opts);
+  // last, at '/': the dashboard's static files must not shadow API routes
+  await app.register(dashboardRoutes, { catalogue: deps.catalogue, config });
+
+  await view.start();
+  app.addHook('onClose', async () => {
+    await view.close();
+  });
+  return app;
+}

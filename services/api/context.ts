@@ -1,0 +1,52 @@
+/** What every route plugin receives: the injected dependencies plus the app-scoped services built from them. */
+import type { NatsConnection } from '@nats-io/transport-node';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import type { Redis } from 'ioredis';
+import type { Catalogue } from '../../shared/catalogue/index.ts';
+import type { Config } from '../../shared/config.ts';
+import type { Subjects } from '../../shared/events/subjects.ts';
+import type { Logger } from '../../shared/logger.ts';
+import type { QueueReader } from '../../shared/queue-store/api.ts';
+import type { ApiStore } from '../../shared/api-store/store.ts';
+import type { Access, Authenticator, Principal } from './auth.ts';
+import type { EstimatesView } from './view.ts';
+
+export interface AppDeps {
+  config: Config;
+  catalogue: Catalogue;
+  nc: NatsConnection;
+  redis: Redis;
+  reader: QueueReader;
+  logger: Logger;
+  /** Wall clock, injectable for tests. */
+  now?: () => number;
+}
+
+export interface AppContext {
+  config: Config;
+  catalogue: Catalogue;
+  nc: NatsConnection;
+  redis: Redis;
+  reader: QueueReader;
+  logger: Logger;
+  now: () => number;
+  js: JetStreamClient;
+  subjects: Subjects;
+  view: EstimatesView;
+  store: ApiStore;
+  auth: Authenticator;
+  pseudonymKey: string;
+}
+
+export interface RouteOpts {
+  ctx: AppContext;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+  interface FastifyContextConfig {
+    access?: Access;
+  }
+}

@@ -1,0 +1,126 @@
+/**
+ * The API's one error shape, `{ error, message, details? }`, and the handlers that produce it for every
+ * failure: our own HttpErrors, fastify's framework errors (413, 415, bad JSON), unknown routes (404) and
+ * known paths with the wrong method (405). 5xx bodies never carry internals.
+ */
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+export type ErrorCode =
+  | 'bad_request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'method_not_allowed'
+  | 'not_acceptable'
+  | 'payload_too_large'
+  | 'unsupported_media_type'
+  | 'too_many_requests'
+  | 'service_unavailable'
+  | 'internal_error';
+
+export interface ErrorDetail {
+  path: string;
+  message: string;
+  index?: number;
+}
+
+export interface ErrorBody {
+  error: ErrorCode;
+  message: string;
+  details?: ErrorDetail[];
+}
+
+const STATUS: Record<ErrorCode, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  method_not_allowed: 405,
+  not_acceptable: 406,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  too_many_requests: 429,
+  service_unavailable: 503,
+  internal_error: 500,
+};
+
+/** An error meant for the client: its code, message and details are shown as they are. */
+export class HttpError extends Error {
+  readonly statusCode: number;
+  constructor(
+    readonly error: ErrorCode,
+    message: string,
+    readonly details?: ErrorDetail[],
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.statusCode = STATUS[error];
+  }
+  toBody(): ErrorBody {
+    return this.details ? { error: this.error, message: this.message, details: this.details } : { error: this.error, message: this.message };
+  }
+}
+
+export const badRequest = (message: string, details?: ErrorDetail[]) => new HttpError('bad_request', message, details);
+export const notFound = (message: string) => new HttpError('not_found', message);
+
+/** Maps fastify's own 4xx errors (by code) to our codes; anything else 4xx becomes bad_request. */
+function fromFrameworkError(err: FastifyError): HttpError | undefined {
+  const status = err.statusCode ?? 500;
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new HttpError('payload_too_large', 'request body is too large');
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new HttpError('unsupported_media_type', 'unsupported Content-Type; send application/json');
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return badRequest('request body is empty; send JSON');
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+      return badRequest('request body is not valid JSON');
+  }
+  if (err instanceof SyntaxError || /JSON/.test(err.code ?? '')) return badRequest('request body is not valid JSON');
+  if (status === 413) return new HttpError('payload_too_large', 'request body is too large');
+  if (status === 415) return new HttpError('unsupported_media_type', 'unsupported Content-Type; send application/json');
+  if (status >= 400 && status < 500) return badRequest(err.message);
+  return undefined;
+}
+
+export function sendError(reply: FastifyReply, err: HttpError): FastifyReply {
+  for (const [k, v] of Object.entries(err.headers)) void reply.header(k, v);
+  if (err.error === 'unauthorized' && !reply.hasHeader('www-authenticate')) void reply.header('WWW-Authenticate', 'Bearer realm="kezek"');
+  return reply.code(err.statusCode).type('application/json; charset=utf-8').send(err.toBody());
+}
+
+interface KnownRoute {
+  method: string;
+  re: RegExp;
+}
+
+/** Registers the error handler, the 404 handler and 405 detection. Call before routes are registered. */
+export function installErrorHandling(app: FastifyInstance): void {
+  const known: KnownRoute[] = [];
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const pattern = route.url
+      .split('/')
+      .map((seg) => (seg.startsWith(':') ? '[^/]+' : seg === '*' ? '.*' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')))
+      .join('/');
+    for (const m of methods) known.push({ method: m.toUpperCase(), re: new RegExp(`^${pattern}/?$`) });
+  });
+
+  app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof HttpError) return sendError(reply, err);
+    const mapped = fromFrameworkError(err);
+    if (mapped) return sendError(reply, mapped);
+    request.log.error({ err }, 'unhandled error');
+    return sendError(reply, new HttpError('internal_error', 'internal server error'));
+  });
+
+  app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
+    const path = request.url.split('?')[0] ?? '/';
+    const allowed = [...new Set(known.filter((r) => r.re.test(path)).map((r) => r.method))].filter((m) => m !== 'HEAD' && m !== 'OPTIONS');
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
+      return sendError(reply, new HttpError('method_not_allowed', `${request.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`, undefined, { Allow: allowed.join(', ') }));
+    }
+    return sendError(reply, notFound(`no route ${request.method} ${path}`));
+  });
+}

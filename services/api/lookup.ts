@@ -1,0 +1,40 @@
+/** Resolving a crossing and a queue from request parameters, with the API's 404/400 messages. */
+import type { Catalogue, Crossing, VehicleClass } from '../../shared/catalogue/index.ts';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { badRequest, notFound } from './errors.ts';
+
+export function requireCrossing(catalogue: Catalogue, id: string): Crossing {
+  const c = catalogue.get(id);
+  if (!c) throw notFound(`unknown crossing "${id}" (known: ${catalogue.crossings.map((x) => x.id).join(', ')})`);
+  return c;
+}
+
+/** Throws 400 when the direction or class is not one of the crossing's. */
+export function checkQueueFilter(c: Crossing, direction: string | undefined, vehicleClass: VehicleClass | undefined): void {
+  const details = [];
+  if (direction !== undefined && !c.directions.includes(direction)) {
+    details.push({ path: 'query.direction', message: `"${direction}" is not a direction of ${c.id}; valid: ${c.directions.join(', ')}` });
+  }
+  if (vehicleClass !== undefined && !c.vehicleClasses.includes(vehicleClass)) {
+    details.push({ path: 'query.vehicleClass', message: `${c.id} does not serve ${vehicleClass}; valid: ${c.vehicleClasses.join(', ')}` });
+  }
+  if (details.length) throw badRequest(details.map((d) => d.message).join('; '), details);
+}
+
+/** True when the request's If-None-Match matches the ETag (weak comparison, as RFC 9110 requires for GET). */
+export function etagMatches(request: FastifyRequest, etag: string): boolean {
+  const inm = request.headers['if-none-match'];
+  if (!inm) return false;
+  if (inm.trim() === '*') return true;
+  const bare = etag.replace(/^W\//, '');
+  return inm.split(',').some((t) => t.trim().replace(/^W\//, '') === bare);
+}
+
+export const CACHE_CONTROL = 'public, max-age=5, stale-while-revalidate=10';
+
+/** Sends a precomputed JSON body with its ETag, or 304 when the client already has it. */
+export function sendCached(request: FastifyRequest, reply: FastifyReply, cached: { body: string; etag: string }, cacheControl = CACHE_CONTROL): FastifyReply {
+  void reply.header('ETag', cached.etag).header('Cache-Control', cacheControl).header('Vary', 'Accept-Encoding');
+  if (etagMatches(request, cached.etag)) return reply.code(304).send();
+  return reply.type('application/json; charset=utf-8').send(cached.body);
+}

@@ -1,0 +1,87 @@
+/** GET /v1/crossings and /v1/crossings/:id: the catalogue with live status and every queue's current estimate. */
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Crossing } from '../../../shared/catalogue/index.ts';
+import type { AppContext, RouteOpts } from '../context.ts';
+import { notFound } from '../errors.ts';
+import { CrossingParamsSchema, EmptyQuerySchema, ErrorBodySchema, QueueWaitSchema } from '../schemas.ts';
+import { docSchema, zs } from '../validation.ts';
+
+export function crossingBody(ctx: AppContext, c: Crossing) {
+  const live = ctx.view.crossingStatus(c.id);
+  return {
+    id: c.id,
+    names: c.names,
+    neighbourName: c.neighbourName,
+    countries: c.countries,
+    directions: c.directions,
+    timeZones: c.timeZones,
+    localZone: ctx.catalogue.localZone(c.id) ?? null,
+    coordinates: c.coordinates,
+    region: c.region ?? null,
+    vehicleClasses: c.vehicleClasses,
+    operatingHours: c.operatingHours,
+    status: live.status,
+    statusUntil: live.statusUntil,
+    catalogueStatus: c.status,
+    statusNote: c.statusNote ?? null,
+    queues: ctx.view.queuesOf(c.id),
+    sources: c.sources,
+  };
+}
+
+const CrossingDoc = z.object({
+  id: z.string(),
+  names: z.object({ en: z.string(), ru: z.string(), kk: z.string() }),
+  neighbourName: z.object({ en: z.string(), local: z.string().optional(), ru: z.string().optional() }),
+  countries: z.array(z.string()),
+  directions: z.array(z.string()),
+  timeZones: z.record(z.string(), z.string()),
+  localZone: z.string().nullable(),
+  coordinates: z.object({ lat: z.number(), lon: z.number() }),
+  vehicleClasses: z.array(z.string()),
+  operatingHours: z.unknown(),
+  status: z.enum(['open', 'closed', 'restricted']),
+  statusUntil: z.string().nullable(),
+  queues: z.array(QueueWaitSchema),
+});
+
+export async function crossingRoutes(app: FastifyInstance, { ctx }: RouteOpts): Promise<void> {
+  const read = { config: { access: { kind: 'read' as const } } };
+  app.get(
+    '/v1/crossings',
+    {
+      ...read,
+      schema: {
+        tags: ['crossings'],
+        summary: 'Every crossing with live status and current estimates',
+        querystring: zs(EmptyQuerySchema),
+        response: { 200: docSchema(z.object({ crossings: z.array(CrossingDoc) }), { examples: [{ crossings: [{ id: 'korday', status: 'open', queues: [] }] }] }) },
+      },
+    },
+    async (_req, reply) => {
+      void reply.header('Cache-Control', 'public, max-age=5');
+      return { crossings: ctx.catalogue.crossings.map((c) => crossingBody(ctx, c)) };
+    },
+  );
+
+  app.get<{ Params: z.infer<typeof CrossingParamsSchema> }>(
+    '/v1/crossings/:id',
+    {
+      ...read,
+      schema: {
+        tags: ['crossings'],
+        summary: 'One crossing with live status and current estimates',
+        params: zs(CrossingParamsSchema),
+        querystring: zs(EmptyQuerySchema),
+        response: { 200: docSchema(CrossingDoc, { examples: [{ id: 'korday', status: 'open', queues: [] }] }), 404: docSchema(ErrorBodySchema) },
+      },
+    },
+    async (request, reply) => {
+      const c = ctx.catalogue.get(request.params.id);
+      if (!c) throw notFound(`unknown crossing "${request.params.id}" (known: ${ctx.catalogue.crossings.map((x) => x.id).join(', ')})`);
+      void reply.header('Cache-Control', 'public, max-age=5');
+      return crossingBody(ctx, c);
+    },
+  );
+}

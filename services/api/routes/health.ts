@@ -1,0 +1,61 @@
+/** Liveness (`/healthz`) and readiness (`/readyz`) for orchestrators and the k6 setup(). */
+import type { FastifyInstance } from 'fastify';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { RouteOpts } from '../context.ts';
+
+interface Check {
+  ok: boolean;
+  reason?: string;
+  [k: string]: unknown;
+}
+
+const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
+  Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms).unref())]);
+
+export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOpts): Promise<void> {
+  const ops = { config: { access: { kind: 'ops' as const } } };
+  app.get('/healthz', { ...ops, schema: { tags: ['ops'], summary: 'Liveness: the process is up' } }, async () => ({ status: 'alive' }));
+
+  app.get('/readyz', { ...ops, schema: { tags: ['ops'], summary: 'Readiness: NATS, streams, Redis, store, estimator freshness' } }, async (_req, reply) => {
+    const checks: Record<string, Check> = {};
+    const closed = ctx.nc.isClosed();
+    checks.nats = closed ? { ok: false, reason: 'connection closed' } : { ok: true };
+    try {
+      if (closed) throw new Error('NATS connection closed');
+      const jsm = await withTimeout(jetstreamManager(ctx.nc), 2000, 'jetstream');
+      const missing: string[] = [];
+      for (const name of [ctx.subjects.eventsStream, ctx.subjects.estimatesStream]) {
+        try {
+          await withTimeout(jsm.streams.info(name), 2000, `stream ${name}`);
+        } catch {
+          missing.push(name);
+        }
+      }
+      checks.streams = missing.length ? { ok: false, reason: `missing or unreachable: ${missing.join(', ')}` } : { ok: true };
+    } catch (err) {
+      checks.streams = { ok: false, reason: (err as Error).message };
+    }
+    try {
+      await withTimeout(ctx.redis.ping(), 2000, 'redis ping');
+      checks.redis = { ok: true };
+    } catch (err) {
+      checks.redis = { ok: false, reason: (err as Error).message };
+    }
+    try {
+      const init = await withTimeout(ctx.reader.isInitialised(), 2000, 'store check');
+      checks.store = init ? { ok: true } : { ok: false, reason: 'queue store not initialised (estimator has not rebuilt it yet)' };
+    } catch (err) {
+      checks.store = { ok: false, reason: (err as Error).message };
+    }
+    const newest = ctx.view.newestUpdateMs();
+    const maxAgeMs = ctx.config.STALE_AFTER_SECONDS * 1000;
+    if (newest === null) checks.estimator = { ok: false, reason: 'no estimates received yet' };
+    else {
+      const ageSeconds = Math.round((ctx.now() - newest) / 1000);
+      checks.estimator = ageSeconds * 1000 <= maxAgeMs ? { ok: true, ageSeconds } : { ok: false, ageSeconds, reason: `newest estimate is ${ageSeconds}s old (limit ${ctx.config.STALE_AFTER_SECONDS}s)` };
+    }
+    const ready = Object.values(checks).every((c) => c.ok);
+    void reply.header('Cache-Control', 'no-store');
+    return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'degraded', checks });
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * Zod is the validator; JSON Schema is only documentation. `zs(schema)` converts a zod schema to JSON Schema
+ * (zod 4 `z.toJSONSchema`) for @fastify/swagger and remembers which zod schema it came from, so the
+ * validatorCompiler can validate with zod and produce precise `400 { error: 'bad_request', details }`.
+ * Responses are serialised with JSON.stringify (response schemas document, they do not filter).
+ */
+import { z } from 'zod';
+import type { FastifyInstance, FastifySchema } from 'fastify';
+import { HttpError, type ErrorDetail } from './errors.ts';
+
+const registry = new WeakMap<object, z.ZodType>();
+/** Schemas attached for documentation only; the handler validates (e.g. ingest, for per-event details). */
+const docOnly = new WeakSet<object>();
+
+export type JsonSchema = Record<string, unknown>;
+
+/** JSON Schema for docs, linked back to its zod schema for validation. */
+export function zs(schema: z.ZodType, extra: JsonSchema = {}): JsonSchema {
+  const json = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as JsonSchema;
+  delete json.$schema;
+  const out = { ...json, ...extra };
+  registry.set(out, schema);
+  return out;
+}
+
+/** A request schema shown in the docs but validated by the handler itself. */
+export function docRequestSchema(schema: z.ZodType, extra: JsonSchema = {}): JsonSchema {
+  const out = docSchema(schema, extra);
+  docOnly.add(out);
+  return out;
+}
+
+/** Documentation-only JSON Schema (responses), no validation link. */
+export function docSchema(schema: z.ZodType, extra: JsonSchema = {}): JsonSchema {
+  const json = z.toJSONSchema(schema, { io: 'output', unrepresentable: 'any' }) as JsonSchema;
+  delete json.$schema;
+  return { ...json, ...extra };
+}
+
+export function formatZodPath(path: readonly PropertyKey[]): string {
+  return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
+}
+
+export function zodDetails(error: z.ZodError, prefix = ''): ErrorDetail[] {
+  return error.issues.map((i) => {
+    const path = [prefix, formatZodPath(i.path)].filter(Boolean).join('.');
+    if (i.code === 'unrecognized_keys') return { path: path || prefix, message: `unknown parameter(s): ${i.keys.join(', ')}` };
+    return { path, message: i.message };
+  });
+}
+
+const PART_NAME: Record<string, string> = { querystring: 'query', params: 'path', body: 'body', headers: 'headers' };
+
+export function installZodValidation(app: FastifyInstance): void {
+  app.setValidatorCompiler(({ schema, httpPart }) => {
+    if (docOnly.has(schema as object)) return (data: unknown) => ({ value: data });
+    const zod = registry.get(schema as object);
+    if (!zod) throw new Error(`route schema for ${httpPart ?? '?'} was not built with zs()`);
+    const part = PART_NAME[httpPart ?? ''] ?? String(httpPart);
+    return (data: unknown) => {
+      const res = zod.safeParse(data ?? {});
+      if (res.success) return { value: res.data };
+      const details = zodDetails(res.error, part);
+      const first = details[0];
+      return { error: new HttpError('bad_request', first ? `invalid ${part}: ${first.path} ${first.message}` : `invalid ${part}`, details) };
+    };
+  });
+  app.setSerializerCompiler(() => (data: unknown) => JSON.stringify(data));
+}
+
+export type RouteSchema = FastifySchema & { tags?: string[]; summary?: string; description?: string; security?: unknown[] };

@@ -1,0 +1,658 @@
+/**
+ * The queue model: turns a QueueWindow (shared/estimation/window.ts) into a published QueueEstimate.
+ * Pure and deterministic: the same window gives the same estimate, whatever the order of its records.
+ * The science and the reasons behind each step are in ./README.md.
+ */
+import type { ClassProfile } from '../catalogue/schema.ts';
+import type { EstimateMethod, QueueEstimate, QueueStatus } from '../estimates.ts';
+import { gammaP, gammaQuantile } from './gamma.ts';
+import { compareRecords, type QueueRecord, type QueueWindow } from './window.ts';
+
+/** Lookback the model is tuned for: long enough to span an overnight closure's service history. */
+export const MODEL_LOOKBACK_MS = 6 * 60 * 60 * 1000;
+
+export interface ModelContext {
+  /** Seed priors for this queue (catalogue class profile). */
+  profile: ClassProfile;
+  /** IANA zone of the crossing's local time (hour-of-week prior). */
+  localZone: string;
+  staleAfterMs: number;
+  /** Wall clock, only for `updatedAt`. */
+  nowMs: number;
+  revision: number;
+}
+
+/** Tuning constants, in one place. */
+const P = {
+  /** Memory of the service-rate estimate (exponential decay in event time). */
+  capacityTauMs: 75 * 60 * 1000,
+  /** Weight of the seed prior, in pseudo service completions. */
+  priorServices: 6,
+  /** Weight of one observed service duration relative to one saturated start (durations trust lane data). */
+  durationWeight: 0.5,
+  /** Memory of the abandonment-rate estimate. */
+  thetaTauMs: 3 * 60 * 60 * 1000,
+  /** Weight of the patience prior, in vehicle-seconds of exposure. */
+  thetaPriorExposureS: 5 * 3600,
+  /** Memory of the calibration and fusion statistics. */
+  calibTauMs: 3 * 60 * 60 * 1000,
+  /** Pseudo-count pulling the recalibrated quantile levels toward nominal. */
+  calibPrior: 15,
+  /** Realised waits are scored only once this multiple of the predicted median has elapsed (limits censoring bias). */
+  calibHorizon: 2.5,
+  /** Irreducible relative variance (model error: non-stationarity, count errors). */
+  modelVarFloor: 0.03,
+  /** Pseudo-count for the share of unreported arrivals (pulls toward 0). */
+  missingPrior: 10,
+  /** A wait counts as "waited" (saturated start) above this. */
+  saturatedMinWaitMs: 1000,
+} as const;
+
+const LEVELS = { p10: 0.1, p50: 0.5, p90: 0.9 } as const;
+
+// ---------------------------------------------------------------------------------------------------------
+// Wait distribution
+
+/** Wait = offset + (0 with probability p0, else Gamma(shape, mean)). */
+export interface WaitDist {
+  offset: number;
+  p0: number;
+  mean: number;
+  shape: number;
+}
+
+export function distQuantile(d: WaitDist, q: number): number {
+  if (q <= d.p0 || d.mean <= 0) return d.offset;
+  const qq = Math.min(0.9999, (q - d.p0) / (1 - d.p0));
+  return d.offset + (gammaQuantile(qq, d.shape) * d.mean) / d.shape;
+}
+
+export function distCdf(d: WaitDist, w: number): number {
+  if (w < d.offset) return 0;
+  if (d.mean <= 0) return 1;
+  return d.p0 + (1 - d.p0) * gammaP(d.shape, ((w - d.offset) * d.shape) / d.mean);
+}
+
+/** PIT of a realised wait; an exact zero inside the atom scores mid-atom. */
+function pit(d: WaitDist, w: number): number {
+  if (w <= d.offset + 0.5 && d.p0 > 0) return d.p0 / 2;
+  return distCdf(d, w);
+}
+
+/** Expected time for `k` departures (k may be fractional) at capacity c with abandonment theta of those ahead. */
+export function drainSeconds(k: number, c: number, theta: number): number {
+  if (k <= 0) return 0;
+  if (c <= 0) return Infinity;
+  const whole = Math.floor(k);
+  if (whole > 2000 && theta > 0) return Math.log(1 + (k * theta) / c) / theta;
+  let sum = 0;
+  for (let j = 0; j < whole; j++) sum += 1 / (c + j * theta);
+  return sum + (k - whole) / (c + whole * theta);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Baselines (Ibrahim & Whitt), exported for the benchmark
+
+/** QL with a known service rate: (n+1)/(s*mu), zero when a lane is free and nobody waits. */
+export function qlTrueRate(n: number, lanes: number, muPerLane: number, busy = lanes): number {
+  if (lanes <= 0 || muPerLane <= 0) return Infinity;
+  if (n <= 0 && busy < lanes) return 0;
+  return (n + 1) / (lanes * muPerLane);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Replay
+
+type EntrySource = 'initial' | 'arrival' | 'observed';
+interface Entry {
+  /** Arrival time (estimated for 'initial' and 'observed'). */
+  t: number;
+  ref?: string;
+  src: EntrySource;
+  /** Index into `preds` when a prediction was recorded at its arrival. */
+  pred?: number;
+}
+
+interface Prediction {
+  t: number;
+  dist: WaitDist;
+  median: number;
+  les: number | null;
+  outcome?: { kind: 'served'; wait: number } | { kind: 'left' };
+}
+
+interface Decayed {
+  v: number;
+}
+
+class Replay {
+  readonly prior: ClassProfile;
+  t: number;
+  queue: Entry[] = [];
+  byRef = new Map<string, Entry>();
+  /** Refs removed by a count correction (a later S for them is not evidence of a missing arrival). */
+  ghosts = new Set<string>();
+  inService = new Map<string, number>();
+  sawCrossed = false;
+  lanes: number | null;
+  lastPositiveLanes: number | null;
+  status: QueueRecord | null;
+  lastObsT = -Infinity;
+  les: number | null = null;
+  lesT = -Infinity;
+
+  // decayed sufficient statistics
+  satStarts: Decayed = { v: 0 };
+  laneTime: Decayed = { v: 0 };
+  durN: Decayed = { v: 0 };
+  durSum: Decayed = { v: 0 };
+  durSq: Decayed = { v: 0 };
+  abandons: Decayed = { v: 0 };
+  silent: Decayed = { v: 0 };
+  exposure: Decayed = { v: 0 };
+  matched = 0;
+  missing = 0;
+  neutral = 0;
+
+  preds: Prediction[] = [];
+
+  constructor(
+    readonly w: QueueWindow,
+    profile: ClassProfile,
+    readonly collect: boolean,
+  ) {
+    this.prior = profile;
+    this.t = w.fromMs;
+    this.lanes = w.lanesAtFrom;
+    this.lastPositiveLanes = w.lanesAtFrom && w.lanesAtFrom > 0 ? w.lanesAtFrom : null;
+    this.status = w.statusAtFrom;
+    // Vehicles waiting at fromMs: those known to start service in the window first (FIFO), in arrival order.
+    const known = Object.entries(w.earlierArrivals).sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
+    for (const [ref, t] of known) this.push({ t, ref, src: 'initial' });
+    for (let i = known.length; i < w.queueLengthAtFrom; i++) this.push({ t: w.fromMs, src: 'initial' });
+    for (const [ref, t] of Object.entries(w.earlierStarts)) this.inService.set(ref, t);
+  }
+
+  private push(e: Entry): void {
+    this.queue.push(e);
+    if (e.ref !== undefined) this.byRef.set(e.ref, e);
+  }
+
+  private removeAt(i: number, count = 1): Entry[] {
+    const out = this.queue.splice(i, count);
+    for (const e of out) if (e.ref !== undefined && this.byRef.get(e.ref) === e) this.byRef.delete(e.ref);
+    return out;
+  }
+
+  isClosedAt(t: number): boolean {
+    const s = this.status;
+    return s?.status === 'closed' && (s.untilMs === undefined || s.untilMs > t);
+  }
+
+  currentLanes(): number {
+    return this.lanes ?? this.prior.lanesTypical;
+  }
+
+  /** Moves the clock to t, decaying and integrating the statistics over (this.t, t]. */
+  advance(t: number): void {
+    const dt = t - this.t;
+    if (dt <= 0) return;
+    const fc = Math.exp(-dt / P.capacityTauMs);
+    for (const d of [this.satStarts, this.laneTime, this.durN, this.durSum, this.durSq]) d.v *= fc;
+    const ft = Math.exp(-dt / P.thetaTauMs);
+    for (const d of [this.abandons, this.silent, this.exposure]) d.v *= ft;
+    const waiting = this.queue.length;
+    if (waiting > 0) {
+      this.exposure.v += (waiting * dt) / 1000;
+      if (!this.isClosedAt(this.t)) this.laneTime.v += (this.currentLanes() * dt) / 1000;
+    }
+    this.t = t;
+  }
+
+  private markLeft(e: Entry): void {
+    if (e.pred !== undefined) this.preds[e.pred]!.outcome = { kind: 'left' };
+  }
+
+  apply(r: QueueRecord): void {
+    this.advance(r.t);
+    switch (r.kind) {
+      case 'A': {
+        const e: Entry = { t: r.t, src: 'arrival' };
+        if (r.ref !== undefined) e.ref = r.ref;
+        if (this.collect && r.ref !== undefined) {
+          const dist = this.predict(r.t);
+          if (dist) {
+            e.pred = this.preds.length;
+            this.preds.push({ t: r.t, dist, median: distQuantile(dist, 0.5), les: this.les });
+          }
+        }
+        this.push(e);
+        break;
+      }
+      case 'S': {
+        const ref = r.ref;
+        const e = ref !== undefined ? this.byRef.get(ref) : undefined;
+        let wait: number | undefined;
+        const waitingBefore = this.queue.length;
+        if (e) {
+          // FIFO: everyone still listed ahead of this vehicle has left without being served.
+          const idx = this.queue.indexOf(e);
+          const gone = this.removeAt(0, idx + 1);
+          gone.pop();
+          for (const g of gone) {
+            if (g.src === 'arrival' && g.ref !== undefined) {
+              this.silent.v += 1;
+              this.markLeft(g);
+            }
+          }
+          if (e.src !== 'observed') wait = r.t - e.t;
+          if (e.src === 'arrival') this.matched += 1;
+          if (e.pred !== undefined && wait !== undefined) this.preds[e.pred]!.outcome = { kind: 'served', wait };
+        } else {
+          if (ref !== undefined && this.ghosts.has(ref)) {
+            this.ghosts.delete(ref);
+          } else {
+            // Arrival not in the list: take the oldest anonymous entry (an unreported or pre-window vehicle).
+            const i = this.queue.findIndex((q) => q.ref === undefined);
+            const src = i >= 0 ? this.queue[i]!.src : undefined;
+            if (i >= 0) this.removeAt(i);
+            if (src === 'arrival') this.neutral += 1;
+            else if (src !== 'initial') this.missing += 1;
+          }
+          const earlier = ref !== undefined ? this.w.earlierArrivals[ref] : undefined;
+          if (earlier !== undefined) wait = r.t - earlier;
+        }
+        if (wait !== undefined) {
+          this.les = wait / 1000;
+          this.lesT = r.t;
+        }
+        const saturated = wait !== undefined ? wait > P.saturatedMinWaitMs : waitingBefore > 0;
+        if (saturated) this.satStarts.v += 1;
+        if (ref !== undefined) this.inService.set(ref, r.t);
+        break;
+      }
+      case 'C': {
+        this.sawCrossed = true;
+        const ref = r.ref;
+        if (ref === undefined) break;
+        const s = this.inService.get(ref);
+        if (s !== undefined) {
+          this.inService.delete(ref);
+          const d = (r.t - s) / 1000;
+          if (d > 0) {
+            this.durN.v += 1;
+            this.durSum.v += d;
+            this.durSq.v += d * d;
+          }
+        }
+        break;
+      }
+      case 'X': {
+        this.abandons.v += 1;
+        const e = r.ref !== undefined ? this.byRef.get(r.ref) : undefined;
+        if (e) {
+          this.markLeft(e);
+          this.removeAt(this.queue.indexOf(e));
+        } else {
+          const i = this.queue.findIndex((q) => q.ref === undefined && q.src !== 'arrival');
+          if (i >= 0) this.removeAt(i);
+        }
+        break;
+      }
+      case 'L':
+        this.lanes = r.value ?? null;
+        if (r.value !== undefined && r.value > 0) this.lastPositiveLanes = r.value;
+        break;
+      case 'O':
+        this.reconcile(r.value ?? 0, r.t);
+        break;
+      case 'T':
+        this.status = r;
+        break;
+    }
+  }
+
+  /** An observed count resets the queue length; the difference is evidence of unreported arrivals or leavers. */
+  private reconcile(observed: number, t: number): void {
+    const len = this.queue.length;
+    if (observed > len) {
+      // Unreported arrivals are spread through the queue; place the anonymous entries evenly, with interpolated times.
+      const add = observed - len;
+      const out: Entry[] = [];
+      let k = 0;
+      for (let i = 0; i <= len; i++) {
+        const target = Math.round(((i + 1) * add) / (len + 1));
+        while (k < target) {
+          const prevT = i > 0 ? this.queue[i - 1]!.t : this.w.fromMs;
+          const nextT = i < len ? this.queue[i]!.t : t;
+          out.push({ t: (prevT + nextT) / 2, src: 'observed' });
+          k += 1;
+        }
+        if (i < len) out.push(this.queue[i]!);
+      }
+      this.queue = out;
+    } else if (observed < len) {
+      // Vehicles that left silently: drop the oldest first (longest exposed to leaving), anonymous ones before known.
+      let drop = len - observed;
+      for (const pass of [true, false]) {
+        for (let i = 0; i < this.queue.length && drop > 0; ) {
+          const e = this.queue[i]!;
+          if ((e.ref === undefined) === pass) {
+            this.removeAt(i);
+            if (e.ref !== undefined) {
+              this.ghosts.add(e.ref);
+              this.markLeft(e);
+            }
+            if (e.src === 'arrival') this.silent.v += 1;
+            drop -= 1;
+          } else i += 1;
+        }
+      }
+    }
+    this.lastObsT = t;
+  }
+
+  // -------------------------------------------------------------------------------------------------------
+  // Estimates from the current statistics
+
+  muPerLane(): number {
+    const priorMean = this.prior.serviceTimeMeanSeconds;
+    const num = this.satStarts.v + P.durationWeight * this.durN.v + P.priorServices;
+    const den = this.laneTime.v + P.durationWeight * this.durSum.v + P.priorServices * priorMean;
+    return num / den;
+  }
+
+  /** Effective number of observations behind mu (for its uncertainty). */
+  muEvidence(): number {
+    return this.satStarts.v + this.durN.v + P.priorServices;
+  }
+
+  serviceScv(): number {
+    const n = this.durN.v;
+    const prior = this.prior.serviceTimeScv;
+    if (n < 2) return prior;
+    const mean = this.durSum.v / n;
+    const scv = Math.max(0, this.durSq.v / n - mean * mean) / (mean * mean);
+    return (n * scv + 10 * prior) / (n + 10);
+  }
+
+  thetas(): { total: number; silent: number } {
+    const patience = this.prior.patienceMeanMinutes;
+    const theta0 = patience ? 1 / (patience * 60) : 0;
+    const den = this.exposure.v + P.thetaPriorExposureS;
+    return { total: (this.abandons.v + this.silent.v + theta0 * P.thetaPriorExposureS) / den, silent: this.silent.v / den };
+  }
+
+  missingShare(): number {
+    const total = this.matched + this.missing + this.neutral;
+    return Math.min(0.8, this.missing / (total + P.missingPrior));
+  }
+
+  /** Estimated number waiting at t: listed vehicles that have not silently left, plus unreported arrivals since the last count. */
+  queueLengthAt(t: number): { n: number; relVar: number } {
+    const { silent } = this.thetas();
+    const f = this.missingShare();
+    let n = 0;
+    let recentReported = 0;
+    for (const e of this.queue) {
+      const age = Math.max(0, t - e.t) / 1000;
+      n += e.src === 'arrival' && silent > 0 ? Math.exp(-silent * age) : 1;
+      if (e.src === 'arrival' && e.t > this.lastObsT) recentReported += 1;
+    }
+    const extra = (recentReported * f) / (1 - f);
+    n += extra;
+    const relVar = n > 0 ? (extra * (1 + f)) / (n * n) + (f > 0 ? 0.02 : 0) : 0;
+    return { n, relVar };
+  }
+
+  busyLanes(t: number, lanes: number): number {
+    if (!this.sawCrossed) return lanes;
+    const stale = 8 * this.prior.serviceTimeMeanSeconds * 1000;
+    let busy = 0;
+    for (const s of this.inService.values()) if (t - s < stale) busy += 1;
+    return Math.min(lanes, busy);
+  }
+
+  /** The model's wait distribution for a vehicle joining at t; null when the crossing is closed with no reopening time. */
+  predict(t: number): WaitDist | null {
+    const closed = this.isClosedAt(t);
+    if (closed && this.status!.untilMs === undefined) return null;
+    const lanesNow = this.currentLanes();
+    const lanes = closed || lanesNow <= 0 ? (this.lastPositiveLanes ?? this.prior.lanesTypical) : lanesNow;
+    const mu = this.muPerLane();
+    const c = Math.max(lanes, 1) * mu;
+    const { total: theta } = this.thetas();
+    const q = this.queueLengthAt(t);
+    let offset = 0;
+    let k: number;
+    if (closed) {
+      offset = (this.status!.untilMs! - t) / 1000;
+      const n = q.n * Math.exp(-theta * offset);
+      k = Math.max(0, n + 1 - lanes);
+    } else {
+      k = Math.max(0, q.n + 1 - (lanes - this.busyLanes(t, lanes)));
+    }
+    if (k <= 0) return { offset, p0: 1, mean: 0, shape: 1 };
+    const scv = this.serviceScv();
+    const kk = Math.max(k, 1);
+    const scvEff = (scv * kk + lanes) / (kk + lanes);
+    const relVar = scvEff / kk + 1 / this.muEvidence() + q.relVar + P.modelVarFloor;
+    const p0 = k < 1 ? 1 - k : 0;
+    const mean = k < 1 ? 1 / c : drainSeconds(k, c, theta);
+    return { offset, p0, mean, shape: 1 / relVar };
+  }
+
+  /** HOL: how long the vehicle at the front (with a known arrival) has waited. */
+  hol(t: number): number {
+    for (const e of this.queue) if (e.src !== 'observed' && !(e.src === 'initial' && e.ref === undefined)) return (t - e.t) / 1000;
+    return 0;
+  }
+}
+
+function replay(w: QueueWindow, profile: ClassProfile, collect: boolean): Replay {
+  const rs = new Replay(w, profile, collect);
+  const records = [...w.records].sort(compareRecords);
+  for (const r of records) rs.apply(r);
+  rs.advance(w.asOfMs);
+  return rs;
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Calibration and fusion
+
+function weightedQuantile(xs: { v: number; w: number }[], q: number): number {
+  const s = [...xs].sort((a, b) => a.v - b.v);
+  const total = s.reduce((acc, x) => acc + x.w, 0);
+  let acc = 0;
+  for (const x of s) {
+    acc += x.w;
+    if (acc >= q * total) return x.v;
+  }
+  return s[s.length - 1]!.v;
+}
+
+interface Calibration {
+  levels: { p10: number; p50: number; p90: number };
+  /** Weight on LES in the fused median (0 = pure model). */
+  lesWeight: number;
+  samples: number;
+}
+
+function calibrate(rs: Replay, asOfMs: number): Calibration {
+  const pits: { v: number; w: number }[] = [];
+  let wSum = 0;
+  let errModel = 0;
+  let errLes = 0;
+  let wLes = 0;
+  for (const p of rs.preds) {
+    const horizonMs = (p.dist.offset + P.calibHorizon * Math.max(p.median - p.dist.offset, 60)) * 1000;
+    if (p.t + horizonMs > asOfMs) continue;
+    const weight = Math.exp(-(asOfMs - p.t) / P.calibTauMs);
+    let wait: number;
+    if (p.outcome?.kind === 'served') wait = p.outcome.wait / 1000;
+    else if (p.outcome?.kind === 'left') continue;
+    else wait = (asOfMs - p.t) / 1000; // still waiting past the horizon: a lower bound, already a miss
+    pits.push({ v: pit(p.dist, wait), w: weight });
+    wSum += weight;
+    if (p.outcome?.kind === 'served' && p.les !== null) {
+      errModel += weight * Math.abs(wait - p.median);
+      errLes += weight * Math.abs(wait - p.les);
+      wLes += weight;
+    }
+  }
+  const levels: Calibration['levels'] = { ...LEVELS };
+  if (pits.length >= 5) {
+    const shrink = wSum / (wSum + P.calibPrior);
+    for (const key of ['p10', 'p50', 'p90'] as const) {
+      const emp = weightedQuantile(pits, LEVELS[key]);
+      levels[key] = Math.min(0.995, Math.max(0.005, shrink * emp + (1 - shrink) * LEVELS[key]));
+    }
+  }
+  let lesWeight = 0;
+  if (wLes > 0 && errModel > errLes) {
+    const m = errModel / wLes;
+    const l = Math.max(errLes / wLes, 1);
+    lesWeight = ((m * m) / (m * m + l * l)) * (wLes / (wLes + P.calibPrior));
+  }
+  return { levels, lesWeight, samples: pits.length };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Cold-start prior
+
+const formatters = new Map<string, Intl.DateTimeFormat>();
+const WEEKDAYS = ['Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat', 'Sun'];
+
+function localHourAndWeekday(ms: number, zone: string): { hour: number; weekday: number } {
+  let f = formatters.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: 'numeric', hourCycle: 'h23', weekday: 'short' });
+    formatters.set(zone, f);
+  }
+  const parts = f.formatToParts(new Date(ms));
+  const hour = Number(parts.find((p) => p.type === 'hour')?.value ?? 0) % 24;
+  const weekday = Math.max(0, WEEKDAYS.indexOf(parts.find((p) => p.type === 'weekday')?.value ?? 'Mon'));
+  return { hour, weekday };
+}
+
+/** Erlang C: probability of waiting in M/M/s with offered load a = lambda/mu (a < s). */
+function erlangC(s: number, a: number): number {
+  let term = 1;
+  let sum = 1;
+  for (let k = 1; k < s; k++) {
+    term *= a / k;
+    sum += term;
+  }
+  const last = (term * a) / s;
+  const tail = last / (1 - a / s);
+  return tail / (sum + tail);
+}
+
+/** Steady-state mean wait and queue for this hour of week from the seed profile (wide uncertainty). */
+export function priorWait(profile: ClassProfile, localZone: string, atMs: number): { waitSeconds: number; queueLength: number } {
+  const { hour, weekday } = localHourAndWeekday(atMs, localZone);
+  const lambda = ((profile.hourlyArrivals[hour] ?? 0) * (profile.weekdayFactors[weekday] ?? 1)) / 3600;
+  const s = Math.max(1, profile.lanesTypical);
+  const mu = 1 / profile.serviceTimeMeanSeconds;
+  const a = Math.min(lambda / mu, 0.95 * s);
+  const wq = lambda > 0 ? (erlangC(s, a) * (1 + profile.serviceTimeScv)) / 2 / (s * mu - a * mu) : 0;
+  return { waitSeconds: wq, queueLength: lambda * wq };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// The estimate
+
+const iso = (ms: number): string => new Date(ms).toISOString();
+const r0 = (x: number): number => Math.max(0, Math.round(x));
+
+function currentStatus(rec: QueueRecord | null, asOfMs: number): { status: QueueStatus; until: number | null; reason: string | null } {
+  if (!rec || rec.status === undefined) return { status: 'open', until: null, reason: null };
+  // A closure whose announced reopening has passed is taken as over, even before the `open` event arrives.
+  if (rec.status !== 'open' && rec.untilMs !== undefined && rec.untilMs <= asOfMs) return { status: 'open', until: null, reason: null };
+  return { status: rec.status, until: rec.untilMs ?? null, reason: rec.reason ?? null };
+}
+
+function hasLiveData(w: QueueWindow): boolean {
+  if (w.lastEventMs === null) return false;
+  if (w.queueLengthAtFrom > 0 || w.lanesAtFrom !== null || w.statusAtFrom !== null) return true;
+  return w.records.some((r) => r.kind !== 'C');
+}
+
+export function computeEstimate(window: QueueWindow, ctx: ModelContext): QueueEstimate {
+  const { profile } = ctx;
+  const asOf = window.asOfMs;
+  const base = {
+    crossingId: window.queue.crossingId,
+    direction: window.queue.direction,
+    vehicleClass: window.queue.vehicleClass,
+    lastEventAt: window.lastEventMs === null ? null : iso(window.lastEventMs),
+    asOf: iso(asOf),
+    updatedAt: iso(ctx.nowMs),
+    stale: window.lastEventMs === null || asOf - window.lastEventMs > ctx.staleAfterMs,
+    revision: ctx.revision,
+  };
+
+  if (!hasLiveData(window)) {
+    const prior = priorWait(profile, ctx.localZone, asOf);
+    const spread = profile.serviceTimeMeanSeconds / Math.max(1, profile.lanesTypical);
+    return {
+      ...base,
+      status: 'open',
+      statusUntil: null,
+      statusReason: null,
+      lanesOpen: profile.lanesTypical,
+      queueLength: r0(prior.queueLength),
+      waitSeconds: r0(prior.waitSeconds),
+      waitP10Seconds: 0,
+      waitP90Seconds: r0(3 * prior.waitSeconds + 2 * spread),
+      method: 'prior',
+    };
+  }
+
+  const rs = replay(window, profile, true);
+  const st = currentStatus(rs.status, asOf);
+  const lanesOpen = r0(rs.currentLanes());
+  const q = rs.queueLengthAt(asOf);
+  const statusFields = { status: st.status, statusUntil: st.until === null ? null : iso(st.until), statusReason: st.reason, lanesOpen, queueLength: r0(q.n) };
+
+  const dist = rs.predict(asOf);
+  if (!dist) {
+    return { ...base, ...statusFields, waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, method: 'closed-unknown-reopening' };
+  }
+  const cal = calibrate(rs, asOf);
+  let p10 = distQuantile(dist, cal.levels.p10);
+  let p50 = distQuantile(dist, cal.levels.p50);
+  let p90 = distQuantile(dist, cal.levels.p90);
+  const closed = rs.isClosedAt(asOf);
+  let method: EstimateMethod = closed ? 'closed-known-reopening' : 'queue-model';
+  if (!closed && cal.lesWeight > 0.1 && rs.les !== null) {
+    const fused = (1 - cal.lesWeight) * p50 + cal.lesWeight * rs.les;
+    const ratio = p50 > 0 ? fused / p50 : 1;
+    if (p50 > 0) {
+      p10 *= ratio;
+      p90 *= ratio;
+    } else {
+      p90 = Math.max(p90, fused * 1.5);
+    }
+    p50 = fused;
+    method = 'fusion';
+  }
+  p10 = Math.min(p10, p50);
+  p90 = Math.max(p90, p50);
+  return { ...base, ...statusFields, waitSeconds: r0(p50), waitP10Seconds: r0(p10), waitP90Seconds: r0(p90), method };
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Baselines from a window
+
+/** LES: the wait of the most recent vehicle that entered service (seconds), or null if none is known. */
+export function lesEstimate(window: QueueWindow): number | null {
+  const prior: ClassProfile = { vehicleClass: window.queue.vehicleClass, lanesTypical: 1, lanesMax: 1, serviceTimeMeanSeconds: 60, serviceTimeScv: 1, hourlyArrivals: new Array(24).fill(0), weekdayFactors: [1, 1, 1, 1, 1, 1, 1], estimate: true };
+  return replay(window, prior, false).les;
+}
+
+/** HOL: how long the vehicle now at the head of the line has waited (seconds); 0 when nobody is known to wait. */
+export function holEstimate(window: QueueWindow): number {
+  const prior: ClassProfile = { vehicleClass: window.queue.vehicleClass, lanesTypical: 1, lanesMax: 1, serviceTimeMeanSeconds: 60, serviceTimeScv: 1, hourlyArrivals: new Array(24).fill(0), weekdayFactors: [1, 1, 1, 1, 1, 1, 1], estimate: true };
+  return replay(window, prior, false).hol(window.asOfMs);
+}

@@ -1,0 +1,156 @@
+--[[
+  read-window: everything a QueueWindow needs, as of asOfMs, in one atomic read. Nothing after asOfMs is read:
+  every range is bounded by asOfMs (records, counts, lex lookups bounded by the record's own time).
+
+  KEYS[1]  meta    queue: tb, fLen, fLanes, fMaxT
+  KEYS[2]  r:A     KEYS[3] r:S   KEYS[4] r:C   KEYS[5] r:X   KEYS[6] r:L   KEYS[7] r:O
+  KEYS[8]  vix     lex index "<ref>|<A|S>|<ms>|<eventId>"
+  KEYS[9..12]      status ZSETs of the 4 scopes that apply to the queue (dir:class, dir:*, *:class, *:*)
+  KEYS[13] stfold  per scope tb and fold
+
+  ARGV[1] fromMs  ARGV[2] asOfMs  ARGV[3] max records (the lookback is halved until the window fits)
+  ARGV[4..7] the 4 scope names, in the order of KEYS[9..12]
+
+  Returns {4, cutoffMs} when asOfMs is older than what retention kept, else
+    {0, fromMs, queueLengthAtFrom, lanesAtFrom or -1, lastEventMs or -1, statusMs or -1, statusMember or '',
+     {ref, ms, ...} earlierArrivals, {ref, ms, ...} earlierStarts, {kind, ms, member, ...} records}
+  (fromMs may be later than asked: clamped to the retention boundary and shrunk to fit the record cap).
+]]
+-- @include "common"
+
+local from = tonumber(ARGV[1])
+local asOf = tonumber(ARGV[2])
+local cap = tonumber(ARGV[3])
+local meta, vix, stfold = KEYS[1], KEYS[8], KEYS[13]
+local KINDS = { 'A', 'S', 'C', 'X', 'L', 'O' }
+local KIND_KEYS = { A = KEYS[2], S = KEYS[3], C = KEYS[4], X = KEYS[5], L = KEYS[6], O = KEYS[7] }
+local scopes = { { key = KEYS[9], name = ARGV[4] }, { key = KEYS[10], name = ARGV[5] }, { key = KEYS[11], name = ARGV[6] }, { key = KEYS[12], name = ARGV[7] } }
+
+-- Below the trim boundaries only folds remain: the window cannot start earlier.
+local boundary = numOrNil(redis.call('HGET', meta, 'tb'))
+for _, s in ipairs(scopes) do
+  local stb = numOrNil(redis.call('HGET', stfold, s.name .. ':tb'))
+  if stb and (not boundary or stb > boundary) then boundary = stb end
+end
+if boundary then
+  if asOf < boundary then return { 4, boundary } end
+  if from < boundary then from = boundary end
+end
+
+local function countWindow(f)
+  local n = 0
+  local lo, hi = '(' .. fmt(f), fmt(asOf)
+  for _, k in ipairs(KINDS) do n = n + redis.call('ZCOUNT', KIND_KEYS[k], lo, hi) end
+  for _, s in ipairs(scopes) do n = n + redis.call('ZCOUNT', s.key, lo, hi) end
+  return n
+end
+while asOf - from > 60000 and countWindow(from) > cap do
+  from = asOf - math.floor((asOf - from) / 2)
+end
+local fromS, asOfS = fmt(from), fmt(asOf)
+
+-- newest member/score of a ZSET at or before ms (ties: greatest member, i.e. last in record order)
+local function newestAtOrBefore(key, ms)
+  local row = redis.call('ZREVRANGEBYSCORE', key, ms, '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if #row == 0 then return nil, nil end
+  return row[1], tonumber(row[2])
+end
+
+-- queue length at from: newest observation, plus arrivals minus starts minus abandonments after it
+local len, since
+local obs, obsT = newestAtOrBefore(KIND_KEYS.O, fromS)
+if obs then
+  len = tonumber(payloadOf(obs))
+  since = '(' .. fmt(obsT)
+else
+  len = numOrNil(redis.call('HGET', meta, 'fLen')) or 0
+  since = '-inf'
+end
+len = len + redis.call('ZCOUNT', KIND_KEYS.A, since, fromS) - redis.call('ZCOUNT', KIND_KEYS.S, since, fromS) - redis.call('ZCOUNT', KIND_KEYS.X, since, fromS)
+if len < 0 then len = 0 end
+
+local lanes = -1
+local l = newestAtOrBefore(KIND_KEYS.L, fromS)
+if l then
+  lanes = tonumber(payloadOf(l))
+else
+  local fl = numOrNil(redis.call('HGET', meta, 'fLanes'))
+  if fl then lanes = fl end
+end
+
+-- status at from: newest over the 4 scopes (kept records, then each scope's fold)
+local stT, stM = -1, ''
+local function consider(t, m)
+  if t > stT or (t == stT and bytesLess(stM, m)) then stT, stM = t, m end
+end
+for _, s in ipairs(scopes) do
+  local m, t = newestAtOrBefore(s.key, fromS)
+  if m then
+    consider(t, m)
+  else
+    local f = redis.call('HGET', stfold, s.name .. ':f')
+    if f then
+      local i = string.find(f, SEP, 1, true)
+      consider(tonumber(string.sub(f, 1, i - 1)), string.sub(f, i + 1))
+    end
+  end
+end
+
+-- newest event time at or before asOf
+local last = numOrNil(redis.call('HGET', meta, 'fMaxT')) or -1
+for _, k in ipairs(KINDS) do
+  local _, t = newestAtOrBefore(KIND_KEYS[k], asOfS)
+  if t and t > last then last = t end
+end
+for _, s in ipairs(scopes) do
+  local _, t = newestAtOrBefore(s.key, asOfS)
+  if t and t > last then last = t end
+  local f = redis.call('HGET', stfold, s.name .. ':f')
+  if f then
+    local ft = tonumber(string.sub(f, 1, string.find(f, SEP, 1, true) - 1))
+    if ft <= asOf and ft > last then last = ft end
+  end
+end
+
+-- records in (from, asOf]
+local recs = {}
+for _, k in ipairs(KINDS) do
+  local rows = redis.call('ZRANGEBYSCORE', KIND_KEYS[k], '(' .. fromS, asOfS, 'WITHSCORES')
+  for i = 1, #rows, 2 do
+    recs[#recs + 1] = k
+    recs[#recs + 1] = rows[i + 1]
+    recs[#recs + 1] = rows[i]
+  end
+end
+for _, s in ipairs(scopes) do
+  local rows = redis.call('ZRANGEBYSCORE', s.key, '(' .. fromS, asOfS, 'WITHSCORES')
+  for i = 1, #rows, 2 do
+    recs[#recs + 1] = 'T'
+    recs[#recs + 1] = rows[i + 1]
+    recs[#recs + 1] = rows[i]
+  end
+end
+
+-- earlier arrivals / starts of vehicles resolved inside the window, in record order (a later one overwrites)
+local function newestIndexed(ref, k, ms)
+  local row = redis.call('ZREVRANGEBYLEX', vix, '(' .. ref .. '|' .. k .. '|' .. pad(ms) .. '|\255', '[' .. ref .. '|' .. k .. '|', 'LIMIT', 0, 1)
+  if #row == 0 then return nil end
+  return tonumber(string.sub(row[1], #ref + 4, #ref + 18))
+end
+local function earlier(kindKey, indexedKind)
+  local out = {}
+  local rows = redis.call('ZRANGEBYSCORE', kindKey, '(' .. fromS, asOfS, 'WITHSCORES')
+  for i = 1, #rows, 2 do
+    local ref = payloadOf(rows[i])
+    if ref ~= '' then
+      local e = newestIndexed(ref, indexedKind, tonumber(rows[i + 1]))
+      if e and e <= from then
+        out[#out + 1] = ref
+        out[#out + 1] = e
+      end
+    end
+  end
+  return out
+end
+
+return { 0, from, len, lanes, last, stT, stM, earlier(KIND_KEYS.S, 'A'), earlier(KIND_KEYS.C, 'S'), recs }

@@ -1,0 +1,27 @@
+--[[
+  write-estimate: stores the latest published estimate of a queue with a revision that only increases, and
+  records it in the history bucket of its asOf. An estimate older (by asOf, event time) than the stored one is
+  not written, so a slow writer cannot move the published state backwards.
+
+  KEYS[1] est   HASH json (estimate without revision), asOfMs, revision
+  KEYS[2] hist  HASH history buckets; sets "<bucket>:e" = summary
+  KEYS[3] hest  ZSET bucket starts with an estimate
+
+  ARGV[1] estimate JSON  ARGV[2] asOfMs  ARGV[3] bucket ms  ARGV[4] bucket summary JSON
+
+  Returns {0, revision} written | {1, revision} not written (older than the stored estimate)
+]]
+-- @include "common"
+
+local asOf = tonumber(ARGV[2])
+local bucketMs = tonumber(ARGV[3])
+local cur = redis.call('HMGET', KEYS[1], 'asOfMs', 'revision')
+local curAsOf = numOrNil(cur[1])
+local rev = numOrNil(cur[2]) or 0
+if curAsOf and asOf < curAsOf then return { 1, rev } end
+rev = rev + 1
+redis.call('HSET', KEYS[1], 'json', ARGV[1], 'asOfMs', fmt(asOf), 'revision', fmt(rev))
+local b = fmt(math.floor(asOf / bucketMs) * bucketMs)
+redis.call('HSET', KEYS[2], b .. ':e', ARGV[4])
+redis.call('ZADD', KEYS[3], b, b)
+return { 0, rev }

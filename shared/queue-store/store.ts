@@ -1,0 +1,395 @@
+/**
+ * The typed wrapper around the queue store's Redis state: the only code that calls the Lua scripts in ./lua.
+ * Writes are one atomic script call per event (apply-event / apply-status) or per published estimate
+ * (write-estimate); the window read is one script call (read-window). Lua return codes become typed errors in
+ * `replyError`. Implements QueueReader (./api.ts) for the API.
+ */
+import type { Redis } from 'ioredis';
+import { z } from 'zod';
+import type { KezekEvent } from '../events/index.ts';
+import { QueueEstimateSchema, queueKey, type QueueEstimate, type QueueStatus } from '../estimates.ts';
+import { VehicleClassSchema } from '../catalogue/schema.ts';
+import { compareRecords, type QueueRecord, type QueueWindow, type RecordKind } from '../estimation/window.ts';
+import type { HistoryPoint, QueueReader, QueueRef } from './api.ts';
+import { createKeys, statusScope, type Keys, type StoredKind } from './keys.ts';
+import { callScript, loadScripts } from './scripts.ts';
+
+const MINUTE = 60_000;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+
+export const STORE_DEFAULTS = {
+  /** Records, eventIds and the per-vehicle index are kept this long behind the queue's / crossing's newest event. */
+  retentionMs: 7 * DAY,
+  /** History buckets are kept this long behind the queue's newest event. */
+  historyRetentionMs: 30 * DAY,
+  /** Resolution of the history series. */
+  bucketMs: 5 * MINUTE,
+  /** Default lookback of a window. */
+  lookbackMs: 6 * HOUR,
+  /** A window never holds more records than this; its lookback is halved until it fits. */
+  maxWindowRecords: 20_000,
+} as const;
+
+export type QueueStoreErrorCode =
+  /** Older than the crossing's newest event minus the retention: cannot be applied without breaking counts. */
+  | 'TOO_LATE'
+  /** The eventId was applied before with a different event time. */
+  | 'EVENT_ID_CONFLICT'
+  /** A field the store cannot encode (control characters in an eventId, '|' in a vehicle ref). */
+  | 'INVALID_RECORD'
+  /** A window was asked for before the retention boundary. */
+  | 'OUT_OF_RETENTION'
+  /** estimateAsOf without a model. */
+  | 'NO_MODEL'
+  /** A Lua reply or stored value did not have the expected shape. */
+  | 'BAD_REPLY'
+  | 'BAD_ARGUMENT';
+
+export class QueueStoreError extends Error {
+  constructor(
+    readonly code: QueueStoreErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'QueueStoreError';
+  }
+}
+
+/** Turns a window into an estimate (the estimator wraps shared/estimation's model with its context). */
+export type EstimateModel = (window: QueueWindow) => QueueEstimate;
+
+export interface QueueStoreOptions {
+  redis: Redis;
+  /** KEZEK_PREFIX. */
+  prefix: string;
+  retentionMs?: number;
+  historyRetentionMs?: number;
+  bucketMs?: number;
+  lookbackMs?: number;
+  maxWindowRecords?: number;
+  /** Needed by estimateAsOf. */
+  model?: EstimateModel;
+}
+
+export type ApplyOutcome = 'applied' | 'duplicate';
+
+export interface WriteEstimateResult {
+  written: boolean;
+  /** The stored revision (the new one when written). */
+  revision: number;
+  estimate: QueueEstimate;
+}
+
+export interface QueueStore extends QueueReader {
+  readonly keys: Keys;
+  readonly options: Readonly<Required<Omit<QueueStoreOptions, 'redis' | 'prefix' | 'model'>>>;
+  /** Applies one validated event (vehicle refs already pseudonymised) atomically. Throws QueueStoreError. */
+  applyEvent(ev: KezekEvent): Promise<ApplyOutcome>;
+  /** The QueueWindow as of asOfMs; fromMs = asOfMs - lookbackMs, later when clamped by retention or the record cap. */
+  readWindow(queue: QueueRef, asOfMs: number, lookbackMs?: number): Promise<QueueWindow>;
+  /** Stores the latest published estimate; the revision is assigned here (previous + 1). */
+  writeEstimate(estimate: QueueEstimate): Promise<WriteEstimateResult>;
+  readEstimate(queue: QueueRef): Promise<QueueEstimate | null>;
+  /** Newest event time applied to the queue, including statuses of the crossing that apply to it. */
+  lastEventMs(queue: QueueRef): Promise<number | null>;
+  markInitialised(): Promise<void>;
+}
+
+const CONTROL_RE = /[\u0000-\u001f]/; // eslint-disable-line no-control-regex
+const SEP = '\u001f';
+
+/** The one mapping of Lua status codes to outcomes and typed errors. */
+function replyError(script: string, code: number, arg: unknown, ctx: Record<string, unknown>): QueueStoreError | null {
+  switch (code) {
+    case 0:
+    case 1:
+      return null;
+    case 2:
+      return new QueueStoreError('EVENT_ID_CONFLICT', `eventId was applied before with another event time (${new Date(Number(arg)).toISOString()})`, { ...ctx, storedMs: Number(arg) });
+    case 3:
+      return new QueueStoreError('TOO_LATE', `event is older than the retention window (cutoff ${new Date(Number(arg)).toISOString()})`, { ...ctx, cutoffMs: Number(arg) });
+    case 4:
+      return new QueueStoreError('OUT_OF_RETENTION', `window start is before the retention boundary ${new Date(Number(arg)).toISOString()}`, { ...ctx, boundaryMs: Number(arg) });
+    default:
+      return new QueueStoreError('BAD_REPLY', `${script} returned unknown code ${code}`, ctx);
+  }
+}
+
+const CodeReply = z.tuple([z.number().int(), z.number().optional()]).or(z.tuple([z.number().int()]));
+const Flat = z.array(z.union([z.string(), z.number()]));
+const WindowReply = z.union([
+  z.tuple([z.literal(4), z.number()]),
+  z.tuple([z.literal(0), z.number(), z.number(), z.number(), z.number(), z.number(), z.string(), Flat, Flat, Flat]),
+]);
+
+const KIND_OF: Record<Exclude<KezekEvent['type'], 'crossing.status'>, StoredKind> = {
+  'vehicle.arrived': 'A',
+  'vehicle.service_started': 'S',
+  'vehicle.crossed': 'C',
+  'vehicle.abandoned': 'X',
+  'lanes.changed': 'L',
+  'queue.observed': 'O',
+};
+
+function statusMember(ev: Extract<KezekEvent, { type: 'crossing.status' }>): string {
+  // '' = absent; '=' marks a present value so an empty reason survives the round trip
+  const until = ev.until === undefined ? '' : String(Date.parse(ev.until));
+  const reason = ev.reason === undefined ? '' : `=${ev.reason}`;
+  return [ev.eventId, ev.status, until, reason].join(SEP);
+}
+
+function parseStatusRecord(t: number, member: string): QueueRecord {
+  const [eventId, status, until, ...rest] = member.split(SEP);
+  const reason = rest.join(SEP);
+  const rec: QueueRecord = { t, kind: 'T', eventId: eventId!, status: status as QueueStatus };
+  if (until) rec.untilMs = Number(until);
+  if (reason.startsWith('=')) rec.reason = reason.slice(1);
+  return rec;
+}
+
+function parseRecord(kind: string, t: number, member: string): QueueRecord {
+  if (kind === 'T') return parseStatusRecord(t, member);
+  const i = member.indexOf(SEP);
+  const eventId = member.slice(0, i);
+  const payload = member.slice(i + 1);
+  const k = kind as RecordKind;
+  if (k === 'L' || k === 'O') return { t, kind: k, eventId, value: Number(payload) };
+  return payload === '' ? { t, kind: k, eventId } : { t, kind: k, eventId, ref: payload };
+}
+
+function flatToMap(flat: (string | number)[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = Number(flat[i + 1]);
+  return out;
+}
+
+const SummarySchema = z.object({
+  q: z.number().nullable(),
+  l: z.number().nullable(),
+  s: z.enum(['open', 'closed', 'restricted']).nullable(),
+  w: z.number().nullable(),
+  p10: z.number().nullable(),
+  p90: z.number().nullable(),
+});
+type Summary = z.infer<typeof SummarySchema>;
+
+export function createQueueStore(opts: QueueStoreOptions): QueueStore {
+  const { redis } = opts;
+  const keys = createKeys(opts.prefix);
+  const options = {
+    retentionMs: opts.retentionMs ?? STORE_DEFAULTS.retentionMs,
+    historyRetentionMs: opts.historyRetentionMs ?? STORE_DEFAULTS.historyRetentionMs,
+    bucketMs: opts.bucketMs ?? STORE_DEFAULTS.bucketMs,
+    lookbackMs: opts.lookbackMs ?? STORE_DEFAULTS.lookbackMs,
+    maxWindowRecords: opts.maxWindowRecords ?? STORE_DEFAULTS.maxWindowRecords,
+  };
+  loadScripts(redis);
+
+  const queueKeyList = (q: QueueRef): string[] => {
+    const k = keys.queue(q);
+    return [k.meta, k.records.A, k.records.S, k.records.C, k.records.X, k.records.L, k.records.O];
+  };
+
+  async function applyEvent(ev: KezekEvent): Promise<ApplyOutcome> {
+    const ctx = { eventId: ev.eventId, crossingId: ev.crossingId, type: ev.type };
+    if (CONTROL_RE.test(ev.eventId)) throw new QueueStoreError('INVALID_RECORD', 'eventId must not contain control characters', ctx);
+    const t = Date.parse(ev.occurredAt);
+    const c = keys.crossing(ev.crossingId);
+    let reply: unknown;
+    if (ev.type === 'crossing.status') {
+      reply = await callScript(redis, 'apply-status', [c.ids, c.cmeta, c.status(ev.direction, ev.vehicleClass), c.stfold], [
+        ev.eventId,
+        t,
+        statusMember(ev),
+        statusScope(ev.direction, ev.vehicleClass),
+        options.retentionMs,
+      ]);
+    } else {
+      const kind = KIND_OF[ev.type];
+      const ref = 'vehicleRef' in ev && ev.vehicleRef !== undefined ? ev.vehicleRef : '';
+      if (ref.includes('|') || CONTROL_RE.test(ref)) throw new QueueStoreError('INVALID_RECORD', "vehicleRef must not contain '|' or control characters", ctx);
+      const value = ev.type === 'lanes.changed' ? String(ev.lanesOpen) : ev.type === 'queue.observed' ? String(ev.queueLength) : '';
+      const q = keys.queue(ev);
+      reply = await callScript(redis, 'apply-event', [c.ids, c.cmeta, ...queueKeyList(ev), q.vix, q.hist, q.hidx, q.hest], [
+        ev.eventId,
+        t,
+        kind,
+        ref,
+        value,
+        options.retentionMs,
+        options.historyRetentionMs,
+        options.bucketMs,
+      ]);
+    }
+    const parsed = CodeReply.safeParse(reply);
+    if (!parsed.success) throw new QueueStoreError('BAD_REPLY', 'apply script returned an unexpected reply', { ...ctx, reply });
+    const [code, arg] = parsed.data;
+    const err = replyError('apply', code, arg, ctx);
+    if (err) throw err;
+    return code === 0 ? 'applied' : 'duplicate';
+  }
+
+  async function readWindow(queue: QueueRef, asOfMs: number, lookbackMs = options.lookbackMs): Promise<QueueWindow> {
+    if (!Number.isFinite(asOfMs) || !(lookbackMs > 0)) throw new QueueStoreError('BAD_ARGUMENT', 'asOfMs must be finite and lookbackMs > 0', { asOfMs, lookbackMs });
+    const q = keys.queue(queue);
+    const reply = await callScript(
+      redis,
+      'read-window',
+      [...queueKeyList(queue), q.vix, ...keys.statusKeysFor(queue), keys.crossing(queue.crossingId).stfold],
+      [asOfMs - lookbackMs, asOfMs, options.maxWindowRecords, ...keys.statusScopesFor(queue)],
+    );
+    const parsed = WindowReply.safeParse(reply);
+    if (!parsed.success) throw new QueueStoreError('BAD_REPLY', 'read-window returned an unexpected reply', { queue });
+    const r = parsed.data;
+    if (r[0] === 4) throw replyError('read-window', 4, r[1], { queue, asOfMs })!;
+    const [, fromMs, queueLengthAtFrom, lanes, last, stT, stM, ea, es, flat] = r;
+    const records: QueueRecord[] = [];
+    for (let i = 0; i + 2 < flat.length; i += 3) records.push(parseRecord(String(flat[i]), Number(flat[i + 1]), String(flat[i + 2])));
+    records.sort(compareRecords);
+    return {
+      queue: { crossingId: queue.crossingId, direction: queue.direction, vehicleClass: queue.vehicleClass },
+      asOfMs,
+      fromMs,
+      queueLengthAtFrom,
+      lanesAtFrom: lanes < 0 ? null : lanes,
+      statusAtFrom: stT < 0 ? null : parseStatusRecord(stT, stM),
+      earlierArrivals: flatToMap(ea),
+      earlierStarts: flatToMap(es),
+      records,
+      lastEventMs: last < 0 ? null : last,
+    };
+  }
+
+  function summaryOf(e: QueueEstimate): Summary {
+    return { q: e.queueLength, l: e.lanesOpen, s: e.status, w: e.waitSeconds, p10: e.waitP10Seconds, p90: e.waitP90Seconds };
+  }
+
+  async function writeEstimate(estimate: QueueEstimate): Promise<WriteEstimateResult> {
+    const est = QueueEstimateSchema.parse(estimate);
+    const asOfMs = Date.parse(est.asOf);
+    const { revision: _ignored, ...rest } = est;
+    const k = keys.queue(est);
+    const reply = await callScript(redis, 'write-estimate', [k.est, k.hist, k.hest], [JSON.stringify(rest), asOfMs, options.bucketMs, JSON.stringify(summaryOf(est))]);
+    const parsed = z.tuple([z.number().int(), z.number().int()]).safeParse(reply);
+    if (!parsed.success) throw new QueueStoreError('BAD_REPLY', 'write-estimate returned an unexpected reply', { queue: queueKey(est) });
+    const [code, revision] = parsed.data;
+    if (code === 0) await redis.sadd(keys.queueIndex, queueKey(est));
+    return { written: code === 0, revision, estimate: { ...est, revision } };
+  }
+
+  function parseStored(json: string | null, revision: string | null): QueueEstimate | null {
+    if (json === null) return null;
+    const res = QueueEstimateSchema.safeParse({ ...(JSON.parse(json) as object), revision: Number(revision ?? 0) });
+    if (!res.success) throw new QueueStoreError('BAD_REPLY', 'stored estimate does not match QueueEstimateSchema', { issues: res.error.issues });
+    return res.data;
+  }
+
+  async function readEstimate(queue: QueueRef): Promise<QueueEstimate | null> {
+    const [json, revision] = await redis.hmget(keys.queue(queue).est, 'json', 'revision');
+    return parseStored(json ?? null, revision ?? null);
+  }
+
+  async function readAllEstimates(): Promise<QueueEstimate[]> {
+    const ids = (await redis.smembers(keys.queueIndex)).sort();
+    if (ids.length === 0) return [];
+    const pipe = redis.pipeline();
+    const queues = ids.map((id) => {
+      const [crossingId, direction, vehicleClass] = id.split('|');
+      return { crossingId: crossingId!, direction: direction!, vehicleClass: VehicleClassSchema.parse(vehicleClass) };
+    });
+    for (const q of queues) pipe.hmget(keys.queue(q).est, 'json', 'revision');
+    const res = (await pipe.exec()) ?? [];
+    const out: QueueEstimate[] = [];
+    for (const [err, value] of res) {
+      if (err) throw err;
+      const [json, revision] = value as (string | null)[];
+      const e = parseStored(json ?? null, revision ?? null);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  async function estimateAsOf(queue: QueueRef, asOfMs: number): Promise<QueueEstimate> {
+    if (!opts.model) throw new QueueStoreError('NO_MODEL', 'this queue store was created without an estimate model');
+    const window = await readWindow(queue, asOfMs);
+    return { ...opts.model(window), revision: 0 };
+  }
+
+  async function readHistory(queue: QueueRef, fromMs: number, toMs: number, stepMs: number): Promise<HistoryPoint[]> {
+    const B = options.bucketMs;
+    if (!(stepMs > 0) || stepMs % B !== 0) throw new QueueStoreError('BAD_ARGUMENT', `stepMs must be a positive multiple of ${B}`, { stepMs });
+    if (!(toMs > fromMs)) return [];
+    const start = Math.floor(fromMs / stepMs) * stepMs;
+    const points = Math.ceil((toMs - start) / stepMs);
+    if (points > 10_000) throw new QueueStoreError('BAD_ARGUMENT', 'at most 10000 history points per read', { points });
+    const k = keys.queue(queue);
+    const buckets: number[] = [];
+    for (let b = start; b < start + points * stepMs; b += B) buckets.push(b);
+    const fields = buckets.flatMap((b) => [`${b}:a`, `${b}:s`, `${b}:ws`, `${b}:wn`, `${b}:e`]);
+    const [values, before] = await Promise.all([
+      redis.hmget(k.hist, ...fields),
+      redis.zrevrangebyscore(k.hest, `(${start}`, '-inf', 'LIMIT', 0, 1),
+    ]);
+    let carried: Summary | null = null;
+    if (before[0] !== undefined) {
+      const raw = await redis.hget(k.hist, `${before[0]}:e`);
+      if (raw) carried = SummarySchema.parse(JSON.parse(raw));
+    }
+    const out: HistoryPoint[] = [];
+    const per = stepMs / B;
+    for (let p = 0; p < points; p++) {
+      let arrivals = 0;
+      let served = 0;
+      let ws = 0;
+      let wn = 0;
+      for (let j = 0; j < per; j++) {
+        const o = (p * per + j) * 5;
+        arrivals += Number(values[o] ?? 0);
+        served += Number(values[o + 1] ?? 0);
+        ws += Number(values[o + 2] ?? 0);
+        wn += Number(values[o + 3] ?? 0);
+        const e = values[o + 4];
+        if (e) carried = SummarySchema.parse(JSON.parse(e));
+      }
+      out.push({
+        t: start + p * stepMs,
+        queueLength: carried?.q ?? null,
+        lanesOpen: carried?.l ?? null,
+        status: carried?.s ?? null,
+        waitSeconds: carried?.w ?? null,
+        waitP10Seconds: carried?.p10 ?? null,
+        waitP90Seconds: carried?.p90 ?? null,
+        realisedWaitSeconds: wn > 0 ? ws / wn / 1000 : null,
+        arrivals,
+        served,
+      });
+    }
+    return out;
+  }
+
+  async function lastEventMs(queue: QueueRef): Promise<number | null> {
+    const [maxT] = await redis.hmget(keys.queue(queue).meta, 'maxT');
+    const scopes = await redis.hmget(keys.crossing(queue.crossingId).stfold, ...keys.statusScopesFor(queue).map((s) => `${s}:maxT`));
+    const all = [maxT, ...scopes].filter((v): v is string => v !== null && v !== undefined).map(Number);
+    return all.length ? Math.max(...all) : null;
+  }
+
+  return {
+    keys,
+    options,
+    applyEvent,
+    readWindow,
+    writeEstimate,
+    readEstimate,
+    readAllEstimates,
+    estimateAsOf,
+    readHistory,
+    lastEventMs,
+    isInitialised: async () => (await redis.exists(keys.initialised)) === 1,
+    markInitialised: async () => {
+      await redis.set(keys.initialised, JSON.stringify({ at: new Date().toISOString(), layout: keys.root }));
+    },
+  };
+}

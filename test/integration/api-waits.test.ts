@@ -1,0 +1,171 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
+
+let h: Harness;
+let app: FastifyInstance;
+
+const waitFor = async (cond: () => boolean | Promise<boolean>, ms = 5000) => {
+  const end = Date.now() + ms;
+  while (Date.now() < end) {
+    if (await cond()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('condition not met in time');
+};
+
+beforeAll(async () => {
+  h = await createHarness();
+  // one estimate exists before the app boots (snapshot), others arrive live
+  await h.publishEstimate(makeEstimate({ crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck', waitSeconds: 3600, revision: 5 }));
+  app = await h.build();
+});
+afterAll(async () => h.close());
+
+describe('waits from the in-process view', () => {
+  it('serves the snapshot loaded at boot, every catalogue queue, with ETag and Cache-Control', async () => {
+    const res = await app.inject('/v1/crossings/korday/waits');
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.crossingId).toBe('korday');
+    expect(body.queues).toHaveLength(2 * 4);
+    const truck = body.queues.find((q: { direction: string; vehicleClass: string }) => q.direction === 'KZ-KG' && q.vehicleClass === 'truck');
+    expect(truck).toMatchObject({ waitSeconds: 3600, method: 'queue-model', stale: false, revision: 5 });
+    const car = body.queues.find((q: { direction: string; vehicleClass: string }) => q.direction === 'KZ-KG' && q.vehicleClass === 'car');
+    expect(car).toMatchObject({ waitSeconds: null, method: null, stale: true });
+    expect(res.headers.etag).toMatch(/^"/);
+    expect(res.headers['cache-control']).toMatch(/max-age=5/);
+  });
+
+  it('answers 304 to a matching If-None-Match, and a new body + ETag after a live update', async () => {
+    const first = await app.inject('/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck');
+    const etag = first.headers.etag as string;
+    const again = await app.inject({ url: '/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck', headers: { 'if-none-match': etag } });
+    expect(again.statusCode).toBe(304);
+    expect(again.body).toBe('');
+    await h.publishEstimate(makeEstimate({ crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck', waitSeconds: 7200, revision: 6 }));
+    await waitFor(async () => (await app.inject({ url: '/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck', headers: { 'if-none-match': etag } })).statusCode === 200);
+    const changed = await app.inject('/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck');
+    expect(changed.headers.etag).not.toBe(etag);
+    expect(changed.json().queues).toEqual([expect.objectContaining({ waitSeconds: 7200, revision: 6 })]);
+  });
+
+  it('does not let an older revision from the boot snapshot override a newer live one', async () => {
+    await h.publishEstimate(makeEstimate({ crossingId: 'korday', direction: 'KG-KZ', vehicleClass: 'car', waitSeconds: 100, revision: 3 }));
+    await waitFor(() => app.inject('/v1/crossings/korday/waits?direction=KG-KZ&vehicleClass=car').then((r) => r.json().queues[0].revision === 3));
+  });
+
+  it('filters by direction and class', async () => {
+    const res = await app.inject('/v1/crossings/korday/waits?direction=KG-KZ');
+    expect(res.json().queues.every((q: { direction: string }) => q.direction === 'KG-KZ')).toBe(true);
+    expect(res.json().queues).toHaveLength(4);
+    const res2 = await app.inject('/v1/crossings/korday/waits?vehicleClass=bus');
+    expect(res2.json().queues.map((q: { direction: string }) => q.direction)).toEqual(['KZ-KG', 'KG-KZ']);
+  });
+
+  it('marks a queue stale when its newest event is older than STALE_AFTER_SECONDS', async () => {
+    const old = new Date(Date.now() - 3 * 3600_000).toISOString();
+    await h.publishEstimate(makeEstimate({ crossingId: 'zhibek-zholy', direction: 'KZ-UZ', vehicleClass: 'car', lastEventAt: old, revision: 1 }));
+    await waitFor(() => app.inject('/v1/crossings/zhibek-zholy/waits?direction=KZ-UZ&vehicleClass=car').then((r) => r.json().queues[0].revision === 1));
+    expect((await app.inject('/v1/crossings/zhibek-zholy/waits?direction=KZ-UZ&vehicleClass=car')).json().queues[0].stale).toBe(true);
+  });
+
+  it('404 for an unknown crossing, 400 listing valid values for a wrong direction or class, 400 for unknown params', async () => {
+    const nf = await app.inject('/v1/crossings/atlantis/waits');
+    expect(nf.statusCode).toBe(404);
+    expect(nf.json()).toMatchObject({ error: 'not_found', message: expect.stringContaining('atlantis') });
+    const dir = await app.inject('/v1/crossings/korday/waits?direction=KZ-CN');
+    expect(dir.statusCode).toBe(400);
+    expect(dir.json().message).toMatch(/KZ-KG, KG-KZ/);
+    const cls = await app.inject('/v1/crossings/nur-zholy/waits?vehicleClass=pedestrian');
+    expect(cls.statusCode).toBe(400);
+    expect(cls.json().message).toMatch(/truck, car, bus/);
+    const badCls = await app.inject('/v1/crossings/korday/waits?vehicleClass=tank');
+    expect(badCls.statusCode).toBe(400);
+    expect(badCls.json().details[0].path).toBe('query.vehicleClass');
+    const unknown = await app.inject('/v1/crossings/korday/waits?colour=red');
+    expect(unknown.statusCode).toBe(400);
+    expect(unknown.json().details[0].message).toMatch(/colour/);
+  });
+
+  it('answers asOf from the store, 400 for a future asOf, stale for an asOf far past the newest event', async () => {
+    const t0 = Date.now() - 10 * 60_000;
+    await h.publishEstimate(makeEstimate({ crossingId: 'nur-zholy', direction: 'KZ-CN', vehicleClass: 'truck', waitSeconds: 999, asOf: new Date(t0).toISOString(), lastEventAt: new Date(t0).toISOString(), revision: 1 }));
+    const res = await app.inject(`/v1/crossings/nur-zholy/waits?direction=KZ-CN&vehicleClass=truck&asOf=${new Date(t0 + 60_000).toISOString()}`);
+    expect(res.statusCode).toBe(200);
+    expect(res.json().queues[0]).toMatchObject({ waitSeconds: 999, stale: false });
+    expect(res.headers.etag).toBeDefined();
+    const future = await app.inject(`/v1/crossings/nur-zholy/waits?asOf=${new Date(Date.now() + 3600_000).toISOString()}`);
+    expect(future.statusCode).toBe(400);
+    expect(future.json().error).toBe('bad_request');
+    // the fixture store returns the same estimate for a later asOf; 2 h after its last event it is stale
+    const far = await app.inject(`/v1/crossings/nur-zholy/waits?direction=KZ-CN&vehicleClass=truck&asOf=${encodeURIComponent(new Date(t0 + 2 * 3600_000).toISOString().replace('Z', '+00:00'))}`);
+    expect(far.statusCode).toBe(400); // t0 + 2h is in the future
+    const before = await app.inject(`/v1/crossings/nur-zholy/waits?direction=KZ-CN&vehicleClass=truck&asOf=${new Date(t0 - 3600_000).toISOString()}`);
+    expect(before.json().queues[0]).toMatchObject({ method: 'prior', stale: true, lastEventAt: null });
+    const badAsOf = await app.inject('/v1/crossings/nur-zholy/waits?asOf=yesterday');
+    expect(badAsOf.statusCode).toBe(400);
+    expect(badAsOf.json().details[0].path).toBe('query.asOf');
+  });
+
+  it('serves the bulk view with ETag/304 and every crossing', async () => {
+    const res = await app.inject('/v1/waits');
+    expect(res.statusCode).toBe(200);
+    expect(res.json().crossings.map((c: { crossingId: string }) => c.crossingId)).toEqual(h.catalogue.crossings.map((c) => c.id));
+    const again = await app.inject({ url: '/v1/waits', headers: { 'if-none-match': res.headers.etag as string } });
+    expect(again.statusCode).toBe(304);
+  });
+});
+
+describe('crossings, health and the error shape', () => {
+  it('lists crossings with names, zones, classes and queues', async () => {
+    const res = await app.inject('/v1/crossings');
+    expect(res.statusCode).toBe(200);
+    const korday = res.json().crossings.find((c: { id: string }) => c.id === 'korday');
+    expect(korday).toMatchObject({ names: { en: 'Korday' }, neighbourName: { en: 'Ak-Zhol' }, localZone: 'Asia/Almaty', status: 'open' });
+    expect(korday.queues).toHaveLength(8);
+    const one = await app.inject('/v1/crossings/nur-zholy');
+    const nz = h.catalogue.get('nur-zholy')!;
+    expect(one.json()).toMatchObject({ id: 'nur-zholy', vehicleClasses: nz.vehicleClasses, operatingHours: nz.operatingHours, timeZones: nz.timeZones });
+    expect((await app.inject('/v1/crossings/atlantis')).statusCode).toBe(404);
+  });
+
+  it('derives a closed crossing status from its estimates', async () => {
+    const until = new Date(Date.now() + 3600_000).toISOString();
+    const c = h.catalogue.get('nur-zholy')!;
+    let rev = 10;
+    for (const d of c.directions) for (const vc of c.vehicleClasses) await h.publishEstimate(makeEstimate({ crossingId: c.id, direction: d, vehicleClass: vc, status: 'closed', statusUntil: until, revision: rev++ }));
+    await waitFor(() => app.inject('/v1/crossings/nur-zholy').then((r) => r.json().status === 'closed'));
+    expect((await app.inject('/v1/crossings/nur-zholy')).json().statusUntil).toBe(until);
+  });
+
+  it('healthz is alive; readyz reports degraded until the store is initialised', async () => {
+    expect((await app.inject('/healthz')).json()).toEqual({ status: 'alive' });
+    const notReady = await app.inject('/readyz');
+    expect(notReady.statusCode).toBe(503);
+    expect(notReady.json()).toMatchObject({ status: 'degraded', checks: { store: { ok: false }, nats: { ok: true }, redis: { ok: true }, streams: { ok: true } } });
+    await h.markInitialised();
+    const ready = await app.inject('/readyz');
+    expect(ready.json()).toMatchObject({ checks: { store: { ok: true }, estimator: { ok: true } } });
+    expect(ready.statusCode).toBe(200);
+  });
+
+  it('uses one error shape for unknown routes (404) and wrong methods (405)', async () => {
+    const nf = await app.inject('/v1/nope');
+    expect(nf.statusCode).toBe(404);
+    expect(nf.json()).toEqual({ error: 'not_found', message: expect.any(String) });
+    const m = await app.inject({ method: 'DELETE', url: '/v1/crossings/korday/waits' });
+    expect(m.statusCode).toBe(405);
+    expect(m.headers.allow).toMatch(/GET/);
+    expect(m.json().error).toBe('method_not_allowed');
+  });
+
+  it('serves the OpenAPI document with every API path', async () => {
+    const res = await app.inject('/openapi.json');
+    expect(res.statusCode).toBe(200);
+    const paths = Object.keys(res.json().paths);
+    expect(paths).toEqual(expect.arrayContaining(['/v1/events', '/v1/crossings', '/v1/crossings/{id}', '/v1/crossings/{id}/waits', '/v1/waits', '/readyz']));
+    const docs = await app.inject('/docs/');
+    expect(docs.statusCode).toBeLessThan(400);
+  });
+});

@@ -1,0 +1,162 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { jetstream } from '@nats-io/jetstream';
+import { bearer, createHarness, type Harness } from '../helpers/api-fixtures.ts';
+
+let h: Harness;
+let app: FastifyInstance;
+const at = (minAgo = 1) => new Date(Date.now() - minAgo * 60_000).toISOString();
+let n = 0;
+const id = () => `ev-${Date.now()}-${++n}`;
+const base = () => ({ eventId: id(), crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck' as const, occurredAt: at() });
+
+beforeAll(async () => {
+  h = await createHarness();
+  app = await h.build();
+});
+afterAll(async () => h.close());
+
+const post = (payload: unknown, headers: Record<string, string> = bearer('producer')) =>
+  app.inject({ method: 'POST', url: '/v1/events', payload: payload as object, headers: { 'content-type': 'application/json', ...headers } });
+
+describe('POST /v1/events', () => {
+  it.each([
+    () => ({ ...base(), type: 'vehicle.arrived', vehicleRef: '01KZ777AAA' }),
+    () => ({ ...base(), type: 'vehicle.arrived' }),
+    () => ({ ...base(), type: 'vehicle.service_started', vehicleRef: 'X1' }),
+    () => ({ ...base(), type: 'vehicle.crossed', vehicleRef: 'X1' }),
+    () => ({ ...base(), type: 'vehicle.abandoned', vehicleRef: 'X2' }),
+    () => ({ ...base(), type: 'lanes.changed', lanesOpen: 3 }),
+    () => ({ ...base(), type: 'queue.observed', queueLength: 12 }),
+    () => ({ eventId: id(), crossingId: 'korday', occurredAt: at(), type: 'crossing.status', status: 'closed', until: at(-60), reason: 'maintenance' }),
+  ])('accepts a valid event (%#) and it is in the stream before the 202', async (mk) => {
+    const before = await h.eventsInStream();
+    const res = await post(mk());
+    expect(res.statusCode).toBe(202);
+    expect(res.json()).toEqual({ accepted: 1, duplicates: 0 });
+    expect(await h.eventsInStream()).toBe(before + 1);
+  });
+
+  it.each([
+    [{ type: 'vehicle.arrived', occurredAt: '2026-01-01T10:00:00' }, 'occurredAt'],
+    [{ type: 'vehicle.service_started' }, 'vehicleRef'],
+    [{ type: 'vehicle.crossed', vehicleRef: '' }, 'vehicleRef'],
+    [{ type: 'vehicle.abandoned' }, 'vehicleRef'],
+    [{ type: 'lanes.changed', lanesOpen: -2 }, 'lanesOpen'],
+    [{ type: 'queue.observed', queueLength: 1.5 }, 'queueLength'],
+    [{ type: 'vehicle.arrived', direction: 'KZ-CN' }, 'direction'],
+    [{ type: 'vehicle.arrived', crossingId: 'atlantis' }, 'crossingId'],
+    [{ type: 'teleported' }, 'type'],
+  ])('rejects an invalid event %j with a precise 400 at %s', async (patch, path) => {
+    const before = await h.eventsInStream();
+    const res = await post({ ...base(), ...patch });
+    expect(res.statusCode).toBe(400);
+    const body = res.json();
+    expect(body.error).toBe('bad_request');
+    expect(body.details).toEqual(expect.arrayContaining([expect.objectContaining({ index: 0, path })]));
+    expect(await h.eventsInStream()).toBe(before);
+  });
+
+  it('rejects an invalid crossing.status (until before occurredAt)', async () => {
+    const res = await post({ eventId: id(), crossingId: 'korday', occurredAt: at(), type: 'crossing.status', status: 'closed', until: at(10) });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().details[0].path).toBe('until');
+  });
+
+  it('is all-or-nothing: one bad event in a batch rejects the batch and nothing reaches the stream', async () => {
+    const before = await h.eventsInStream();
+    const batch = [{ ...base(), type: 'vehicle.arrived' }, { ...base(), type: 'lanes.changed', lanesOpen: 'three' }, { ...base(), type: 'vehicle.arrived' }];
+    const res = await post(batch);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().details).toEqual([expect.objectContaining({ index: 1, path: 'lanesOpen' })]);
+    expect(res.json().message).toMatch(/1 of 3/);
+    expect(await h.eventsInStream()).toBe(before);
+  });
+
+  it('stores a duplicate eventId once and reports it as a duplicate', async () => {
+    const before = await h.eventsInStream();
+    const ev = { ...base(), type: 'vehicle.arrived', vehicleRef: 'DUP1' };
+    expect((await post(ev)).json()).toEqual({ accepted: 1, duplicates: 0 });
+    expect((await post(ev)).json()).toEqual({ accepted: 0, duplicates: 1 });
+    const batch = [ev, { ...base(), type: 'vehicle.arrived' }];
+    expect((await post(batch)).json()).toEqual({ accepted: 1, duplicates: 1 });
+    expect(await h.eventsInStream()).toBe(before + 2);
+  });
+
+  it('pseudonymises vehicle refs before publishing', async () => {
+    const ev = { ...base(), type: 'vehicle.arrived', vehicleRef: '01KZ999PLATE' };
+    const before = await h.eventsInStream();
+    expect((await post(ev)).statusCode).toBe(202);
+    const js = jetstream(h.nc);
+    const c = await js.consumers.get(h.config.KEZEK_PREFIX.toUpperCase() + '_EVENTS', { opt_start_seq: before + 1 });
+    const m = await c.next({ expires: 2000 });
+    expect(m).not.toBeNull();
+    const stored = m!.json<{ vehicleRef: string; eventId: string }>();
+    expect(stored.eventId).toBe(ev.eventId);
+    expect(stored.vehicleRef).toMatch(/^ps1_/);
+    expect(m!.string()).not.toContain('01KZ999PLATE');
+  });
+
+  it('accepts a batch of 1000 and rejects 1001', async () => {
+    const ok = Array.from({ length: 1000 }, () => ({ ...base(), type: 'vehicle.arrived' }));
+    const res = await post(ok);
+    expect(res.statusCode).toBe(202);
+    expect(res.json().accepted).toBe(1000);
+    const tooMany = Array.from({ length: 1001 }, () => ({ ...base(), type: 'vehicle.arrived' }));
+    const res2 = await post(tooMany);
+    expect(res2.statusCode).toBe(400);
+    expect(res2.json().message).toMatch(/at most 1000/);
+  });
+
+  it('requires a token: 401 with WWW-Authenticate when missing or wrong, 403 for a reader', async () => {
+    const ev = { ...base(), type: 'vehicle.arrived' };
+    const missing = await post(ev, {});
+    expect(missing.statusCode).toBe(401);
+    expect(missing.headers['www-authenticate']).toMatch(/^Bearer/);
+    expect(missing.json().error).toBe('unauthorized');
+    const wrong = await post(ev, { authorization: 'Bearer not-a-real-token' });
+    expect(wrong.statusCode).toBe(401);
+    expect(wrong.json().error).toBe('unauthorized');
+    const reader = await post(ev, bearer('reader'));
+    expect(reader.statusCode).toBe(403);
+    expect(reader.json().error).toBe('forbidden');
+    const admin = await post(ev, bearer('admin'));
+    expect(admin.statusCode).toBe(202);
+  });
+
+  it('lets officials post only lanes.changed and crossing.status', async () => {
+    expect((await post({ ...base(), type: 'lanes.changed', lanesOpen: 2 }, bearer('official'))).statusCode).toBe(202);
+    const res = await post({ ...base(), type: 'vehicle.arrived' }, bearer('official'));
+    expect(res.statusCode).toBe(403);
+    expect(res.json().details[0]).toMatchObject({ index: 0, path: 'type' });
+  });
+
+  it('answers 413 for a body over 1 MiB, 415 for non-JSON, 400 for bad JSON, all in the error shape', async () => {
+    const big = await app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json', ...bearer('producer') }, payload: `[${'"x",'.repeat(300_000)}"x"]` });
+    expect(big.statusCode).toBe(413);
+    expect(big.json()).toMatchObject({ error: 'payload_too_large' });
+    const text = await app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'text/plain', ...bearer('producer') }, payload: 'hello' });
+    expect(text.statusCode).toBe(415);
+    expect(text.json()).toMatchObject({ error: 'unsupported_media_type' });
+    const xml = await app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/xml', ...bearer('producer') }, payload: '<a/>' });
+    expect(xml.statusCode).toBe(415);
+    const bad = await app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json', ...bearer('producer') }, payload: '{"eventId": ' });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json()).toMatchObject({ error: 'bad_request', message: expect.stringMatching(/JSON/) });
+    const notObj = await post(42);
+    expect(notObj.statusCode).toBe(400);
+    const empty = await post([]);
+    expect(empty.statusCode).toBe(400);
+  });
+
+  it('answers 503 with Retry-After when NATS is gone, and never reports the batch as accepted', async () => {
+    const h2 = await createHarness();
+    const app2 = await h2.build();
+    await h2.nc.close();
+    const res = await app2.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json', ...bearer('producer') }, payload: { ...base(), type: 'vehicle.arrived' } });
+    expect(res.statusCode).toBe(503);
+    expect(res.headers['retry-after']).toBeDefined();
+    expect(res.json().error).toBe('service_unavailable');
+    await h2.close();
+  });
+});

@@ -1,0 +1,114 @@
+/** shared/config.ts: defaults, and error messages that name the bad variable without echoing secrets. */
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseConfig } from '../../shared/config.ts';
+
+const errorOf = (env: Record<string, string | undefined>): ConfigError => {
+  try {
+    parseConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).code).toBe('CONFIG_INVALID');
+    return err as ConfigError;
+  }
+  throw new Error('expected parseConfig to throw');
+};
+
+describe('parseConfig', () => {
+  it('an empty environment gives the documented defaults', () => {
+    const c = parseConfig({});
+    expect(c).toMatchObject({
+      HOST: '127.0.0.1',
+      PORT: 3000,
+      LOG_LEVEL: 'info',
+      SIMULATOR: 'on',
+      SIMULATOR_SPEED: 1,
+      SIMULATOR_SEED: 42,
+      API_TOKENS: [],
+      READ_AUTH: 'off',
+      RATE_LIMIT_PER_MINUTE: 600,
+      WRITE_RATE_LIMIT_PER_MINUTE: 120,
+      CORS_ORIGINS: '*',
+      KEZEK_PREFIX: 'kezek',
+      DATA_DIR: '.data',
+      LOCAL_SERVERS: 'auto',
+      STALE_AFTER_SECONDS: 900,
+    });
+    expect(c.NATS_URL).toBeUndefined();
+    expect(c.REDIS_URL).toBeUndefined();
+    expect(c.PSEUDONYM_KEY).toBeUndefined();
+    expect(c.NATS_USER).toBeUndefined();
+  });
+
+  it('empty strings count as unset (a blank line in .env does not override a default)', () => {
+    const c = parseConfig({ PORT: '', NATS_URL: '' });
+    expect(c.PORT).toBe(3000);
+    expect(c.NATS_URL).toBeUndefined();
+  });
+
+  it('numbers are coerced and URL lists accepted', () => {
+    const c = parseConfig({ PORT: '8080', NATS_URL: 'nats://a:4222, nats://b:4222', REDIS_URL: 'rediss://r:6380', SIMULATOR_SPEED: '60' });
+    expect(c.PORT).toBe(8080);
+    expect(c.SIMULATOR_SPEED).toBe(60);
+    expect(c.NATS_URL).toContain('nats://b:4222');
+  });
+
+  it('a bad PORT is named, with the value that was given', () => {
+    const err = errorOf({ PORT: 'eighty' });
+    expect(err.message).toMatch(/^\s+PORT: /m);
+    expect(err.message).toContain('"eighty"');
+    expect(errorOf({ PORT: '70000' }).message).toMatch(/PORT/);
+  });
+
+  it('every bad variable is reported, not only the first', () => {
+    const err = errorOf({ PORT: '-1', LOG_LEVEL: 'loud', SIMULATOR: 'maybe' });
+    for (const name of ['PORT', 'LOG_LEVEL', 'SIMULATOR']) expect(err.message).toMatch(new RegExp(`^\\s+${name}: `, 'm'));
+  });
+
+  it('a bad API_TOKENS entry is explained without revealing any token', () => {
+    const secret = 'super-secret-token-value';
+    const err = errorOf({ API_TOKENS: `producer:${secret},janitor:another-secret-value` });
+    expect(err.message).toMatch(/API_TOKENS: entry 2: role must be one of reader, producer, official, admin/);
+    expect(err.message).not.toContain(secret);
+    expect(err.message).not.toContain('another-secret-value');
+
+    const short = errorOf({ API_TOKENS: 'admin:short' });
+    expect(short.message).toMatch(/API_TOKENS: entry 1 \(admin\): token must be at least 8 characters/);
+    expect(short.message).not.toContain('short"');
+  });
+
+  it('valid API_TOKENS are parsed into role/token pairs', () => {
+    expect(parseConfig({ API_TOKENS: 'producer:abcdefgh, admin:12345678' }).API_TOKENS).toEqual([
+      { role: 'producer', token: 'abcdefgh' },
+      { role: 'admin', token: '12345678' },
+    ]);
+  });
+
+  it('a bad KEZEK_PREFIX is named (it becomes part of subjects, stream names and Redis keys)', () => {
+    for (const bad of ['Kezek', '1abc', 'a.b', 'a-b', 'x'.repeat(33)]) {
+      expect(errorOf({ KEZEK_PREFIX: bad }).message).toMatch(/KEZEK_PREFIX: must be lowercase letters/);
+    }
+    expect(parseConfig({ KEZEK_PREFIX: 't3f9a1c2' }).KEZEK_PREFIX).toBe('t3f9a1c2');
+  });
+
+  it('a short PSEUDONYM_KEY is rejected without echoing it', () => {
+    const err = errorOf({ PSEUDONYM_KEY: 'tooshortkey' });
+    expect(err.message).toMatch(/PSEUDONYM_KEY: must be at least 16 characters/);
+    expect(err.message).not.toContain('tooshortkey');
+  });
+
+  it('NATS and Redis URLs must use their schemes', () => {
+    expect(errorOf({ NATS_URL: 'http://localhost:4222' }).message).toMatch(/NATS_URL: must be a URL .* nats: or tls:/);
+    expect(errorOf({ REDIS_URL: 'localhost:6379,' }).message).toMatch(/REDIS_URL/);
+  });
+
+  it('LOCAL_SERVERS accepts auto or spawn only', () => {
+    expect(parseConfig({ LOCAL_SERVERS: 'spawn' }).LOCAL_SERVERS).toBe('spawn');
+    expect(errorOf({ LOCAL_SERVERS: 'always' }).message).toMatch(/LOCAL_SERVERS/);
+  });
+
+  it('NATS credentials are optional and a bad one is reported without its value', () => {
+    expect(parseConfig({ NATS_USER: 'api', NATS_PASSWORD: 'pw-1' })).toMatchObject({ NATS_USER: 'api', NATS_PASSWORD: 'pw-1' });
+    const err = errorOf({ NATS_USER: '   ' });
+    expect(err.message).toMatch(/NATS_USER/);
+  });
+});

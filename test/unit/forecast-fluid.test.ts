@@ -1,0 +1,85 @@
+import { describe, expect, it } from 'vitest';
+import { loadCatalogue, type ClassProfile } from '../../shared/catalogue/index.ts';
+import { bestTimes, createFluidModel, type FluidContext, type FluidState } from '../../shared/forecast/fluid.ts';
+
+const flat = (perHour: number): ClassProfile => ({
+  vehicleClass: 'truck', lanesTypical: 2, lanesMax: 4, serviceTimeMeanSeconds: 600, serviceTimeScv: 1, hourlyArrivals: Array(24).fill(perHour), weekdayFactors: Array(7).fill(1), estimate: true,
+});
+const ctx = (profile: ClassProfile, hours: FluidContext['operatingHours'] = { mode: '24h' }): FluidContext => ({ profile, localZone: 'Asia/Almaty', operatingHours: hours });
+const NOW = Date.parse('2026-11-23T06:00:00Z'); // Monday 11:00 in Almaty (UTC+5)
+const open = (p: Partial<FluidState> = {}): FluidState => ({ nowMs: NOW, queueLength: 0, lanesOpen: 2, waitSeconds: null, status: 'open', statusUntilMs: null, ...p });
+
+describe('fluid forecast', () => {
+  it('an empty, under-loaded queue stays empty: joining now or later waits about nothing', () => {
+    const m = createFluidModel(ctx(flat(6)), open()); // 6/h arrive, capacity 12/h
+    expect(m.at(NOW).waitSeconds).toBe(0);
+    expect(m.at(NOW + 3 * 3600_000).queueLength).toBe(0);
+  });
+
+  it('drains a current queue at the live capacity: 24 ahead at 12/h is about 2 h', () => {
+    const m = createFluidModel(ctx(flat(0)), open({ queueLength: 24, waitSeconds: 7500 })); // live capacity (24+1)/7500 s = 12/h
+    const w = m.at(NOW).waitSeconds!;
+    expect(w).toBeGreaterThan(1.8 * 3600);
+    expect(w).toBeLessThan(2.2 * 3600);
+    // later arrival: the queue has partly drained
+    expect(m.at(NOW + 3600_000).waitSeconds!).toBeLessThan(w);
+  });
+
+  it('an overloaded queue grows, so a later arrival waits longer', () => {
+    const m = createFluidModel(ctx(flat(20)), open({ queueLength: 10, waitSeconds: 3000 }));
+    expect(m.at(NOW + 4 * 3600_000).waitSeconds!).toBeGreaterThan(m.at(NOW).waitSeconds!);
+  });
+
+  it('includes a known closure: a vehicle joining now waits at least until the reopening', () => {
+    const until = NOW + 2 * 3600_000;
+    const m = createFluidModel(ctx(flat(6)), open({ status: 'closed', statusUntilMs: until, queueLength: 5 }));
+    expect(m.at(NOW).waitSeconds!).toBeGreaterThanOrEqual(2 * 3600);
+    expect(m.capacity(NOW + 3600_000)).toBe(0);
+    expect(m.capacity(until + 60_000)).toBeGreaterThan(0);
+  });
+
+  it('gives no wait figure when closed with no known reopening', () => {
+    const m = createFluidModel(ctx(flat(6)), open({ status: 'closed', statusUntilMs: null }));
+    expect(m.at(NOW + 3600_000)).toMatchObject({ waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null });
+  });
+
+  it('respects daily operating hours: arriving after closing waits until the morning', () => {
+    const hours = { mode: 'daily' as const, open: '09:00', close: '18:00', timeZone: 'Asia/Almaty' };
+    const m = createFluidModel(ctx(flat(0), hours), open());
+    const evening = Date.parse('2026-11-23T14:00:00Z'); // 19:00 Almaty
+    const w = m.at(evening).waitSeconds!;
+    expect(w).toBeGreaterThanOrEqual(14 * 3600 - 60); // until 09:00 next day
+    expect(m.at(Date.parse('2026-11-23T05:00:00Z')).waitSeconds).toBe(0); // 10:00 Almaty, open and empty
+  });
+
+  it('follows the hour-of-day profile in the local zone', () => {
+    const p = flat(0);
+    p.hourlyArrivals[11] = 36; // 11:00-12:00 Almaty
+    const m = createFluidModel(ctx(p), open());
+    expect(m.lambda(NOW + 10 * 60_000) * 3600).toBeCloseTo(36);
+    expect(m.lambda(NOW + 70 * 60_000)).toBe(0);
+  });
+
+  it('widens the range with the horizon', () => {
+    const m = createFluidModel(ctx(flat(0)), open({ queueLength: 24, waitSeconds: 7500 }));
+    const near = m.at(NOW);
+    const far = createFluidModel(ctx(flat(0)), open({ queueLength: 24, waitSeconds: 7500, nowMs: NOW - 24 * 3600_000 })).at(NOW - 24 * 3600_000);
+    expect(near.waitP10Seconds!).toBeLessThan(near.waitSeconds!);
+    expect(near.waitP90Seconds!).toBeGreaterThan(near.waitSeconds!);
+    const rel = (x: typeof near) => (x.waitP90Seconds! - x.waitP10Seconds!) / x.waitSeconds!;
+    const m2 = createFluidModel(ctx(flat(10)), open({ queueLength: 24, waitSeconds: 7500 }));
+    expect(rel(m2.at(NOW + 48 * 3600_000))).toBeGreaterThan(rel(m2.at(NOW + 3600_000)));
+    expect(far.waitSeconds).toBe(near.waitSeconds);
+  });
+
+  it('ranks the next 24 hour slots, best first, for a real seed profile', () => {
+    const cat = loadCatalogue();
+    const c = cat.crossings.find((x) => x.classProfiles.some((p) => p.vehicleClass === 'truck'))!;
+    const m = createFluidModel({ profile: cat.profile(c.id, 'truck')!, localZone: cat.localZone(c.id)!, operatingHours: c.operatingHours }, open({ queueLength: 40, waitSeconds: 4 * 3600 }));
+    const slots = bestTimes(m, NOW + 17 * 60_000, 24 * 3600_000);
+    expect(slots).toHaveLength(24);
+    expect(slots.map((s) => s.rank)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    for (let i = 1; i < slots.length; i++) expect(slots[i]!.waitSeconds ?? Infinity).toBeGreaterThanOrEqual(slots[i - 1]!.waitSeconds ?? Infinity);
+    expect(slots.every((s) => s.from % 3600_000 === 0)).toBe(true);
+  });
+});
