@@ -64,13 +64,19 @@ function shutdown(exitCode: number, reason: string): Promise<never> {
   return shutdownPromise;
 }
 
+let firstSignalAt = 0;
+/** One Ctrl-C often arrives twice (terminal + the tsx/npm wrappers relaying it); only a later one is "impatient". */
+const REPEAT_SIGNAL_MS = 1500;
+
 function onSignal(signal: NodeJS.Signals): void {
   if (shutdownPromise) {
-    // second Ctrl-C: the user does not want to wait for graceful shutdown
+    if (Date.now() - firstSignalAt < REPEAT_SIGNAL_MS) return;
+    // a second Ctrl-C: the user does not want to wait for graceful shutdown
     log.warn({ signal }, 'second signal: killing services now');
     for (const child of children) child.kill();
     return;
   }
+  firstSignalAt = Date.now();
   void shutdown(0, signal);
 }
 process.on('SIGINT', onSignal);

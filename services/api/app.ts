@@ -16,6 +16,10 @@ import { HttpError, installErrorHandling, sendError } from './errors.ts';
 import { installZodValidation } from './validation.ts';
 import { registerDocs } from './docs.ts';
 import { createEstimatesView } from './view.ts';
+import { createSseHub } from './sse.ts';
+import { streamRoutes } from './routes/stream.ts';
+import { subscriptionRoutes } from './routes/subscriptions.ts';
+import { createWebhookWorker } from './webhooks.ts';
 import { healthRoutes } from './routes/health.ts';
 import { eventsRoutes, INGEST_BODY_LIMIT } from './routes/events.ts';
 import { crossingRoutes } from './routes/crossings.ts';
@@ -33,7 +37,7 @@ const RATE_WINDOW_MS = 60_000;
 
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, logger } = deps;
-  const log = logger.child({ service: 'api' });
+  const log = logger;
   if (!config.PSEUDONYM_KEY) log.warn('PSEUDONYM_KEY is not set: using a built-in development key (vehicle pseudonyms are not secret)');
 
   const app = Fastify({
@@ -44,6 +48,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   });
 
   const view = createEstimatesView({ nc: deps.nc, reader: deps.reader, catalogue: deps.catalogue, prefix: config.KEZEK_PREFIX, staleAfterSeconds: config.STALE_AFTER_SECONDS, logger: log, now: deps.now });
+  const store = createApiStore({ redis: deps.redis, prefix: config.KEZEK_PREFIX });
   const ctx: AppContext = {
     config,
     catalogue: deps.catalogue,
@@ -55,11 +60,14 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     js: jetstream(deps.nc),
     subjects: subjects(config.KEZEK_PREFIX),
     view,
-    store: createApiStore({ redis: deps.redis, prefix: config.KEZEK_PREFIX }),
+    store,
     auth: createAuthenticator(config.API_TOKENS),
     pseudonymKey: config.PSEUDONYM_KEY ?? DEV_PSEUDONYM_KEY,
+    sse: createSseHub({ nc: deps.nc, view, subjects: subjects(config.KEZEK_PREFIX), logger: log, options: deps.sse }),
+    webhooks: deps.deliverWebhooks === false ? undefined : createWebhookWorker({ view, store, logger: log, options: deps.webhooks, now: deps.now }),
   };
 
+  app.decorate('kezek', ctx);
   installErrorHandling(app);
   installZodValidation(app);
 
@@ -127,11 +135,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(waitsRoutes, opts);
   await app.register(historyRoutes, opts);
   await app.register(forecastRoutes, opts);
+  await app.register(streamRoutes, opts);
+  await app.register(subscriptionRoutes, opts);
   // last, at '/': the dashboard's static files must not shadow API routes
   await app.register(dashboardRoutes, { catalogue: deps.catalogue, config });
 
+  ctx.webhooks?.start();
   await view.start();
+  // SSE responses are long-lived: end them before the server waits for open connections to finish
+  app.addHook('preClose', async () => {
+    await ctx.sse.close();
+  });
   app.addHook('onClose', async () => {
+    await ctx.webhooks?.close();
     await view.close();
   });
   return app;

@@ -10,6 +10,8 @@ import type { QueueReader } from '../../shared/queue-store/api.ts';
 import type { ApiStore } from '../../shared/api-store/store.ts';
 import type { Access, Authenticator, Principal } from './auth.ts';
 import type { EstimatesView } from './view.ts';
+import type { SseHub, SseOptions } from './sse.ts';
+import type { WebhookOptions, WebhookWorker } from './webhooks.ts';
 
 export interface AppDeps {
   config: Config;
@@ -20,6 +22,10 @@ export interface AppDeps {
   logger: Logger;
   /** Wall clock, injectable for tests. */
   now?: () => number;
+  sse?: Partial<SseOptions>;
+  webhooks?: Partial<WebhookOptions>;
+  /** Run the webhook delivery worker in this process (default true). */
+  deliverWebhooks?: boolean;
 }
 
 export interface AppContext {
@@ -36,6 +42,8 @@ export interface AppContext {
   store: ApiStore;
   auth: Authenticator;
   pseudonymKey: string;
+  sse: SseHub;
+  webhooks: WebhookWorker | undefined;
 }
 
 export interface RouteOpts {
@@ -43,6 +51,10 @@ export interface RouteOpts {
 }
 
 declare module 'fastify' {
+  interface FastifyInstance {
+    /** The app-scoped services (view, store, SSE hub, webhook worker), for main.ts and tests. */
+    kezek: AppContext;
+  }
   interface FastifyRequest {
     principal: Principal | undefined;
   }

@@ -51,17 +51,49 @@ export function gammaP(a: number, x: number): number {
   return Math.max(0, 1 - Math.exp(-x + a * Math.log(x) - gln) * h);
 }
 
-/** Quantile of Gamma(shape a, scale 1) at probability p, by bisection on P (monotone, robust for any a > 0). */
+/** Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9). */
+export function normalQuantile(p: number): number {
+  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
+  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
+  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
+  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const lo = 0.02425;
+  if (p < lo) {
+    const q = Math.sqrt(-2 * Math.log(p));
+    return (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+  }
+  if (p > 1 - lo) return -normalQuantile(1 - p);
+  const q = p - 0.5;
+  const r = q * q;
+  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+}
+
+/**
+ * Quantile of Gamma(shape a, scale 1) at probability p: Wilson-Hilferty start, then safeguarded Newton steps
+ * (bisection inside a bracket whenever Newton would leave it). Converges in a handful of steps.
+ */
 export function gammaQuantile(p: number, a: number): number {
   if (p <= 0) return 0;
   if (p >= 1) return Infinity;
+  const z = normalQuantile(p);
+  const h = 1 / (9 * a);
+  let x = a * Math.pow(Math.max(1 - h + z * Math.sqrt(h), 0.05), 3);
   let lo = 0;
-  let hi = Math.max(1, a);
-  while (gammaP(a, hi) < p) hi *= 2;
-  for (let i = 0; i < 100 && hi - lo > 1e-9 * hi; i++) {
-    const mid = (lo + hi) / 2;
-    if (gammaP(a, mid) < p) lo = mid;
-    else hi = mid;
+  let hi = Infinity;
+  const gln = lnGamma(a);
+  for (let i = 0; i < 60; i++) {
+    const f = gammaP(a, x) - p;
+    if (Math.abs(f) < 1e-10) break;
+    if (f < 0) lo = x;
+    else hi = x;
+    const pdf = Math.exp((a - 1) * Math.log(x) - x - gln);
+    let next = x - f / pdf;
+    if (!(next > lo && next < hi) || !Number.isFinite(next)) next = Number.isFinite(hi) ? (lo + hi) / 2 : x * 2;
+    if (Math.abs(next - x) <= 1e-12 * x) {
+      x = next;
+      break;
+    }
+    x = next;
   }
-  return (lo + hi) / 2;
+  return x;
 }

@@ -25,7 +25,7 @@ export interface ModelContext {
 /** Tuning constants, in one place. */
 const P = {
   /** Memory of the service-rate estimate (exponential decay in event time). */
-  capacityTauMs: 75 * 60 * 1000,
+  capacityTauMs: 120 * 60 * 1000,
   /** Weight of the seed prior, in pseudo service completions. */
   priorServices: 6,
   /** Weight of one observed service duration relative to one saturated start (durations trust lane data). */
@@ -62,9 +62,7 @@ export interface WaitDist {
 }
 
 export function distQuantile(d: WaitDist, q: number): number {
-  if (q <= d.p0 || d.mean <= 0) return d.offset;
-  const qq = Math.min(0.9999, (q - d.p0) / (1 - d.p0));
-  return d.offset + (gammaQuantile(qq, d.shape) * d.mean) / d.shape;
+  return calibratedQuantile(d, q);
 }
 
 export function distCdf(d: WaitDist, w: number): number {
@@ -73,10 +71,22 @@ export function distCdf(d: WaitDist, w: number): number {
   return d.p0 + (1 - d.p0) * gammaP(d.shape, ((w - d.offset) * d.shape) / d.mean);
 }
 
-/** PIT of a realised wait; an exact zero inside the atom scores mid-atom. */
-function pit(d: WaitDist, w: number): number {
-  if (w <= d.offset + 0.5 && d.p0 > 0) return d.p0 / 2;
-  return distCdf(d, w);
+/**
+ * Conditional PIT of a realised wait given it is not in the atom: the lowest level c of the continuous part whose
+ * quantile covers w (0 for a zero wait: every quantile covers it). Coverage at level c is the share of realised
+ * waits with condPit <= c, which is what the recalibration needs. Its weight is 1 - p0: a wait the model already
+ * expected to be zero for sure says nothing about the continuous part.
+ */
+function condPit(d: WaitDist, w: number): number {
+  if (w <= d.offset + 0.5 || d.mean <= 0) return 0;
+  return gammaP(d.shape, ((w - d.offset) * d.shape) / d.mean);
+}
+
+/** Quantile at nominal level q, with the continuous part's level mapped by `map` (the calibration). */
+export function calibratedQuantile(d: WaitDist, q: number, map: (c: number) => number = (c) => c): number {
+  if (q <= d.p0 || d.mean <= 0) return d.offset;
+  const c = Math.min(0.9999, map((q - d.p0) / (1 - d.p0)));
+  return d.offset + (gammaQuantile(c, d.shape) * d.mean) / d.shape;
 }
 
 /** Expected time for `k` departures (k may be fractional) at capacity c with abandonment theta of those ahead. */
@@ -460,8 +470,8 @@ function replay(w: QueueWindow, profile: ClassProfile, collect: boolean): Replay
 // ---------------------------------------------------------------------------------------------------------
 // Calibration and fusion
 
-function weightedQuantile(xs: { v: number; w: number }[], q: number): number {
-  const s = [...xs].sort((a, b) => a.v - b.v);
+/** Weighted quantile of values already sorted by v. */
+function weightedQuantile(s: { v: number; w: number }[], q: number): number {
   const total = s.reduce((acc, x) => acc + x.w, 0);
   let acc = 0;
   for (const x of s) {
@@ -472,7 +482,8 @@ function weightedQuantile(xs: { v: number; w: number }[], q: number): number {
 }
 
 interface Calibration {
-  levels: { p10: number; p50: number; p90: number };
+  /** Maps a nominal level of the continuous part to the level that achieved it on recent realised waits. */
+  map: (c: number) => number;
   /** Weight on LES in the fused median (0 = pure model). */
   lesWeight: number;
   samples: number;
@@ -487,26 +498,27 @@ function calibrate(rs: Replay, asOfMs: number): Calibration {
   for (const p of rs.preds) {
     const horizonMs = (p.dist.offset + P.calibHorizon * Math.max(p.median - p.dist.offset, 60)) * 1000;
     if (p.t + horizonMs > asOfMs) continue;
-    const weight = Math.exp(-(asOfMs - p.t) / P.calibTauMs);
+    const recency = Math.exp(-(asOfMs - p.t) / P.calibTauMs);
     let wait: number;
     if (p.outcome?.kind === 'served') wait = p.outcome.wait / 1000;
     else if (p.outcome?.kind === 'left') continue;
     else wait = (asOfMs - p.t) / 1000; // still waiting past the horizon: a lower bound, already a miss
-    pits.push({ v: pit(p.dist, wait), w: weight });
-    wSum += weight;
+    const weight = recency * (1 - p.dist.p0);
+    if (weight > 0) {
+      pits.push({ v: condPit(p.dist, wait), w: weight });
+      wSum += weight;
+    }
     if (p.outcome?.kind === 'served' && p.les !== null) {
-      errModel += weight * Math.abs(wait - p.median);
-      errLes += weight * Math.abs(wait - p.les);
-      wLes += weight;
+      errModel += recency * Math.abs(wait - p.median);
+      errLes += recency * Math.abs(wait - p.les);
+      wLes += recency;
     }
   }
-  const levels: Calibration['levels'] = { ...LEVELS };
+  let map = (c: number) => c;
   if (pits.length >= 5) {
+    const sorted = pits.sort((x, y) => x.v - y.v);
     const shrink = wSum / (wSum + P.calibPrior);
-    for (const key of ['p10', 'p50', 'p90'] as const) {
-      const emp = weightedQuantile(pits, LEVELS[key]);
-      levels[key] = Math.min(0.995, Math.max(0.005, shrink * emp + (1 - shrink) * LEVELS[key]));
-    }
+    map = (c) => Math.min(0.995, Math.max(0.005, shrink * weightedQuantile(sorted, c) + (1 - shrink) * c));
   }
   let lesWeight = 0;
   if (wLes > 0 && errModel > errLes) {
@@ -514,7 +526,7 @@ function calibrate(rs: Replay, asOfMs: number): Calibration {
     const l = Math.max(errLes / wLes, 1);
     lesWeight = ((m * m) / (m * m + l * l)) * (wLes / (wLes + P.calibPrior));
   }
-  return { levels, lesWeight, samples: pits.length };
+  return { map, lesWeight, samples: pits.length };
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -620,9 +632,10 @@ export function computeEstimate(window: QueueWindow, ctx: ModelContext): QueueEs
     return { ...base, ...statusFields, waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, method: 'closed-unknown-reopening' };
   }
   const cal = calibrate(rs, asOf);
-  let p10 = distQuantile(dist, cal.levels.p10);
-  let p50 = distQuantile(dist, cal.levels.p50);
-  let p90 = distQuantile(dist, cal.levels.p90);
+  if ((globalThis as { DEBUG?: boolean }).DEBUG) console.log(dist, cal.lesWeight, 1 / rs.muPerLane(), rs.satStarts.v, rs.laneTime.v, rs.durN.v, rs.durSum.v / rs.durN.v, rs.thetas(), rs.busyLanes(asOf, rs.currentLanes()));
+  let p10 = calibratedQuantile(dist, LEVELS.p10, cal.map);
+  let p50 = calibratedQuantile(dist, LEVELS.p50, cal.map);
+  let p90 = calibratedQuantile(dist, LEVELS.p90, cal.map);
   const closed = rs.isClosedAt(asOf);
   let method: EstimateMethod = closed ? 'closed-known-reopening' : 'queue-model';
   if (!closed && cal.lesWeight > 0.1 && rs.les !== null) {

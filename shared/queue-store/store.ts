@@ -89,8 +89,12 @@ export interface QueueStore extends QueueReader {
   applyEvent(ev: KezekEvent): Promise<ApplyOutcome>;
   /** The QueueWindow as of asOfMs; fromMs = asOfMs - lookbackMs, later when clamped by retention or the record cap. */
   readWindow(queue: QueueRef, asOfMs: number, lookbackMs?: number): Promise<QueueWindow>;
-  /** Stores the latest published estimate; the revision is assigned here (previous + 1). */
-  writeEstimate(estimate: QueueEstimate): Promise<WriteEstimateResult>;
+  /**
+   * Stores the latest published estimate; the revision is assigned here (previous + 1). Not written when older (by
+   * asOf) than the stored one. `seed: true` writes a cold-start estimate only if the queue has none; any later
+   * published estimate replaces a seed.
+   */
+  writeEstimate(estimate: QueueEstimate, opts?: { seed?: boolean }): Promise<WriteEstimateResult>;
   readEstimate(queue: QueueRef): Promise<QueueEstimate | null>;
   /** Newest event time applied to the queue, including statuses of the crossing that apply to it. */
   lastEventMs(queue: QueueRef): Promise<number | null>;
@@ -266,12 +270,18 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     return { q: e.queueLength, l: e.lanesOpen, s: e.status, w: e.waitSeconds, p10: e.waitP10Seconds, p90: e.waitP90Seconds };
   }
 
-  async function writeEstimate(estimate: QueueEstimate): Promise<WriteEstimateResult> {
+  async function writeEstimate(estimate: QueueEstimate, wopts: { seed?: boolean } = {}): Promise<WriteEstimateResult> {
     const est = QueueEstimateSchema.parse(estimate);
     const asOfMs = Date.parse(est.asOf);
     const { revision: _ignored, ...rest } = est;
     const k = keys.queue(est);
-    const reply = await callScript(redis, 'write-estimate', [k.est, k.hist, k.hest], [JSON.stringify(rest), asOfMs, options.bucketMs, JSON.stringify(summaryOf(est))]);
+    const reply = await callScript(redis, 'write-estimate', [k.est, k.hist, k.hest], [
+      JSON.stringify(rest),
+      asOfMs,
+      options.bucketMs,
+      JSON.stringify(summaryOf(est)),
+      wopts.seed ? 'seed' : 'publish',
+    ]);
     const parsed = z.tuple([z.number().int(), z.number().int()]).safeParse(reply);
     if (!parsed.success) throw new QueueStoreError('BAD_REPLY', 'write-estimate returned an unexpected reply', { queue: queueKey(est) });
     const [code, revision] = parsed.data;

@@ -49,12 +49,14 @@ export interface FixtureApi {
 function initialEstimates(catalogue: Catalogue, now: number): Map<string, QueueEstimate> {
   const out = new Map<string, QueueEstimate>();
   let i = 0;
+  const second = catalogue.crossings[1] ?? catalogue.crossings[0]!;
+  const silentKey = queueKey({ crossingId: second.id, direction: second.directions[0]!, vehicleClass: second.vehicleClasses[second.vehicleClasses.length - 1]! });
   for (const q of catalogue.queues()) {
     const p = catalogue.profile(q.crossingId, q.vehicleClass)!;
     const lanes = p.lanesTypical;
     const queueLength = [12, 40, 3, 0, 85, 20, 7, 150][i % 8]!;
-    // The last queue of the second crossing is silent (stale) so stale marking is visible in screenshots.
-    const silent = q.crossingId === catalogue.crossings[1]?.id && q.vehicleClass === 'bus';
+    // One queue of the second crossing is silent (stale) so stale marking is visible in tests and screenshots.
+    const silent = queueKey(q) === silentKey;
     const wait = lanes ? (queueLength * p.serviceTimeMeanSeconds) / lanes : null;
     out.set(queueKey(q), {
       ...q,

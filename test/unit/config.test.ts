@@ -1,6 +1,8 @@
 /** shared/config.ts: defaults, and error messages that name the bad variable without echoing secrets. */
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../../shared/config.ts';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ConfigError, EnvSchema, parseConfig } from '../../shared/config.ts';
 
 const errorOf = (env: Record<string, string | undefined>): ConfigError => {
   try {
@@ -110,5 +112,11 @@ describe('parseConfig', () => {
     expect(parseConfig({ NATS_USER: 'api', NATS_PASSWORD: 'pw-1' })).toMatchObject({ NATS_USER: 'api', NATS_PASSWORD: 'pw-1' });
     const err = errorOf({ NATS_USER: '   ' });
     expect(err.message).toMatch(/NATS_USER/);
+  });
+
+  it('every variable is documented in the configuration table of docs/operations.md', () => {
+    const doc = readFileSync(join(import.meta.dirname, '../../docs/operations.md'), 'utf8');
+    const documented = new Set([...doc.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]));
+    for (const key of Object.keys(EnvSchema.shape)) expect(documented.has(key), `${key} missing from docs/operations.md`).toBe(true);
   });
 });

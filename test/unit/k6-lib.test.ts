@@ -89,7 +89,11 @@ describe('generated events', () => {
     expect(batch).toHaveLength(100);
     for (const e of batch) expect(validateEvent(e, { catalogue, now }).ok, e.eventId).toBe(true);
     const byRef = new Map<string, typeof batch>();
-    for (const e of batch) byRef.set(e.vehicleRef ?? '', [...(byRef.get(e.vehicleRef ?? '') ?? []), e]);
+    for (const e of batch) {
+      const ref = 'vehicleRef' in e ? e.vehicleRef : '';
+      byRef.set(ref, [...(byRef.get(ref) ?? []), e]);
+    }
+    expect(byRef.has('')).toBe(false);
     expect(byRef.size).toBe(lifecyclePlan(100).served + lifecyclePlan(100).abandoned);
     for (const events of byRef.values()) {
       expect(events[0]!.type).toBe('vehicle.arrived');

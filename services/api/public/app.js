@@ -178,8 +178,9 @@ function updateCrossing(crossingId) {
       h('span', { class: `status-badge status-${est.status}` }, statusText(est.status, est.statusUntil, zone)),
       est.statusReason ? h('span', { class: 'reason' }, t('status.reason', { reason: est.statusReason })) : null,
     );
-    cell('queueLength').textContent = fmtNumber(est.queueLength);
-    cell('lanesOpen').textContent = fmtNumber(est.lanesOpen);
+    const num = (v) => (v === null || v === undefined ? '–' : fmtNumber(v));
+    cell('queueLength').textContent = num(est.queueLength);
+    cell('lanesOpen').textContent = num(est.lanesOpen);
     const sev = severityOf(est);
     const waitBadge = h('span', { class: `sev-badge sev-${stale && !prior ? 'stale' : sev}`, title: t(`sev.${sev}`) }, fmtDuration(est.waitSeconds));
     fill(cell('wait'),
@@ -266,12 +267,16 @@ let flushTimer = null;
 
 function applyEstimate(est) {
   if (!est || typeof est.crossingId !== 'string' || !state.byId.has(est.crossingId)) return;
+  // /v1/crossings lists every queue; one the estimator has never published has method null: nothing to show yet.
+  if (est.method === null || est.method === undefined) return;
   const key = queueKey(est);
   const prev = state.estimates.get(key);
   // Out-of-order delivery (replay racing the initial load): keep the newer revision.
-  if (prev && est.revision < prev.revision && Date.parse(est.updatedAt) <= Date.parse(prev.updatedAt)) return;
+  if (prev && est.revision !== null && prev.revision !== null && est.revision < prev.revision && Date.parse(est.updatedAt) <= Date.parse(prev.updatedAt)) return;
   state.estimates.set(key, est);
-  state.samples.set(key, addSample(state.samples.get(key) ?? [], Date.parse(est.asOf), est.queueLength));
+  // SSE estimates carry asOf; the /v1/crossings view has lastEventAt/updatedAt instead.
+  const at = Date.parse(est.asOf ?? est.lastEventAt ?? est.updatedAt);
+  if (Number.isFinite(at) && typeof est.queueLength === 'number') state.samples.set(key, addSample(state.samples.get(key) ?? [], at, est.queueLength));
   dirty.add(est.crossingId);
   if (!flushTimer) flushTimer = setTimeout(flush, 50);
   const d = state.detail;
@@ -524,10 +529,6 @@ function wireOfficial() {
   for (const prefix of ['lanes', 'status']) {
     $(`#${prefix}-crossing`).addEventListener('change', (e) => fillQueueSelects(prefix, e.target.value));
   }
-  const prefillLanes = () => {
-    const est = state.estimates.get(keyOf($('#lanes-crossing').value, $('#lanes-direction').value, $('#lanes-class').value));
-    if (est) $('#lanes-value').value = String(est.lanesOpen);
-  };
   for (const id of ['#lanes-crossing', '#lanes-direction', '#lanes-class']) $(id).addEventListener('change', prefillLanes);
 
   $('#lanes-form').addEventListener('submit', async (e) => {
@@ -581,12 +582,17 @@ function wireOfficial() {
   });
 }
 
+/** Puts the selected queue's current lanes in the number field, as the starting point of a change. */
+function prefillLanes() {
+  const est = state.estimates.get(keyOf($('#lanes-crossing').value, $('#lanes-direction').value, $('#lanes-class').value));
+  $('#lanes-value').value = typeof est?.lanesOpen === 'number' ? String(est.lanesOpen) : '';
+}
+
 /** "Lanes…" in a queue row: preselect that queue in the lanes form and put the cursor in the number field. */
 function startLanesEdit(crossingId, direction, vehicleClass) {
   $('#lanes-crossing').value = crossingId;
   fillQueueSelects('lanes', crossingId, direction, vehicleClass);
-  const est = state.estimates.get(keyOf(crossingId, direction, vehicleClass));
-  $('#lanes-value').value = est ? String(est.lanesOpen) : '';
+  prefillLanes();
   $('#lanes-form').scrollIntoView({ block: 'center' });
   $('#lanes-value').focus();
 }
@@ -675,6 +681,7 @@ async function boot() {
   $('#overview-status').textContent = '';
   renderOverview();
   renderOfficialSelects();
+  prefillLanes();
   renderAlerts();
   loadMap($('#map'))
     .then((svg) => {

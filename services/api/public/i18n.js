@@ -520,7 +520,7 @@ export function utcOffsetLabel(timeZone, at = Date.now()) {
     .formatToParts(at)
     .find((p) => p.type === 'timeZoneName');
   const off = part ? part.value.replace(/^GMT/, '') : '';
-  return `UTC${off}`;
+  return off === '' || /^[+-]0+$/.test(off) ? 'UTC' : `UTC${off}`;
 }
 
 /** "UTC+5, Asia/Almaty": the label put next to every local time. */

@@ -14,9 +14,28 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
 
 export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOpts): Promise<void> {
   const ops = { config: { access: { kind: 'ops' as const } } };
-  app.get('/healthz', { ...ops, schema: { tags: ['ops'], summary: 'Liveness: the process is up' } }, async () => ({ status: 'alive' }));
+  app.get(
+    '/healthz',
+    { ...ops, schema: { tags: ['ops'], summary: 'Liveness: the process is up', response: { 200: { type: 'object', properties: { status: { type: 'string' } }, examples: [{ status: 'alive' }] } } } },
+    async () => ({ status: 'alive' }),
+  );
+  const readyExample = { status: 'ready', checks: { nats: { ok: true }, streams: { ok: true }, redis: { ok: true }, store: { ok: true }, estimator: { ok: true, ageSeconds: 4 } } };
+  const checksDoc = { type: 'object', properties: { status: { type: 'string', enum: ['ready', 'degraded'] }, checks: { type: 'object', additionalProperties: { type: 'object', properties: { ok: { type: 'boolean' }, reason: { type: 'string' } } } } } };
 
-  app.get('/readyz', { ...ops, schema: { tags: ['ops'], summary: 'Readiness: NATS, streams, Redis, store, estimator freshness' } }, async (_req, reply) => {
+  app.get(
+    '/readyz',
+    {
+      ...ops,
+      schema: {
+        tags: ['ops'],
+        summary: 'Readiness: NATS, streams, Redis, store, estimator freshness',
+        response: {
+          200: { ...checksDoc, examples: [readyExample] },
+          503: { ...checksDoc, examples: [{ status: 'degraded', checks: { ...readyExample.checks, store: { ok: false, reason: 'queue store not initialised (estimator has not rebuilt it yet)' } } }] },
+        },
+      },
+    },
+    async (_req, reply) => {
     const checks: Record<string, Check> = {};
     const closed = ctx.nc.isClosed();
     checks.nats = closed ? { ok: false, reason: 'connection closed' } : { ok: true };
@@ -57,5 +76,6 @@ export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
     const ready = Object.values(checks).every((c) => c.ok);
     void reply.header('Cache-Control', 'no-store');
     return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'degraded', checks });
-  });
+    },
+  );
 }

@@ -53,7 +53,15 @@ export async function waitsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pro
       if (asOfMs > now) throw badRequest('asOf must not be in the future (use /forecast for the future)', [{ path: 'query.asOf', message: 'is in the future' }]);
       const refs = c.directions.flatMap((d) => c.vehicleClasses.map((vc) => ({ crossingId: id, direction: d, vehicleClass: vc })))
         .filter((q) => (!direction || q.direction === direction) && (!vehicleClass || q.vehicleClass === vehicleClass));
-      const ests: QueueEstimate[] = await Promise.all(refs.map((q) => ctx.reader.estimateAsOf(q, asOfMs)));
+      let ests: QueueEstimate[];
+      try {
+        ests = await Promise.all(refs.map((q) => ctx.reader.estimateAsOf(q, asOfMs)));
+      } catch (err) {
+        if ((err as { code?: unknown }).code === 'OUT_OF_RETENTION') {
+          throw badRequest('asOf is older than the retained history', [{ path: 'query.asOf', message: 'before the retention boundary' }]);
+        }
+        throw err;
+      }
       // staleness is judged at asOf: far past the newest event known then means stale
       const queues = refs.map((q, i) => toQueueView(c, q.direction, q.vehicleClass, ests[i], asOfMs, staleAfterMs));
       const body = JSON.stringify({ crossingId: id, asOf: new Date(asOfMs).toISOString(), queues });

@@ -23,8 +23,7 @@ interface QueueScoped {
 }
 
 export type LoadEvent =
-  | (QueueScoped & { type: 'vehicle.arrived'; vehicleRef: string })
-  | (QueueScoped & { type: 'vehicle.service_started' | 'vehicle.crossed' | 'vehicle.abandoned'; vehicleRef: string })
+  | (QueueScoped & { type: 'vehicle.arrived' | 'vehicle.service_started' | 'vehicle.crossed' | 'vehicle.abandoned'; vehicleRef: string })
   | (QueueScoped & { type: 'queue.observed'; queueLength: number });
 
 export const EVENT_SOURCE = 'k6-load-test';

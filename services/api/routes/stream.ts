@@ -1,0 +1,42 @@
+/** GET /v1/stream: Server-Sent Events of estimate changes (see ../sse.ts). */
+import type { FastifyInstance } from 'fastify';
+import type { z } from 'zod';
+import type { RouteOpts } from '../context.ts';
+import { badRequest } from '../errors.ts';
+import { checkQueueFilter, requireCrossing } from '../lookup.ts';
+import { ErrorBodySchema, StreamQuerySchema } from '../schemas.ts';
+import { docSchema, zs } from '../validation.ts';
+
+export async function streamRoutes(app: FastifyInstance, { ctx }: RouteOpts): Promise<void> {
+  app.get<{ Querystring: z.infer<typeof StreamQuerySchema> }>(
+    '/v1/stream',
+    {
+      config: { access: { kind: 'read' } },
+      schema: {
+        tags: ['stream'],
+        summary: 'Server-Sent Events: `event: estimate` for every estimate change (id = stream sequence)',
+        description:
+          'Reconnect with the `Last-Event-ID` header to receive the updates you missed (kept 24 h). A comment line is sent every 15 s. ' +
+          'Events: `estimate` (QueueEstimate JSON), and final `overflow` (client too slow) or `shutdown`.',
+        querystring: zs(StreamQuerySchema),
+        response: {
+          200: { description: 'text/event-stream', type: 'string', examples: ['id: 1842\nevent: estimate\ndata: {"crossingId":"korday","direction":"KZ-KG","vehicleClass":"truck","waitSeconds":5400,...}\n\n'] },
+          400: docSchema(ErrorBodySchema),
+          404: docSchema(ErrorBodySchema),
+        },
+      },
+    },
+    async (request, reply) => {
+      const { crossingId, direction, vehicleClass } = request.query;
+      if (crossingId !== undefined) checkQueueFilter(requireCrossing(ctx.catalogue, crossingId), direction, vehicleClass);
+      const header = request.headers['last-event-id'];
+      let lastEventId: number | undefined;
+      if (header !== undefined && header !== '') {
+        if (!/^\d{1,15}$/.test(String(header))) throw badRequest('Last-Event-ID must be a stream sequence number', [{ path: 'headers.last-event-id', message: 'must be a non-negative integer' }]);
+        lastEventId = Number(header);
+      }
+      await ctx.sse.serve(request, reply, { crossingId, direction, vehicleClass }, lastEventId);
+      return reply;
+    },
+  );
+}

@@ -1,0 +1,69 @@
+/**
+ * The estimator's durable pull consumer on the events stream: explicit ack, bounded ack-pending, bounded
+ * redelivery with backoff. Created idempotently; deleted and re-created from the start of the stream by rebuild.
+ */
+import { nanos } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, ReplayPolicy, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
+import { subjects } from '../../shared/events/index.ts';
+
+export interface ConsumerOptions {
+  prefix: string;
+  /** First redelivery delay of an unacked message (a crashed or stuck worker); later ones back off. */
+  ackWaitMs: number;
+  /** Deliveries before the server gives up; the last delivery is dead-lettered by the estimator. */
+  maxDeliver: number;
+  maxAckPending: number;
+}
+
+export const CONSUMER_DEFAULTS = { ackWaitMs: 30_000, maxDeliver: 10, maxAckPending: 1024 } as const;
+
+/** Redelivery schedule after ack_wait expiries: ackWait, 2x, 4x, ... capped at 10 min (server needs len < max_deliver). */
+export function backoffMs(o: Pick<ConsumerOptions, 'ackWaitMs' | 'maxDeliver'>): number[] {
+  const n = Math.max(1, Math.min(o.maxDeliver - 1, 6));
+  return Array.from({ length: n }, (_, i) => Math.min(o.ackWaitMs * 2 ** i, 10 * 60_000));
+}
+
+export function consumerConfig(o: ConsumerOptions): Partial<ConsumerConfig> & { durable_name: string } {
+  const s = subjects(o.prefix);
+  return {
+    durable_name: s.estimatorDurable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    replay_policy: ReplayPolicy.Instant,
+    filter_subject: s.eventsAll,
+    ack_wait: nanos(o.ackWaitMs),
+    max_deliver: o.maxDeliver,
+    backoff: backoffMs(o).map((ms) => nanos(ms)),
+    max_ack_pending: o.maxAckPending,
+  };
+}
+
+function isNotFound(err: unknown): boolean {
+  const e = err as { code?: number; message?: string; apiError?: () => { err_code?: number } };
+  return e?.apiError?.().err_code === 10014 || e?.code === 404 || /consumer not found/i.test(e?.message ?? '');
+}
+
+/** Creates the durable consumer, or updates the mutable limits of an existing one. */
+export async function ensureConsumer(jsm: JetStreamManager, o: ConsumerOptions): Promise<void> {
+  const s = subjects(o.prefix);
+  const cfg = consumerConfig(o);
+  try {
+    await jsm.consumers.info(s.eventsStream, cfg.durable_name);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+    await jsm.consumers.add(s.eventsStream, cfg);
+    return;
+  }
+  const { ack_wait, max_deliver, backoff, max_ack_pending } = cfg;
+  await jsm.consumers.update(s.eventsStream, cfg.durable_name, { ack_wait, max_deliver, backoff, max_ack_pending });
+}
+
+/** Deletes the durable consumer (its position and pending acks); a missing consumer is fine. */
+export async function deleteConsumer(jsm: JetStreamManager, prefix: string): Promise<void> {
+  const s = subjects(prefix);
+  try {
+    await jsm.consumers.delete(s.eventsStream, s.estimatorDurable);
+  } catch (err) {
+    if (!isNotFound(err)) throw err;
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Recomputes and publishes queue estimates: window as of the queue's newest event time -> model -> stored with
+ * writeEstimate (revision assigned by the store) -> published on `<prefix>.v1.estimates.<crossing>.<dir>.<class>`
+ * when it changed materially or the last publication is older than `republishEveryMs` of event time.
+ */
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { subjects } from '../../shared/events/index.ts';
+import type { Catalogue } from '../../shared/catalogue/index.ts';
+import { queueKey, type QueueEstimate } from '../../shared/estimates.ts';
+import { computeEstimate, MODEL_LOOKBACK_MS } from '../../shared/estimation/model.ts';
+import type { QueueWindow } from '../../shared/estimation/window.ts';
+import type { QueueRef } from '../../shared/queue-store/api.ts';
+import type { QueueStore } from '../../shared/queue-store/store.ts';
+import type { Logger } from '../../shared/logger.ts';
+
+export interface PublisherDeps {
+  store: QueueStore;
+  js: JetStreamClient;
+  catalogue: Catalogue;
+  prefix: string;
+  logger: Logger;
+  staleAfterMs: number;
+  republishEveryMs: number;
+  now: () => number;
+}
+
+export type RefreshResult = 'published' | 'unchanged' | 'no-events' | 'not-catalogued';
+
+/** True when drivers would see a different picture: status, lanes, queue length, method, or wait moved > max(60 s, 5 %). */
+export function materiallyChanged(prev: QueueEstimate | null, next: QueueEstimate, republishEveryMs: number): boolean {
+  if (!prev) return true;
+  if (Date.parse(next.asOf) - Date.parse(prev.asOf) >= republishEveryMs) return true;
+  if (prev.status !== next.status || prev.statusUntil !== next.statusUntil || prev.statusReason !== next.statusReason) return true;
+  if (prev.lanesOpen !== next.lanesOpen || prev.queueLength !== next.queueLength || prev.method !== next.method) return true;
+  if ((prev.waitSeconds === null) !== (next.waitSeconds === null)) return true;
+  if (prev.waitSeconds !== null && next.waitSeconds !== null) {
+    return Math.abs(next.waitSeconds - prev.waitSeconds) > Math.max(60, 0.05 * prev.waitSeconds);
+  }
+  return false;
+}
+
+export function emptyWindow(queue: QueueRef, asOfMs: number): QueueWindow {
+  return {
+    queue,
+    asOfMs,
+    fromMs: asOfMs - MODEL_LOOKBACK_MS,
+    queueLengthAtFrom: 0,
+    lanesAtFrom: null,
+    statusAtFrom: null,
+    earlierArrivals: {},
+    earlierStarts: {},
+    records: [],
+    lastEventMs: null,
+  };
+}
+
+export function createPublisher(deps: PublisherDeps) {
+  const { store, js, catalogue, logger } = deps;
+  const s = subjects(deps.prefix);
+  /** Last stored estimate per queue (saves a Redis read per refresh); cleared by rebuild. */
+  const cache = new Map<string, QueueEstimate>();
+
+  const model = (window: QueueWindow, revision: number): QueueEstimate | null => {
+    const q = window.queue;
+    const profile = catalogue.profile(q.crossingId, q.vehicleClass);
+    const localZone = catalogue.localZone(q.crossingId);
+    if (!profile || !localZone) return null;
+    return computeEstimate(window, { profile, localZone, staleAfterMs: deps.staleAfterMs, nowMs: deps.now(), revision });
+  };
+
+  async function publish(est: QueueEstimate): Promise<void> {
+    try {
+      await js.publish(s.estimatesFor(est.crossingId, est.direction, est.vehicleClass), JSON.stringify(est), { msgID: `${queueKey(est)}#${est.revision}` });
+    } catch (err) {
+      // stored already; the next change (or the periodic republish) publishes again
+      logger.warn({ err, queue: queueKey(est) }, 'publishing an estimate failed');
+    }
+  }
+
+  async function refresh(queue: QueueRef): Promise<RefreshResult> {
+    const key = queueKey(queue);
+    const lastMs = await store.lastEventMs(queue);
+    if (lastMs === null) return 'no-events';
+    const prev = cache.get(key) ?? (await store.readEstimate(queue));
+    const window = await store.readWindow(queue, lastMs, MODEL_LOOKBACK_MS);
+    const est = model(window, (prev?.revision ?? 0) + 1);
+    if (!est) return 'not-catalogued';
+    if (!materiallyChanged(prev, est, deps.republishEveryMs)) return 'unchanged';
+    const res = await store.writeEstimate(est);
+    if (!res.written) {
+      cache.delete(key);
+      return 'unchanged';
+    }
+    cache.set(key, res.estimate);
+    await publish(res.estimate);
+    return 'published';
+  }
+
+  /** Cold start: a `prior` estimate for every catalogued queue that has none. */
+  async function seedPriors(): Promise<number> {
+    let seeded = 0;
+    for (const q of catalogue.queues()) {
+      const est = model(emptyWindow(q, deps.now()), 1);
+      if (!est) continue;
+      const res = await store.writeEstimate(est, { seed: true });
+      if (res.written) {
+        seeded += 1;
+        await publish(res.estimate);
+      }
+    }
+    return seeded;
+  }
+
+  return {
+    refresh,
+    seedPriors,
+    /** Refreshes every catalogued queue (after boot or rebuild), a few at a time. */
+    refreshAll: async (): Promise<number> => {
+      const queues = catalogue.queues();
+      let published = 0;
+      for (let i = 0; i < queues.length; i += 4) {
+        const res = await Promise.all(queues.slice(i, i + 4).map((q) => refresh(q)));
+        published += res.filter((r) => r === 'published').length;
+      }
+      return published;
+    },
+    clearCache: () => cache.clear(),
+  };
+}
+export type Publisher = ReturnType<typeof createPublisher>;

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
+
+let h: Harness;
+let app: FastifyInstance;
+const q = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck' as const };
+const HOUR = 3600_000;
+const t0 = Math.floor((Date.now() - 5 * HOUR) / HOUR) * HOUR;
+
+beforeAll(async () => {
+  h = await createHarness();
+  for (let i = 0; i < 4; i++) {
+    await h.addHistory(q, { t: t0 + i * HOUR, queueLength: 10 + i, lanesOpen: 4, status: 'open', waitSeconds: 600 * (i + 1), waitP10Seconds: 500, waitP90Seconds: 900 * (i + 1), realisedWaitSeconds: 550, arrivals: 5, served: 4 });
+  }
+  await h.publishEstimate(makeEstimate({ ...q, queueLength: 40, waitSeconds: 4 * 3600, revision: 2 }));
+  app = await h.build();
+});
+afterAll(async () => h.close());
+
+describe('history', () => {
+  it('returns the series in UTC by default', async () => {
+    const res = await app.inject(`/v1/crossings/korday/history?direction=KZ-KG&vehicleClass=truck&from=${new Date(t0).toISOString()}&to=${new Date(t0 + 3 * HOUR).toISOString()}&step=1h`);
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body).toMatchObject({ crossingId: 'korday', step: '1h', timeZone: 'UTC' });
+    expect(body.points).toHaveLength(4);
+    expect(body.points[1]).toMatchObject({ t: new Date(t0 + HOUR).toISOString(), queueLength: 11, waitSeconds: 1200, realisedWaitSeconds: 550 });
+    expect(body.points[0].tLocal).toBeUndefined();
+  });
+
+  it("renders tLocal in the crossing's zone with tz=local", async () => {
+    const res = await app.inject(`/v1/crossings/korday/history?direction=KZ-KG&vehicleClass=truck&from=${new Date(t0).toISOString()}&step=1h&tz=local`);
+    const body = res.json();
+    const zone = h.catalogue.localZone('korday')!;
+    expect(body.timeZone).toBe(zone);
+    const expected = new Intl.DateTimeFormat('en-GB', { timeZone: zone, hour: '2-digit', hourCycle: 'h23' }).format(new Date(t0));
+    expect(body.points[0].tLocal.slice(11, 13)).toBe(expected);
+    expect(body.points[0].tLocal).toMatch(/[+-]\d\d:\d\d$/);
+  });
+
+  it('validates the range and step', async () => {
+    const base = '/v1/crossings/korday/history?direction=KZ-KG&vehicleClass=truck';
+    const inverted = await app.inject(`${base}&from=${new Date(t0).toISOString()}&to=${new Date(t0 - HOUR).toISOString()}`);
+    expect(inverted.statusCode).toBe(400);
+    expect(inverted.json().message).toMatch(/after/);
+    const long = await app.inject(`${base}&from=${new Date(t0 - 40 * 24 * HOUR).toISOString()}&to=${new Date(t0).toISOString()}&step=1h`);
+    expect(long.statusCode).toBe(400);
+    expect(long.json().message).toMatch(/31 days/);
+    const step = await app.inject(`${base}&from=${new Date(t0).toISOString()}&step=7m`);
+    expect(step.statusCode).toBe(400);
+    expect(step.json().details[0].path).toBe('query.step');
+    const missing = await app.inject(`/v1/crossings/korday/history?from=${new Date(t0).toISOString()}`);
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().details.map((d: { path: string }) => d.path)).toEqual(expect.arrayContaining(['query.direction', 'query.vehicleClass']));
+  });
+});
+
+describe('forecast and best time', () => {
+  it('forecasts a wait for arriving soon, labelled as a forecast, starting from the live estimate', async () => {
+    const arriveAt = new Date(Date.now() + 30 * 60_000).toISOString();
+    const res = await app.inject(`/v1/crossings/korday/forecast?direction=KZ-KG&vehicleClass=truck&arriveAt=${encodeURIComponent(arriveAt)}`);
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body.kind).toBe('forecast');
+    expect(body.basedOn).toMatchObject({ revision: 2, queueLength: 40 });
+    expect(body.waitSeconds).toBeGreaterThan(0);
+    expect(body.waitP10Seconds).toBeLessThanOrEqual(body.waitSeconds);
+    expect(body.waitP90Seconds).toBeGreaterThanOrEqual(body.waitSeconds);
+  });
+
+  it('rejects arriveAt in the past or beyond 7 days, and a missing arriveAt', async () => {
+    const past = await app.inject(`/v1/crossings/korday/forecast?direction=KZ-KG&vehicleClass=truck&arriveAt=${new Date(Date.now() - HOUR).toISOString()}`);
+    expect(past.statusCode).toBe(400);
+    const far = await app.inject(`/v1/crossings/korday/forecast?direction=KZ-KG&vehicleClass=truck&arriveAt=${new Date(Date.now() + 8 * 24 * HOUR).toISOString()}`);
+    expect(far.statusCode).toBe(400);
+    const missing = await app.inject('/v1/crossings/korday/forecast?direction=KZ-KG&vehicleClass=truck');
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json().details[0].path).toBe('query.arriveAt');
+  });
+
+  it('ranks the next 24 hour slots', async () => {
+    const res = await app.inject('/v1/crossings/korday/best-time?direction=KZ-KG&vehicleClass=truck');
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    expect(body).toMatchObject({ kind: 'forecast', within: '24h' });
+    expect(body.slots).toHaveLength(24);
+    expect(body.slots[0].rank).toBe(1);
+    const waits = body.slots.map((s: { waitSeconds: number | null }) => s.waitSeconds ?? Infinity);
+    expect([...waits].sort((a, b) => a - b)).toEqual(waits);
+    const bad = await app.inject('/v1/crossings/korday/best-time?direction=KZ-KG&vehicleClass=truck&within=200h');
+    expect(bad.statusCode).toBe(400);
+  });
+});

@@ -1,0 +1,211 @@
+/**
+ * The estimator end to end against real nats-server and redis-server (shared by the run, isolated by a unique
+ * prefix): events on the stream -> Redis state -> estimates stored and published; poison -> DLQ; crash before ack
+ * -> redelivery without double counting; Redis data loss -> rebuild from the stream.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { KezekEventSchema, subjectForEvent, subjects, type KezekEvent } from '../../shared/events/index.ts';
+import { loadCatalogue, type Catalogue } from '../../shared/catalogue/index.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { ensureStreams } from '../../shared/nats.ts';
+import { QueueEstimateSchema, type QueueEstimate } from '../../shared/estimates.ts';
+import { createEstimator, type Estimator, type EstimatorDeps } from '../../services/estimator/estimator.ts';
+import type { DeadLetter } from '../../services/estimator/messages.ts';
+import { createQueueStore } from '../../shared/queue-store/store.ts';
+import { computeEstimate, MODEL_LOOKBACK_MS } from '../../shared/estimation/model.ts';
+import type { QueueStore } from '../../shared/queue-store/store.ts';
+import { natsUrl, redisUrl, uniquePrefix } from '../helpers/env.ts';
+
+const KEY = 'test-pseudonym-key-0123456789';
+const MIN = 60_000;
+const Q = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'car' } as const;
+const logger = createLogger({ service: 'estimator-test', level: 'silent', pretty: false });
+
+let catalogue: Catalogue;
+beforeAll(() => {
+  catalogue = loadCatalogue();
+});
+
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function setup() {
+  const prefix = uniquePrefix();
+  const nc = await connect({ servers: natsUrl() });
+  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+  cleanups.push(() => redis.quit(), () => nc.drain());
+  await ensureStreams(nc, { prefix });
+  return { prefix, nc, redis, js: jetstream(nc), s: subjects(prefix) };
+}
+
+function makeEstimator(env: { prefix: string; nc: NatsConnection; redis: Redis }, extra: Partial<EstimatorDeps> = {}): Estimator {
+  const est = createEstimator({
+    nc: env.nc,
+    redis: env.redis,
+    catalogue,
+    prefix: env.prefix,
+    logger,
+    pseudonymKey: KEY,
+    consumer: { ackWaitMs: 1000, maxDeliver: 5 },
+    ...extra,
+  });
+  cleanups.push(() => est.stop());
+  return est;
+}
+
+/** What the model says for the queue's stored window as of tMs (the estimator must publish exactly this). */
+async function modelSays(store: QueueStore, tMs: number): Promise<QueueEstimate> {
+  const window = await store.readWindow(Q, tMs, MODEL_LOOKBACK_MS);
+  return computeEstimate(window, { profile: catalogue.profile(Q.crossingId, Q.vehicleClass)!, localZone: catalogue.localZone(Q.crossingId)!, staleAfterMs: 15 * MIN, nowMs: 0, revision: 0 });
+}
+
+let n = 0;
+function ev(type: KezekEvent['type'], tMs: number, extra: Record<string, unknown> = {}): KezekEvent {
+  n += 1;
+  return KezekEventSchema.parse({ eventId: `est-${n}`, ...Q, occurredAt: new Date(tMs).toISOString(), type, ...extra });
+}
+
+async function publishAll(js: ReturnType<typeof jetstream>, prefix: string, events: KezekEvent[]) {
+  for (const e of events) await js.publish(subjectForEvent(subjects(prefix), e), JSON.stringify(e), { msgID: e.eventId });
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function scenario(t0: number): KezekEvent[] {
+  const events = [ev('lanes.changed', t0, { lanesOpen: 2 }), ev('queue.observed', t0, { queueLength: 4 })];
+  for (let i = 0; i < 6; i++) events.push(ev('vehicle.arrived', t0 + (i + 1) * MIN, { vehicleRef: `PLATE-${i}` }));
+  events.push(ev('vehicle.service_started', t0 + 8 * MIN, { vehicleRef: 'PLATE-0' }));
+  return events;
+}
+
+describe('estimator', () => {
+  it('applies events from the stream, stores the estimate and publishes it on the queue subject', async () => {
+    const env = await setup();
+    const t0 = Date.now() - 2 * 60 * MIN;
+    const events = scenario(t0);
+    const published: QueueEstimate[] = [];
+    const sub = env.nc.subscribe(env.s.estimatesFor(Q.crossingId, Q.direction, Q.vehicleClass));
+    void (async () => {
+      for await (const m of sub) published.push(QueueEstimateSchema.parse(m.json()));
+    })();
+    cleanups.push(async () => sub.unsubscribe());
+    await publishAll(env.js, env.prefix, events);
+    const est = makeEstimator(env);
+    await est.start();
+    const last = await until('estimate of the newest event', async () => published.find((p) => p.lastEventAt === new Date(t0 + 8 * MIN).toISOString()));
+    const window = await est.store.readWindow(Q, t0 + 8 * MIN, MODEL_LOOKBACK_MS);
+    expect(window.queueLengthAtFrom + window.records.filter((r) => r.kind === 'A').length).toBe(4 + 6);
+    const expected = await modelSays(est.store, t0 + 8 * MIN);
+    expect(last).toMatchObject({ queueLength: expected.queueLength, waitSeconds: expected.waitSeconds, lanesOpen: 2, method: expected.method });
+    expect(last.method).not.toBe('prior');
+    const stored = await est.store.readEstimate(Q);
+    expect(stored).toMatchObject({ queueLength: expected.queueLength, revision: last.revision, asOf: last.asOf });
+    expect(await est.store.isInitialised()).toBe(true);
+    // the other queues got a cold-start estimate
+    const other = await est.store.readEstimate({ ...Q, vehicleClass: 'truck' });
+    expect(other?.method).toBe('prior');
+    // vehicle refs are stored pseudonymised only
+    const dump = JSON.stringify(await env.redis.zrange(est.store.keys.queue(Q).records.A, '0', '-1'));
+    expect(dump).not.toContain('PLATE');
+    expect(dump).toContain('ps1_');
+    expect(est.stats()).toMatchObject({ applied: events.length, deadLettered: 0 });
+  });
+
+  it('dead-letters poison messages with a reason once and does not retry them', async () => {
+    const env = await setup();
+    const dead: DeadLetter[] = [];
+    const sub = env.nc.subscribe(env.s.dlqAll);
+    void (async () => {
+      for await (const m of sub) dead.push(m.json<DeadLetter>());
+    })();
+    cleanups.push(async () => sub.unsubscribe());
+    const est = makeEstimator(env);
+    await est.start();
+    const t = Date.now() - MIN;
+    await env.js.publish(env.s.eventsFor('korday', 'KZ-KG'), '{"eventId": "broken", "vehicleRef": "SECRET-2"');
+    await env.js.publish(env.s.eventsFor('nowhere'), JSON.stringify({ ...ev('vehicle.arrived', t, { vehicleRef: 'SECRET-3' }), crossingId: 'nowhere' }));
+    await env.js.publish(env.s.eventsFor('korday', 'KZ-KG'), JSON.stringify({ ...ev('vehicle.arrived', t), occurredAt: new Date(Date.now() + 60 * MIN).toISOString() }));
+    await until('three dead letters', async () => dead.length >= 3);
+    const reasons = dead.map((d) => d.reason).sort();
+    expect(reasons).toEqual(['invalid_event', 'invalid_json', 'unknown_crossing']);
+    const unknown = dead.find((d) => d.reason === 'unknown_crossing')!;
+    expect(unknown.issues[0]).toMatchObject({ path: 'crossingId' });
+    expect(JSON.stringify(dead)).not.toContain('SECRET');
+    expect(dead.find((d) => d.reason === 'invalid_event')!.issues.map((i) => i.path)).toContain('occurredAt');
+    // terminated, not redelivered: nothing pending and each message seen once
+    await new Promise((r) => setTimeout(r, 1500));
+    const info = await (await jetstreamManager(env.nc)).consumers.info(env.s.eventsStream, env.s.estimatorDurable);
+    expect(info.num_ack_pending).toBe(0);
+    expect(info.num_redelivered).toBe(0);
+    expect(est.stats()).toMatchObject({ received: 3, deadLettered: 3 });
+    const dlq = await (await jetstreamManager(env.nc)).streams.info(env.s.dlqStream);
+    expect(dlq.state.messages).toBe(3);
+  });
+
+  it('when the process dies after the Lua call but before the ack, the redelivery is not counted twice', async () => {
+    const env = await setup();
+    const t0 = Date.now() - 60 * MIN;
+    const events = scenario(t0);
+    await publishAll(env.js, env.prefix, events);
+    // a store that was initialised before: the durable consumer's redelivery (not a rebuild) brings the events back
+    await createQueueStore({ redis: env.redis, prefix: env.prefix }).markInitialised();
+    let seen = 0;
+    const crashing = makeEstimator(env, {
+      beforeSettle: () => {
+        seen += 1;
+        throw new Error('simulated crash before ack');
+      },
+    });
+    await crashing.start();
+    await until('every event applied by the crashing estimator', async () => seen >= events.length);
+    await crashing.stop();
+    const windowBefore = await crashing.store.readWindow(Q, t0 + 10 * MIN, 60 * MIN);
+    expect(windowBefore.records.filter((r) => r.kind === 'A')).toHaveLength(6);
+
+    const nc2 = await connect({ servers: natsUrl() });
+    cleanups.push(() => nc2.drain());
+    const survivor = makeEstimator({ ...env, nc: nc2 });
+    await survivor.start();
+    await until('redeliveries acked as duplicates', async () => survivor.stats().duplicates >= events.length, 20_000);
+    expect(survivor.stats().applied).toBe(0);
+    expect(await survivor.store.readWindow(Q, t0 + 10 * MIN, 60 * MIN)).toEqual(windowBefore);
+    const hist = await survivor.store.readHistory(Q, t0 - 5 * MIN, t0 + 10 * MIN, 15 * MIN);
+    expect(hist.reduce((a, p) => a + p.arrivals, 0)).toBe(6);
+    const expected = await modelSays(survivor.store, t0 + 8 * MIN);
+    await until('estimate refreshed after the redeliveries', async () => (await survivor.store.readEstimate(Q))?.asOf === expected.asOf);
+    expect(await survivor.store.readEstimate(Q)).toMatchObject({ queueLength: expected.queueLength, waitSeconds: expected.waitSeconds });
+  });
+
+  it('when Redis loses its data while running, the estimator rebuilds from the stream and resumes', async () => {
+    const env = await setup();
+    const t0 = Date.now() - 60 * MIN;
+    const events = scenario(t0);
+    await publishAll(env.js, env.prefix, events);
+    const est = makeEstimator(env);
+    await est.start(); // first boot: no marker, so a rebuild (#1) replays the stream
+    await until('all applied', async () => est.stats().applied >= events.length);
+    const before = await est.store.readWindow(Q, t0 + 10 * MIN, 60 * MIN);
+    // simulate an empty Redis: delete every key of this prefix (never FLUSHALL on the shared server)
+    const keys = await env.redis.keys(`${env.prefix}:*`);
+    await env.redis.del(...keys);
+    await until('rebuild and the marker back', async () => est.stats().rebuilds >= 2 && (await est.store.isInitialised()));
+    expect(await est.store.readWindow(Q, t0 + 10 * MIN, 60 * MIN)).toEqual(before);
+    expect(await est.store.readEstimate(Q)).toMatchObject({ queueLength: (await modelSays(est.store, t0 + 8 * MIN)).queueLength, asOf: new Date(t0 + 8 * MIN).toISOString() });
+    // and it keeps consuming afterwards
+    await publishAll(env.js, env.prefix, [ev('vehicle.arrived', t0 + 9 * MIN, { vehicleRef: 'PLATE-X' })]);
+    await until('new event after the rebuild', async () => (await est.store.readEstimate(Q))?.asOf === new Date(t0 + 9 * MIN).toISOString());
+  });
+});

@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type Server } from 'node:http';
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { bearer, createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
+
+interface Received {
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A local receiver that answers with the next status from `script` (then 200). */
+async function receiver(script: number[] = []) {
+  const got: Received[] = [];
+  const server: Server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c) => (body += c));
+    req.on('end', () => {
+      got.push({ headers: req.headers, body });
+      res.statusCode = script.shift() ?? 200;
+      res.end('ok');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const addr = server.address();
+  const url = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/hook`;
+  return { got, url, close: () => new Promise<void>((r) => server.close(() => r())) };
+}
+
+/** What a receiver does: recompute the HMAC over `${t}.${body}` with the secret and compare in constant time. */
+function verify(secret: string, header: string, body: string): boolean {
+  const m = /^t=(\d+),v1=([0-9a-f]{64})$/.exec(header);
+  if (!m) return false;
+  const expected = createHmac('sha256', secret).update(`${m[1]}.${body}`).digest();
+  return timingSafeEqual(expected, Buffer.from(m[2]!, 'hex'));
+}
+
+const until = async (cond: () => boolean | Promise<boolean>, ms = 8000) => {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+};
+
+let h: Harness;
+let app: FastifyInstance;
+let app2: FastifyInstance;
+
+beforeAll(async () => {
+  h = await createHarness();
+  const webhooks = { baseDelayMs: 50, maxAttempts: 4, timeoutMs: 2000, subscriptionCacheMs: 0 };
+  app = await h.build({ webhooks });
+  app2 = await h.build({ webhooks }); // a second instance on the same Redis and NATS
+});
+afterAll(async () => h.close());
+
+const est = (p: Partial<Parameters<typeof makeEstimate>[0]>) => makeEstimate({ crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck', ...p });
+
+describe('webhooks', () => {
+  it('creates (secret shown once), lists without secrets, validates, and deletes subscriptions per owner', async () => {
+    const create = await app.inject({ method: 'POST', url: '/v1/subscriptions', headers: bearer('reader'), payload: { url: 'https://example.kz/h', crossingId: 'korday', onClosure: true } });
+    expect(create.statusCode).toBe(201);
+    const sub = create.json();
+    expect(sub.id).toMatch(/^sub_/);
+    expect(sub.secret).toMatch(/^whsec_/);
+    expect(create.headers.location).toBe(`/v1/subscriptions/${sub.id}`);
+    const list = await app.inject({ url: '/v1/subscriptions', headers: bearer('reader') });
+    expect(list.json().subscriptions.map((s: { id: string }) => s.id)).toContain(sub.id);
+    expect(list.body).not.toContain(sub.secret);
+    // another client (producer) cannot create, and does not see it; admin sees it
+    expect((await app.inject({ url: '/v1/subscriptions', headers: bearer('producer') })).statusCode).toBe(403);
+    expect((await app.inject({ url: '/v1/subscriptions' })).statusCode).toBe(401);
+    expect((await app.inject({ url: '/v1/subscriptions', headers: bearer('admin') })).json().subscriptions.map((s: { id: string }) => s.id)).toContain(sub.id);
+    // validation
+    for (const payload of [
+      { url: 'ftp://x/y', crossingId: 'korday', onClosure: true },
+      { url: 'https://x/y', crossingId: 'atlantis', onClosure: true },
+      { url: 'https://x/y', crossingId: 'korday', direction: 'KZ-CN', onClosure: true },
+      { url: 'https://x/y', crossingId: 'korday' },
+      { url: 'https://x/y', crossingId: 'korday', onClosure: true, extra: 1 },
+    ]) {
+      const res = await app.inject({ method: 'POST', url: '/v1/subscriptions', headers: bearer('reader'), payload });
+      expect(res.statusCode, JSON.stringify(payload)).toBe(400);
+      expect(res.json().error).toBe('bad_request');
+    }
+    const del = await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${sub.id}`, headers: bearer('reader') });
+    expect(del.statusCode).toBe(204);
+    expect((await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${sub.id}`, headers: bearer('reader') })).statusCode).toBe(404);
+  });
+
+  it('fires when the wait crosses the threshold upward: signed, retried after a 500, delivered once across two instances, logged', async () => {
+    const rx = await receiver([500]);
+    const create = await app.inject({ method: 'POST', url: '/v1/subscriptions', headers: bearer('reader'), payload: { url: rx.url, crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck', waitAboveSeconds: 3600 } });
+    const sub = create.json();
+    await h.publishEstimate(est({ waitSeconds: 1800, revision: 1 })); // below: nothing
+    await h.publishEstimate(est({ waitSeconds: 5400, revision: 2 })); // crosses upward: fires
+    await h.publishEstimate(est({ waitSeconds: 6000, revision: 3 })); // still above: nothing
+    await until(() => rx.got.length >= 2);
+    await app.kezek.webhooks!.idle();
+    await app2.kezek.webhooks!.idle();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(rx.got).toHaveLength(2); // one failed attempt + one success, no duplicate from the second instance
+    const [a1, a2] = rx.got as [Received, Received];
+    expect(a1.headers['kezek-delivery-id']).toBe(a2.headers['kezek-delivery-id']);
+    expect(verify(sub.secret, a2.headers['kezek-signature'] as string, a2.body)).toBe(true);
+    expect(verify('whsec_wrong', a2.headers['kezek-signature'] as string, a2.body)).toBe(false);
+    const payload = JSON.parse(a2.body);
+    expect(payload).toMatchObject({ rule: 'wait_above', subscriptionId: sub.id, threshold: 3600, previous: { waitSeconds: 1800 }, estimate: { waitSeconds: 5400, revision: 2 } });
+
+    const log = await app.inject({ url: `/v1/subscriptions/${sub.id}/deliveries`, headers: bearer('reader') });
+    expect(log.statusCode).toBe(200);
+    expect(log.json().deliveries.map((d: { attempt: number; outcome: string; statusCode: number }) => [d.attempt, d.outcome, d.statusCode])).toEqual([
+      [2, 'delivered', 200],
+      [1, 'failed', 500],
+    ]);
+    // someone else's delivery log is not visible
+    expect((await app.inject({ url: `/v1/subscriptions/${sub.id}/deliveries`, headers: bearer('producer') })).statusCode).toBe(403);
+    await rx.close();
+  });
+
+  it('notifies on closure and gives up after the bounded number of attempts', async () => {
+    const rx = await receiver([503, 503, 503, 503, 503]);
+    const sub = (await app.inject({ method: 'POST', url: '/v1/subscriptions', headers: bearer('admin'), payload: { url: rx.url, crossingId: 'zhibek-zholy', onClosure: true } })).json();
+    await h.publishEstimate(makeEstimate({ crossingId: 'zhibek-zholy', direction: 'KZ-UZ', vehicleClass: 'car', status: 'open', revision: 1 }));
+    await h.publishEstimate(makeEstimate({ crossingId: 'zhibek-zholy', direction: 'KZ-UZ', vehicleClass: 'car', status: 'closed', waitSeconds: null, revision: 2 }));
+    await until(() => rx.got.length >= 4);
+    await app.kezek.webhooks!.idle();
+    await app2.kezek.webhooks!.idle();
+    expect(JSON.parse(rx.got[0]!.body)).toMatchObject({ rule: 'closure', estimate: { status: 'closed' } });
+    const log = (await app.inject({ url: `/v1/subscriptions/${sub.id}/deliveries`, headers: bearer('admin') })).json().deliveries;
+    expect(log).toHaveLength(4);
+    expect(log[0]).toMatchObject({ attempt: 4, outcome: 'gave_up', statusCode: 503 });
+    expect(rx.got).toHaveLength(4);
+    await rx.close();
+  });
+});
