@@ -13,11 +13,11 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigOrExit } from '../shared/config.ts';
 import { createLogger } from '../shared/logger.ts';
-import { freePort, type LocalServer } from '../shared/local-servers.ts';
+import { freePort, isPortOpen, type LocalServer } from '../shared/local-servers.ts';
 import { redactUrl, resolveNats, resolveRedis, StartError, type ResolvedServer } from './start/servers.ts';
 import { ensurePseudonymKey } from './start/key.ts';
 import { spawnService, type ServiceChild } from './start/children.ts';
-import { banner, waitForHealthy } from './start/banner.ts';
+import { banner, reachableHost, waitForHealthy } from './start/banner.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 /** Start order; shutdown goes in reverse (stop intake first, the consumer last so it can finish in-flight work). */
@@ -152,6 +152,9 @@ async function main(): Promise<void> {
   }
 
   const port = config.PORT === 0 ? await freePort() : config.PORT;
+  if (await isPortOpen(port, reachableHost(config.HOST).replace(/^\[|\]$/g, ''))) {
+    throw new StartError('SPAWN_FAILED', `PORT ${port} is already in use on ${config.HOST}; stop what uses it, or set PORT (PORT=0 picks a free one)`);
+  }
   // The children get the parent's environment (PATH, API_TOKENS, LOG_LEVEL, ...) plus what was resolved here.
   const env: NodeJS.ProcessEnv = {
     ...process.env,

@@ -8,28 +8,10 @@ import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { connectNats, ensureStreams } from '../../shared/nats.ts';
-import { createQueueStore } from '../../shared/queue-store/store.ts';
-import { computeEstimate } from '../../shared/estimation/model.ts';
-import type { Catalogue } from '../../shared/catalogue/index.ts';
-import type { Config } from '../../shared/config.ts';
+import { createApiReader } from './reader.ts';
 import { buildApp } from './app.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
-
-/** The queue store, read-only use: the estimate model is needed for `asOf` queries (same model as the estimator). */
-function createReader(redis: Redis, config: Config, catalogue: Catalogue) {
-  return createQueueStore({
-    redis,
-    prefix: config.KEZEK_PREFIX,
-    model: (window) => {
-      const q = window.queue;
-      const profile = catalogue.profile(q.crossingId, q.vehicleClass);
-      const localZone = catalogue.localZone(q.crossingId);
-      if (!profile || !localZone) throw new Error(`queue ${q.crossingId}/${q.direction}/${q.vehicleClass} is not in the catalogue`);
-      return computeEstimate(window, { profile, localZone, staleAfterMs: config.STALE_AFTER_SECONDS * 1000, nowMs: Date.now(), revision: 0 });
-    },
-  });
-}
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit();
@@ -39,7 +21,7 @@ async function main(): Promise<void> {
   await ensureStreams(nc, { prefix: config.KEZEK_PREFIX });
   const redis = new Redis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: false, maxRetriesPerRequest: 2 });
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis error'));
-  const reader = createReader(redis, config, catalogue);
+  const reader = createApiReader({ redis, prefix: config.KEZEK_PREFIX, catalogue, staleAfterSeconds: config.STALE_AFTER_SECONDS });
 
   const app = await buildApp({ config, catalogue, nc, redis, reader, logger });
 

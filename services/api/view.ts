@@ -241,9 +241,14 @@ export function createEstimatesView(deps: ViewDeps): EstimatesView {
     const info = await jsm.streams.info(s.estimatesStream);
     const startSeq = info.state.last_seq + 1;
     seq = info.state.last_seq;
-    for (const raw of await deps.reader.readAllEstimates()) {
-      const res = QueueEstimateSchema.safeParse(raw);
-      if (res.success) apply(res.data, 'snapshot', 0);
+    try {
+      for (const raw of await deps.reader.readAllEstimates()) {
+        const res = QueueEstimateSchema.safeParse(raw);
+        if (res.success) apply(res.data, 'snapshot', 0);
+      }
+    } catch (err) {
+      // the view still fills from the stream; /readyz reports the store separately
+      log.warn({ err: { message: (err as Error).message } }, 'could not load the estimates snapshot; continuing with live updates only');
     }
     const js = jetstream(deps.nc);
     const consumer = await js.consumers.get(s.estimatesStream, { filter_subjects: s.estimatesAll, opt_start_seq: startSeq });

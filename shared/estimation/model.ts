@@ -34,6 +34,8 @@ const P = {
   thetaTauMs: 3 * 60 * 60 * 1000,
   /** Weight of the patience prior, in vehicle-seconds of exposure. */
   thetaPriorExposureS: 5 * 3600,
+  /** Calibration is done separately (Mondrian) for light states and for a real queue of at least this many departures. */
+  heavyK: 3,
   /** Memory of the calibration and fusion statistics. */
   calibTauMs: 3 * 60 * 60 * 1000,
   /** Pseudo-count pulling the recalibrated quantile levels toward nominal. */
@@ -41,7 +43,7 @@ const P = {
   /** Realised waits are scored only once this multiple of the predicted median has elapsed (limits censoring bias). */
   calibHorizon: 2.5,
   /** Irreducible relative variance (model error: non-stationarity, count errors). */
-  modelVarFloor: 0.03,
+  modelVarFloor: 0.01,
   /** Pseudo-count for the share of unreported arrivals (pulls toward 0). */
   missingPrior: 10,
   /** A wait counts as "waited" (saturated start) above this. */
@@ -55,6 +57,8 @@ const LEVELS = { p10: 0.1, p50: 0.5, p90: 0.9 } as const;
 
 /** Wait = offset + (0 with probability p0, else Gamma(shape, mean)). */
 export interface WaitDist {
+  /** Departures the joining vehicle waits for (its place in the line counting busy lanes ahead). */
+  k: number;
   offset: number;
   p0: number;
   mean: number;
@@ -62,7 +66,9 @@ export interface WaitDist {
 }
 
 export function distQuantile(d: WaitDist, q: number): number {
-  return calibratedQuantile(d, q);
+  if (q <= d.p0 || d.mean <= 0) return d.offset;
+  const c = Math.min(0.9999, (q - d.p0) / (1 - d.p0));
+  return d.offset + (gammaQuantile(c, d.shape) * d.mean) / d.shape;
 }
 
 export function distCdf(d: WaitDist, w: number): number {
@@ -72,21 +78,33 @@ export function distCdf(d: WaitDist, w: number): number {
 }
 
 /**
- * Conditional PIT of a realised wait given it is not in the atom: the lowest level c of the continuous part whose
- * quantile covers w (0 for a zero wait: every quantile covers it). Coverage at level c is the share of realised
- * waits with condPit <= c, which is what the recalibration needs. Its weight is 1 - p0: a wait the model already
- * expected to be zero for sure says nothing about the continuous part.
+ * Randomised PIT of a realised wait, kept deterministic as a distribution: a wait inside the atom at zero has a PIT
+ * uniform on [0, P(W = 0)] (a point at 0 when the model gave the atom no mass); any other wait has PIT F(w).
+ * If the model is calibrated, PITs are uniform; the recalibration picks the level whose empirical coverage is the
+ * target (Kuleshov et al. 2018; Gibbs & Candes 2021 adapt the level online in the same spirit).
  */
-function condPit(d: WaitDist, w: number): number {
-  if (w <= d.offset + 0.5 || d.mean <= 0) return 0;
-  return gammaP(d.shape, ((w - d.offset) * d.shape) / d.mean);
+interface Pit {
+  /** Point PIT, or the upper end of a uniform PIT when `uniform`. */
+  v: number;
+  uniform: boolean;
+  w: number;
 }
 
-/** Quantile at nominal level q, with the continuous part's level mapped by `map` (the calibration). */
-export function calibratedQuantile(d: WaitDist, q: number, map: (c: number) => number = (c) => c): number {
-  if (q <= d.p0 || d.mean <= 0) return d.offset;
-  const c = Math.min(0.9999, map((q - d.p0) / (1 - d.p0)));
-  return d.offset + (gammaQuantile(c, d.shape) * d.mean) / d.shape;
+function pitOf(d: WaitDist, w: number): Pit {
+  if (w <= d.offset + 0.5) return { v: d.p0, uniform: d.p0 > 0, w: 1 };
+  return { v: distCdf(d, w), uniform: false, w: 1 };
+}
+
+/** Weighted empirical coverage at level a: share of PIT mass <= a. */
+function coverageAt(pits: readonly Pit[], total: number, a: number): number {
+  let c = 0;
+  for (const p of pits) c += p.w * (p.uniform ? Math.min(1, a / p.v) : p.v <= a ? 1 : 0);
+  return c / total;
+}
+
+/** Quantile at nominal level q after mapping the level with `map` (the calibration). */
+export function calibratedQuantile(d: WaitDist, q: number, map: (q: number) => number = (x) => x): number {
+  return distQuantile(d, map(q));
 }
 
 /** Expected time for `k` departures (k may be fractional) at capacity c with abandonment theta of those ahead. */
@@ -442,14 +460,14 @@ class Replay {
     } else {
       k = Math.max(0, q.n + 1 - (lanes - this.busyLanes(t, lanes)));
     }
-    if (k <= 0) return { offset, p0: 1, mean: 0, shape: 1 };
+    if (k <= 0) return { k: 0, offset, p0: 1, mean: 0, shape: 1 };
     const scv = this.serviceScv();
     const kk = Math.max(k, 1);
     const scvEff = (scv * kk + lanes) / (kk + lanes);
     const relVar = scvEff / kk + 1 / this.muEvidence() + q.relVar + P.modelVarFloor;
     const p0 = k < 1 ? 1 - k : 0;
     const mean = k < 1 ? 1 / c : drainSeconds(k, c, theta);
-    return { offset, p0, mean, shape: 1 / relVar };
+    return { k, offset, p0, mean, shape: 1 / relVar };
   }
 
   /** HOL: how long the vehicle at the front (with a known arrival) has waited. */
@@ -470,27 +488,17 @@ function replay(w: QueueWindow, profile: ClassProfile, collect: boolean): Replay
 // ---------------------------------------------------------------------------------------------------------
 // Calibration and fusion
 
-/** Weighted quantile of values already sorted by v. */
-function weightedQuantile(s: { v: number; w: number }[], q: number): number {
-  const total = s.reduce((acc, x) => acc + x.w, 0);
-  let acc = 0;
-  for (const x of s) {
-    acc += x.w;
-    if (acc >= q * total) return x.v;
-  }
-  return s[s.length - 1]!.v;
-}
-
 interface Calibration {
-  /** Maps a nominal level of the continuous part to the level that achieved it on recent realised waits. */
-  map: (c: number) => number;
+  /** Maps a nominal quantile level to the level that achieved it on recent realised waits. */
+  map: (q: number) => number;
   /** Weight on LES in the fused median (0 = pure model). */
   lesWeight: number;
   samples: number;
 }
 
-function calibrate(rs: Replay, asOfMs: number): Calibration {
-  const pits: { v: number; w: number }[] = [];
+function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
+  const heavy = now.k >= P.heavyK;
+  const pits: Pit[] = [];
   let wSum = 0;
   let errModel = 0;
   let errLes = 0;
@@ -503,10 +511,11 @@ function calibrate(rs: Replay, asOfMs: number): Calibration {
     if (p.outcome?.kind === 'served') wait = p.outcome.wait / 1000;
     else if (p.outcome?.kind === 'left') continue;
     else wait = (asOfMs - p.t) / 1000; // still waiting past the horizon: a lower bound, already a miss
-    const weight = recency * (1 - p.dist.p0);
-    if (weight > 0) {
-      pits.push({ v: condPit(p.dist, wait), w: weight });
-      wSum += weight;
+    if (p.dist.k >= P.heavyK === heavy) {
+      const pit = pitOf(p.dist, wait);
+      pit.w = recency;
+      pits.push(pit);
+      wSum += recency;
     }
     if (p.outcome?.kind === 'served' && p.les !== null) {
       errModel += recency * Math.abs(wait - p.median);
@@ -514,11 +523,20 @@ function calibrate(rs: Replay, asOfMs: number): Calibration {
       wLes += recency;
     }
   }
-  let map = (c: number) => c;
+  let map = (q: number) => q;
   if (pits.length >= 5) {
-    const sorted = pits.sort((x, y) => x.v - y.v);
     const shrink = wSum / (wSum + P.calibPrior);
-    map = (c) => Math.min(0.995, Math.max(0.005, shrink * weightedQuantile(sorted, c) + (1 - shrink) * c));
+    map = (q) => {
+      // smallest level whose empirical coverage reaches q (coverage is monotone in the level)
+      let lo = 0;
+      let hi = 1;
+      for (let i = 0; i < 30; i++) {
+        const mid = (lo + hi) / 2;
+        if (coverageAt(pits, wSum, mid) < q) lo = mid;
+        else hi = mid;
+      }
+      return Math.min(0.995, Math.max(0.005, shrink * hi + (1 - shrink) * q));
+    };
   }
   let lesWeight = 0;
   if (wLes > 0 && errModel > errLes) {
@@ -631,7 +649,7 @@ export function computeEstimate(window: QueueWindow, ctx: ModelContext): QueueEs
   if (!dist) {
     return { ...base, ...statusFields, waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, method: 'closed-unknown-reopening' };
   }
-  const cal = calibrate(rs, asOf);
+  const cal = calibrate(rs, asOf, dist);
   if ((globalThis as { DEBUG?: boolean }).DEBUG) console.log(dist, cal.lesWeight, 1 / rs.muPerLane(), rs.satStarts.v, rs.laneTime.v, rs.durN.v, rs.durSum.v / rs.durN.v, rs.thetas(), rs.busyLanes(asOf, rs.currentLanes()));
   let p10 = calibratedQuantile(dist, LEVELS.p10, cal.map);
   let p50 = calibratedQuantile(dist, LEVELS.p50, cal.map);

@@ -37,6 +37,15 @@ describe.skipIf(!hasChromium())('dashboard against the fixture API (headless Chr
     expect(rows).toBe(api.catalogue.queues().length);
     expect(await page.locator('#map a.marker').count()).toBe(api.catalogue.crossings.length);
     await screenshot(page, 'fixture-overview');
+    // semantics the page promises: labelled controls, scoped header cells, landmarks, one h1
+    const a11y = await page.evaluate(() => ({
+      unlabelled: [...document.querySelectorAll('input, select')].filter((el) => !(el as HTMLInputElement).labels?.length && !el.getAttribute('aria-label')).map((el) => el.id),
+      unscopedTh: document.querySelectorAll('th:not([scope])').length,
+      landmarks: ['header', 'nav', 'main', 'footer'].filter((t) => document.querySelector(t) === null),
+      h1: document.querySelectorAll('h1').length,
+      divButtons: document.querySelectorAll('div[onclick], span[onclick], [role="button"]:not(button)').length,
+    }));
+    expect(a11y).toEqual({ unlabelled: [], unscopedTh: 0, landmarks: [], h1: 1, divButtons: 0 });
     expect(errors).toEqual([]);
     await page.context().close();
   });

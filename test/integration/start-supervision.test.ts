@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpSync, mkdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
+import { createServer } from 'node:net';
 import { freePort, isPortOpen } from '../../shared/local-servers.ts';
 import { tempDir } from '../helpers/env.ts';
 import { isAlive, runStart, type LogLine, type StartProcess } from '../helpers/start-process.ts';
@@ -121,10 +122,18 @@ describe('npm start orchestration (fixture services)', () => {
     });
     expect(st.sp.output()).not.toContain(key);
 
+    // (a service killed before it installed its handler would exit by signal: wait until all three are up)
+    await st.sp.waitFor((l) => l.msg === 'fixture simulator up');
+    // one Ctrl-C in a terminal reaches npm start twice (directly and relayed by the npm/tsx wrappers):
+    // that must still be a graceful shutdown, not the "second Ctrl-C = kill now" escape hatch
+    st.sp.proc.kill('SIGINT');
     st.sp.proc.kill('SIGINT');
     const res = await Promise.race([st.sp.exited, new Promise((r) => setTimeout(() => r('timeout'), 30_000))]);
     expect(res).toEqual({ code: 0, signal: null });
     expect(stoppedOrder(st.sp.lines)).toEqual(['simulator', 'api', 'estimator', 'redis-server', 'nats-server']);
+    const childStops = st.sp.lines.filter((l) => l.service === 'start' && typeof l.child === 'string' && /stopped$/.test(l.msg ?? ''));
+    if (childStops.some((l) => l.code !== 0)) console.log('DIAG', st.sp.output().split('\n').filter((x) => x.includes('simulator')).join('\n'));
+    expect(childStops.map((l) => [l.code, l.signal])).toEqual([[0, null], [0, null], [0, null]]);
     for (const [name, pid] of Object.entries(st.pids)) expect(isAlive(pid), name).toBe(false);
     for (const p of [st.port, st.natsPort, st.redisPort]) expect(await isPortOpen(p), `port ${p}`).toBe(false);
   });
@@ -178,6 +187,25 @@ describe('npm start orchestration (fixture services)', () => {
     expect((await sp.exited).code).toBe(1);
     expect(sp.output()).toContain('REDIS_URL redis://:***@127.0.0.1');
     expect(sp.output()).not.toContain('hunter2');
+  });
+
+  it('a PORT that is already taken is reported before any service starts, exit 1, spawned servers stopped', async () => {
+    const blocker = createServer();
+    const port = await freePort();
+    await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', r));
+    try {
+      const sp = runStart({ cwd: tree, env: baseEnv({ PORT: String(port), DATA_DIR: dataDirFor(), LOCAL_SERVERS: 'spawn' }) });
+      expect((await sp.exited).code).toBe(1);
+      expect(sp.output()).toContain(`npm start: PORT ${port} is already in use`);
+      expect(sp.lines.some((l) => typeof l.child === 'string')).toBe(false);
+      for (const kind of ['nats', 'redis']) {
+        const p = Number(sp.lines.find((l) => l.msg === `local ${kind} server started`)?.port);
+        expect(p, kind).toBeGreaterThan(0);
+        expect(await isPortOpen(p), kind).toBe(false);
+      }
+    } finally {
+      blocker.close();
+    }
   });
 
   it('a bad variable is named and npm start exits 2 before starting anything', async () => {

@@ -100,6 +100,7 @@ function renderOverview() {
   if (focusedId) document.getElementById(focusedId)?.focus();
 }
 
+/** Explicit table roles: the phone layout restyles the table as blocks, which would otherwise drop its semantics. */
 function renderCard(c) {
   const hid = `card-${c.id}-h`;
   const head = h(
@@ -110,7 +111,7 @@ function renderCard(c) {
     h('button', { type: 'button', class: 'btn btn-secondary', id: `charts-${c.id}`, dataset: { action: 'charts', crossing: c.id } }, t('crossing.charts', { name: crossingName(c) })),
   );
   const cols = ['col.direction', 'col.class', 'col.status', 'col.queue', 'col.lanes', 'col.wait', 'col.range', 'col.freshness'];
-  const thead = h('thead', {}, h('tr', {}, ...cols.map((k) => h('th', { scope: 'col' }, t(k))), h('th', { scope: 'col', class: 'official-only' }, t('col.actions'))));
+  const thead = h('thead', { role: 'rowgroup' }, h('tr', { role: 'row' }, ...cols.map((k) => h('th', { scope: 'col', role: 'columnheader' }, t(k))), h('th', { scope: 'col', role: 'columnheader', class: 'official-only' }, t('col.actions'))));
   const rows = [];
   for (const direction of c.directions) {
     for (const vehicleClass of c.vehicleClasses) {
@@ -119,25 +120,25 @@ function renderCard(c) {
       rows.push(
         h(
           'tr',
-          { dataset: { queue: key } },
-          h('th', { scope: 'row' }, directionLabel(direction)),
-          h('td', {}, t(`class.${vehicleClass}`)),
-          h('td', { dataset: { field: 'status' } }),
-          h('td', { class: 'num', dataset: { field: 'queueLength' } }),
-          h('td', { class: 'num', dataset: { field: 'lanesOpen' } }),
-          h('td', { dataset: { field: 'wait' } }),
-          h('td', { dataset: { field: 'range' } }),
-          h('td', { dataset: { field: 'freshness' } }),
+          { role: 'row', dataset: { queue: key } },
+          h('th', { scope: 'row', role: 'rowheader', class: 'q-dir' }, directionLabel(direction)),
+          h('td', { role: 'cell', class: 'q-class', dataset: { label: t('col.class') } }, t(`class.${vehicleClass}`)),
+          h('td', { role: 'cell', dataset: { field: 'status', label: t('col.status') } }),
+          h('td', { role: 'cell', class: 'num', dataset: { field: 'queueLength', label: t('col.queue') } }),
+          h('td', { role: 'cell', class: 'num', dataset: { field: 'lanesOpen', label: t('col.lanes') } }),
+          h('td', { role: 'cell', dataset: { field: 'wait', label: t('col.wait') } }),
+          h('td', { role: 'cell', dataset: { field: 'range', label: t('col.range') } }),
+          h('td', { role: 'cell', dataset: { field: 'freshness', label: t('col.freshness') } }),
           h(
             'td',
-            { class: 'official-only' },
+            { role: 'cell', class: 'official-only', dataset: { label: t('col.actions') } },
             h('button', { type: 'button', id: btnId, class: 'btn btn-small', 'aria-label': t('official.setLanesFor', { queue: queueLabel(direction, vehicleClass) }), dataset: { action: 'lanes', crossing: c.id, direction, vehicleClass } }, t('official.setLanesShort')),
           ),
         ),
       );
     }
   }
-  const table = h('table', { class: 'queues' }, h('caption', { class: 'visually-hidden' }, t('table.caption', { name: crossingName(c) })), thead, h('tbody', {}, ...rows));
+  const table = h('table', { class: 'queues', role: 'table' }, h('caption', { class: 'visually-hidden' }, t('table.caption', { name: crossingName(c) })), thead, h('tbody', { role: 'rowgroup' }, ...rows));
   return h('article', { class: 'crossing-card', id: `card-${c.id}`, 'aria-labelledby': hid, dataset: { crossing: c.id } }, head, h('div', { class: 'table-wrap' }, table));
 }
 

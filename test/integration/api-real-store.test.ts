@@ -1,0 +1,67 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { FastifyInstance } from 'fastify';
+import { validateEvent } from '../../shared/events/index.ts';
+import { createApiReader } from '../../services/api/reader.ts';
+import type { QueueStore } from '../../shared/queue-store/store.ts';
+import { createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
+
+// The API against the estimator's real queue store (the fixture reader is only used where no store exists).
+let h: Harness;
+let app: FastifyInstance;
+let store: QueueStore;
+const MIN = 60_000;
+const t0 = Math.floor((Date.now() - 90 * MIN) / MIN) * MIN;
+const q = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck' as const };
+
+beforeAll(async () => {
+  h = await createHarness();
+  store = createApiReader({ redis: h.redis, prefix: h.prefix, catalogue: h.catalogue, staleAfterSeconds: h.config.STALE_AFTER_SECONDS });
+  const events = [
+    { eventId: 'l1', type: 'lanes.changed', ...q, occurredAt: new Date(t0).toISOString(), lanesOpen: 2 },
+    { eventId: 'o1', type: 'queue.observed', ...q, occurredAt: new Date(t0 + MIN).toISOString(), queueLength: 20 },
+    ...Array.from({ length: 10 }, (_, i) => ({ eventId: `a${i}`, type: 'vehicle.arrived', ...q, occurredAt: new Date(t0 + (2 + i) * MIN).toISOString() })),
+  ];
+  for (const ev of events) {
+    const res = validateEvent(ev, { catalogue: h.catalogue });
+    if (!res.ok) throw new Error(JSON.stringify(res.issues));
+    await store.applyEvent(res.event);
+  }
+  // an estimate already stored before the API boots is in the view's snapshot
+  await store.writeEstimate(makeEstimate({ ...q, waitSeconds: 4242, asOf: new Date(t0 + 11 * MIN).toISOString(), lastEventAt: new Date(t0 + 11 * MIN).toISOString() }));
+  app = await h.build({ reader: store });
+});
+afterAll(async () => h.close());
+
+describe('API over the real queue store', () => {
+  it('loads the stored estimate into the view at boot', async () => {
+    const res = await app.inject('/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck');
+    expect(res.json().queues[0]).toMatchObject({ waitSeconds: 4242 });
+  });
+
+  it('answers asOf with the model over the events up to that instant', async () => {
+    const asOf = new Date(t0 + 5 * MIN + 30_000).toISOString();
+    const res = await app.inject(`/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck&asOf=${asOf}`);
+    expect(res.statusCode).toBe(200);
+    const qv = res.json().queues[0];
+    expect(qv.lastEventAt).toBe(new Date(t0 + 5 * MIN).toISOString());
+    expect(qv.lanesOpen).toBe(2);
+    expect(qv.queueLength).toBeGreaterThanOrEqual(20);
+    expect(qv.waitSeconds).toBeGreaterThan(0);
+    // before any event: no live data
+    const before = await app.inject(`/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck&asOf=${new Date(t0 - 10 * MIN).toISOString()}`);
+    expect(before.json().queues[0]).toMatchObject({ lastEventAt: null, stale: true });
+  });
+
+  it('serves history buckets counted by the store', async () => {
+    const res = await app.inject(`/v1/crossings/korday/history?direction=KZ-KG&vehicleClass=truck&from=${new Date(t0).toISOString()}&to=${new Date(t0 + 15 * MIN).toISOString()}&step=5m`);
+    expect(res.statusCode).toBe(200);
+    const arrivals = res.json().points.reduce((s: number, p: { arrivals: number }) => s + p.arrivals, 0);
+    expect(arrivals).toBe(10);
+  });
+
+  it('reports the store as initialised in /readyz once the estimator marked it', async () => {
+    expect((await app.inject('/readyz')).json().checks.store.ok).toBe(false);
+    await store.markInitialised();
+    expect((await app.inject('/readyz')).json().checks.store.ok).toBe(true);
+  });
+});
