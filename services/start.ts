@@ -52,7 +52,9 @@ function shutdown(exitCode: number, reason: string): Promise<never> {
       log.info({ child: child.name, code: res.code, signal: res.signal }, `${child.name} stopped`);
     }
     await serversSettled.catch(() => undefined);
-    for (const server of [...localServers].reverse()) {
+    // Redis first, then NATS (whichever was spawned first): the order is fixed so logs and tests can rely on it
+    const serverOrder = { redis: 0, nats: 1 } as const;
+    for (const server of [...localServers].sort((a, b) => serverOrder[a.kind] - serverOrder[b.kind])) {
       await server.stop().catch((err: unknown) => log.warn({ err, kind: server.kind }, 'stopping local server failed'));
       log.info({ kind: server.kind, port: server.port }, `local ${server.kind} server stopped`);
     }

@@ -50,7 +50,7 @@ export interface StreamOptions {
   eventsMaxAgeMs?: number;
 }
 
-export function streamConfigs(opts: StreamOptions = {}): Partial<StreamConfig>[] {
+export function streamConfigs(opts: StreamOptions = {}): (Partial<StreamConfig> & { name: string })[] {
   const s = subjects(opts.prefix);
   const replicas = opts.replicas ?? 1;
   return [
@@ -91,8 +91,8 @@ export async function ensureStreams(nc: NatsConnection, opts: StreamOptions = {}
   const jsm = await jetstreamManager(nc);
   for (const cfg of streamConfigs(opts)) {
     try {
-      await jsm.streams.info(cfg.name!);
-      await jsm.streams.update(cfg.name!, cfg);
+      await jsm.streams.info(cfg.name);
+      await jsm.streams.update(cfg.name, cfg);
     } catch (err) {
       if ((err as { code?: unknown; message?: string }).message?.includes('stream not found') || isNotFound(err)) {
         await jsm.streams.add(cfg);

@@ -47,6 +47,7 @@ async function main(): Promise<void> {
   } else {
     const { startPipeline } = await import('./pipeline.ts');
     const pipeline = await startPipeline(catalogue);
+    process.on('SIGINT', () => void pipeline.close().finally(() => process.exit(130)));
     estimator = pipeline.estimates;
     close = pipeline.close;
   }

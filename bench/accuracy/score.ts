@@ -45,6 +45,8 @@ export interface ScenarioScore {
   /** Share of true waits <= our p90, and inside [p10, p90]. */
   p90Coverage: number;
   p10p90Coverage: number;
+  /** p90 coverage over the probes whose true wait is positive (a zero wait is covered by any p90). */
+  p90CoveragePositive: number;
   methods: Record<string, number>;
 }
 
@@ -131,6 +133,7 @@ export function summarise(scenario: string, seeds: number[], rows: ProbeRow[]): 
   const scored = rows.filter((r) => r.ours !== null);
   const methods: Record<string, number> = {};
   for (const r of rows) methods[r.method] = (methods[r.method] ?? 0) + 1;
+  const positive = scored.filter((r) => r.truth > 0);
   const covered = scored.filter((r) => r.truth <= (r.p90 ?? Infinity)).length;
   const inside = scored.filter((r) => r.truth <= (r.p90 ?? Infinity) && r.truth >= (r.p10 ?? 0)).length;
   return {
@@ -146,6 +149,7 @@ export function summarise(scenario: string, seeds: number[], rows: ProbeRow[]): 
     ql: metrics(scored.map((r) => [r.ql, r.truth])),
     p90Coverage: scored.length ? covered / scored.length : NaN,
     p10p90Coverage: scored.length ? inside / scored.length : NaN,
+    p90CoveragePositive: positive.length ? positive.filter((r) => r.truth <= (r.p90 ?? Infinity)).length / positive.length : NaN,
     methods,
   };
 }
@@ -181,8 +185,8 @@ const m = (s: number): string => (Number.isFinite(s) ? (s / 60).toFixed(1) : '-'
 
 /** Markdown table, minutes. */
 export function formatTable(scores: ScenarioScore[]): string {
-  const head = '| scenario | probes | mean true wait | ours MAE | RMSE | bias | p90 cov | p10-p90 | LES MAE | HOL MAE | QL-true MAE | ours/LES | ours/QL | methods |';
-  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|';
+  const head = '| scenario | probes | mean true wait | ours MAE | RMSE | bias | p90 cov | p90 cov (wait>0) | p10-p90 | LES MAE | HOL MAE | QL-true MAE | ours/LES | ours/QL | methods |';
+  const sep = '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|';
   const rows = scores.map((s) =>
     [
       s.scenario,
@@ -192,6 +196,7 @@ export function formatTable(scores: ScenarioScore[]): string {
       m(s.ours.rmse),
       m(s.ours.bias),
       s.p90Coverage.toFixed(3),
+      s.p90CoveragePositive.toFixed(3),
       s.p10p90Coverage.toFixed(3),
       m(s.les.mae),
       m(s.hol.mae),

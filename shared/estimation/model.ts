@@ -36,9 +36,11 @@ const P = {
   thetaPriorExposureS: 5 * 3600,
   /** Calibration is done separately (Mondrian) for light states and for a real queue of at least this many departures. */
   heavyK: 3,
+  /** Cap on the time-sampling weight of one realised wait (a long gap between arrivals). */
+  maxGapMs: 20 * 60 * 1000,
   /** Memory of the calibration and fusion statistics. */
   calibTauMs: 3 * 60 * 60 * 1000,
-  /** Pseudo-count pulling the recalibrated quantile levels toward nominal. */
+  /** Pseudo-count (in effective samples) pulling the recalibrated quantile levels toward nominal. */
   calibPrior: 15,
   /** Realised waits are scored only once this multiple of the predicted median has elapsed (limits censoring bias). */
   calibHorizon: 2.5,
@@ -143,6 +145,8 @@ interface Entry {
 
 interface Prediction {
   t: number;
+  /** Time since the previous arrival (ms): weights arrival-sampled scores back to time-sampling. */
+  gap: number;
   dist: WaitDist;
   median: number;
   les: number | null;
@@ -166,6 +170,7 @@ class Replay {
   lastPositiveLanes: number | null;
   status: QueueRecord | null;
   lastObsT = -Infinity;
+  lastArrivalT: number;
   les: number | null = null;
   lesT = -Infinity;
 
@@ -191,6 +196,7 @@ class Replay {
   ) {
     this.prior = profile;
     this.t = w.fromMs;
+    this.lastArrivalT = w.fromMs;
     this.lanes = w.lanesAtFrom;
     this.lastPositiveLanes = w.lanesAtFrom && w.lanesAtFrom > 0 ? w.lanesAtFrom : null;
     this.status = w.statusAtFrom;
@@ -251,10 +257,12 @@ class Replay {
           const dist = this.predict(r.t);
           if (dist) {
             e.pred = this.preds.length;
-            this.preds.push({ t: r.t, dist, median: distQuantile(dist, 0.5), les: this.les });
+            const gap = Math.min(r.t - this.lastArrivalT, P.maxGapMs);
+            this.preds.push({ t: r.t, gap, dist, median: distQuantile(dist, 0.5), les: this.les });
           }
         }
         this.push(e);
+        this.lastArrivalT = r.t;
         break;
       }
       case 'S': {
@@ -512,10 +520,11 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
     else if (p.outcome?.kind === 'left') continue;
     else wait = (asOfMs - p.t) / 1000; // still waiting past the horizon: a lower bound, already a miss
     if (p.dist.k >= P.heavyK === heavy) {
+      // Estimates are read at arbitrary times, not at arrivals: weight by the time each arrival stands for.
       const pit = pitOf(p.dist, wait);
-      pit.w = recency;
+      pit.w = recency * (p.gap / 60_000);
       pits.push(pit);
-      wSum += recency;
+      wSum += pit.w;
     }
     if (p.outcome?.kind === 'served' && p.les !== null) {
       errModel += recency * Math.abs(wait - p.median);
@@ -525,7 +534,9 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
   }
   let map = (q: number) => q;
   if (pits.length >= 5) {
-    const shrink = wSum / (wSum + P.calibPrior);
+    // effective sample size of the weighted scores decides how far to trust them over the nominal level
+    const ess = (wSum * wSum) / pits.reduce((acc, p) => acc + p.w * p.w, 0);
+    const shrink = ess / (ess + P.calibPrior);
     map = (q) => {
       // smallest level whose empirical coverage reaches q (coverage is monotone in the level)
       let lo = 0;
@@ -650,7 +661,7 @@ export function computeEstimate(window: QueueWindow, ctx: ModelContext): QueueEs
     return { ...base, ...statusFields, waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, method: 'closed-unknown-reopening' };
   }
   const cal = calibrate(rs, asOf, dist);
-  if ((globalThis as { DEBUG?: boolean }).DEBUG) console.log(dist, cal.lesWeight, 1 / rs.muPerLane(), rs.satStarts.v, rs.laneTime.v, rs.durN.v, rs.durSum.v / rs.durN.v, rs.thetas(), rs.busyLanes(asOf, rs.currentLanes()));
+  if ((globalThis as { DEBUG?: boolean }).DEBUG) console.log(dist, cal.lesWeight, cal.map(0.1), cal.map(0.5), cal.map(0.9), 1 / rs.muPerLane(), rs.satStarts.v, rs.laneTime.v, rs.durN.v, rs.durSum.v / rs.durN.v, rs.thetas(), rs.busyLanes(asOf, rs.currentLanes()));
   let p10 = calibratedQuantile(dist, LEVELS.p10, cal.map);
   let p50 = calibratedQuantile(dist, LEVELS.p50, cal.map);
   let p90 = calibratedQuantile(dist, LEVELS.p90, cal.map);

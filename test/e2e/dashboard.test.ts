@@ -89,7 +89,9 @@ describe.skipIf(!hasChromium())('dashboard against the real estimator and API (h
     const lanes = catalogue.profile(q.crossingId, q.vehicleClass)!.lanesMax + 3;
     const res = await post({ eventId: randomUUID(), type: 'lanes.changed', ...q, occurredAt: new Date().toISOString(), lanesOpen: lanes });
     expect(res.status).toBe(202);
+    const accepted = Date.now();
     await waitForText(page, cell(key, 'lanesOpen'), String(lanes), UPDATE_TIMEOUT_MS);
+    console.info(`posted event visible on the page ${Date.now() - accepted} ms after the 202`);
     expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);
     await screenshot(page, 'real-after-event');
     expect(errors).toEqual([]);
@@ -117,6 +119,24 @@ describe.skipIf(!hasChromium())('dashboard against the real estimator and API (h
     expect([...a.errors, ...b.errors]).toEqual([]);
     await a.page.context().close();
     await b.page.context().close();
+  });
+
+  it("opens a crossing's 24 h charts from the API's history, labelled with its local zone", async () => {
+    const { page, errors } = await openDashboard(browser, url);
+    const q = catalogue.queues()[0]!;
+    await page.click(`#charts-${q.crossingId}`);
+    await page.selectOption('#detail-direction', q.direction);
+    await page.selectOption('#detail-class', q.vehicleClass);
+    await page.waitForFunction(() => document.querySelector('#chart-throughput') || /Could not load/.test(document.querySelector('#detail-status')?.textContent ?? ''), undefined, { timeout: UPDATE_TIMEOUT_MS });
+    expect(await page.textContent('#detail-status'), await page.textContent('#detail-status') ?? '').not.toMatch(/Could not load/);
+    expect(await page.locator('#chart-throughput').count()).toBe(1);
+    const zone = catalogue.localZone(q.crossingId)!;
+    expect(await page.textContent('#detail-tz')).toContain(zone);
+    // the lanes set by the earlier tests are in the stored history
+    expect(await page.locator('#chart-lanes svg .series path, #chart-lanes svg .series circle').count()).toBeGreaterThan(0);
+    await screenshot(page, 'real-charts');
+    expect(errors).toEqual([]);
+    await page.context().close();
   });
 
   it('switches language to Kazakh and Russian', async () => {

@@ -174,7 +174,8 @@ export async function startFixtureApi(opts: { officialToken: string; port?: numb
       const e = err(400, 'bad_request', 'from/to/step invalid');
       return reply.code(e.code).send(e.body);
     }
-    return { points: syntheticHistory(est, from, to, step), timeZone: 'UTC' };
+    // like the real API: bucket times as ISO-8601 strings
+    return { points: syntheticHistory(est, from, to, step).map((p) => ({ ...p, t: new Date(p.t).toISOString() })), timeZone: 'UTC' };
   });
 
   app.get<{ Querystring: { crossingId?: string } }>('/v1/stream', (req, reply) => {

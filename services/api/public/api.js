@@ -50,7 +50,11 @@ export function getHistory({ crossingId, direction, vehicleClass, fromMs, toMs, 
     to: new Date(toMs).toISOString(),
     step,
   });
-  return request(`/v1/crossings/${encodeURIComponent(crossingId)}/history?${q}`);
+  // The API sends bucket times as ISO-8601 strings; the charts work in epoch ms.
+  return request(`/v1/crossings/${encodeURIComponent(crossingId)}/history?${q}`).then((body) => ({
+    ...body,
+    points: (body?.points ?? []).map((p) => ({ ...p, t: typeof p.t === 'number' ? p.t : Date.parse(p.t) })).filter((p) => Number.isFinite(p.t)),
+  }));
 }
 
 export async function getMapSvg() {

@@ -1,0 +1,175 @@
+/**
+ * Event sources of the benchmarks, all valid v1 contract events:
+ * - `desEventBatches`: realistic traffic from the DES (shared/sim) for a set of catalogued queues, merged in
+ *   event-time order, ending before `endMs` (so nothing is "in the future"); the mix of arrivals, service starts,
+ *   crossings, lanes, observations and statuses is the one the live simulator produces.
+ * - `syntheticCatalogue`: a catalogue of N queues (crossings `bench-cNNNNN`, 2 directions x car, Korday's car
+ *   profile), validated by the real CatalogueSchema, for the cost-growth row.
+ * - `createLiveTraffic`: background events stamped "now" on the given queues (freshness row).
+ * - `publishEvents`: direct JetStream publishing with bounded in-flight acks, msgID = eventId, refs pseudonymised.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { JetStreamClient } from '@nats-io/jetstream';
+import { CatalogueSchema, createCatalogue, type Catalogue, type VehicleClass } from '../../shared/catalogue/index.ts';
+import { subjectForEvent, type KezekEvent, type Subjects } from '../../shared/events/index.ts';
+import { pseudonymiseEvent } from '../../shared/privacy.ts';
+import { createQueueSimulation, type QueueSimulation } from '../../shared/sim/des.ts';
+import { buildQueueScenario } from '../../shared/sim/profile.ts';
+
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+
+export interface QueueRefLite {
+  crossingId: string;
+  direction: string;
+  vehicleClass: VehicleClass;
+}
+
+/** Expected events per day of the given queues (arrivals x ~3 events per vehicle, plus lanes/observations). */
+export function expectedEventsPerDay(catalogue: Catalogue, queues: readonly QueueRefLite[]): number {
+  let total = 0;
+  for (const q of queues) {
+    const p = catalogue.profile(q.crossingId, q.vehicleClass);
+    if (!p) continue;
+    const weekday = p.weekdayFactors.reduce((a, b) => a + b, 0) / 7;
+    total += p.hourlyArrivals.reduce((a, b) => a + b, 0) * weekday * 3 + 24 * 3 + 72;
+  }
+  return total;
+}
+
+/**
+ * Yields batches of about `batchEvents` events (event-time order across queues) until `count` events were
+ * produced or the simulations reached `endMs`. Event ids carry `tag`, so several runs can share a stream.
+ */
+export function* desEventBatches(opts: {
+  catalogue: Catalogue;
+  queues: readonly QueueRefLite[];
+  count: number;
+  endMs: number;
+  tag: string;
+  seed?: number;
+  batchEvents?: number;
+}): Generator<KezekEvent[]> {
+  const perDay = expectedEventsPerDay(opts.catalogue, opts.queues);
+  // 40 % slack: the day-of-week and per-day noise of the profiles; we stop at `count` anyway
+  const spanMs = Math.max(HOUR_MS, Math.ceil(((opts.count * 1.4) / Math.max(1, perDay)) * DAY_MS));
+  const startMs = opts.endMs - spanMs;
+  const sims: QueueSimulation[] = opts.queues.map((q, i) =>
+    createQueueSimulation(
+      buildQueueScenario({
+        catalogue: opts.catalogue,
+        ...q,
+        seed: (opts.seed ?? 7) + i,
+        startMs,
+        durationMs: spanMs,
+        eventIdPrefix: `${opts.tag}:${q.crossingId}:${q.direction}:${q.vehicleClass}`,
+        vehicleRefPrefix: `${opts.tag}-${i}-`,
+        source: 'bench',
+      }),
+      { retainHistory: false },
+    ),
+  );
+  const batchEvents = opts.batchEvents ?? 5000;
+  // step small enough that one step of all queues is about one batch
+  const stepMs = Math.max(1000, Math.min(HOUR_MS, Math.floor((batchEvents / Math.max(1, perDay)) * DAY_MS)));
+  let produced = 0;
+  let buf: KezekEvent[] = [];
+  for (let t = startMs + stepMs; t <= opts.endMs && produced < opts.count; t += stepMs) {
+    const step: KezekEvent[] = [];
+    for (const s of sims) for (const ev of s.advanceTo(Math.min(t, opts.endMs - 1))) step.push(ev);
+    step.sort((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt));
+    for (const ev of step) {
+      if (produced >= opts.count) break;
+      buf.push(ev);
+      produced++;
+    }
+    if (buf.length >= batchEvents) {
+      yield buf;
+      buf = [];
+    }
+  }
+  if (buf.length) yield buf;
+}
+
+/** All events of desEventBatches in one array (for counts that fit in memory comfortably). */
+export function desEvents(opts: Parameters<typeof desEventBatches>[0]): KezekEvent[] {
+  const out: KezekEvent[] = [];
+  for (const b of desEventBatches(opts)) for (const ev of b) out.push(ev);
+  return out;
+}
+
+/** Writes a catalogue with `queues` queues (even number) to a temp file; returns the path and the catalogue. */
+export function syntheticCatalogue(base: Catalogue, queues: number): { path: string; catalogue: Catalogue } {
+  const korday = base.get('korday');
+  const car = base.profile('korday', 'car');
+  if (!korday || !car) throw new Error('the seed catalogue has no korday/car profile to copy');
+  const crossings = Array.from({ length: Math.ceil(queues / 2) }, (_, i) => ({
+    ...korday,
+    id: `bench-c${String(i).padStart(5, '0')}`,
+    names: { en: `Bench ${i}`, ru: `Bench ${i}`, kk: `Bench ${i}` },
+    directions: ['KZ-KG', 'KG-KZ'],
+    vehicleClasses: ['car'],
+    classProfiles: [car],
+    sources: [{ title: 'synthetic crossing for the cost-growth benchmark' }],
+  }));
+  const data = CatalogueSchema.parse({ version: 1, generatedNote: `bench: ${queues} synthetic queues`, crossings });
+  const dir = mkdtempSync(join(tmpdir(), 'kezek-bench-cat-'));
+  const path = join(dir, `catalogue-${queues}.json`);
+  writeFileSync(path, JSON.stringify(data));
+  return { path, catalogue: createCatalogue(data) };
+}
+
+/**
+ * Background traffic stamped with the wall clock: per queue, vehicle n arrives, n-4 starts service and n-8
+ * crosses, round-robin over the queues, so queue lengths stay bounded and every event changes a window.
+ */
+export function createLiveTraffic(queues: readonly QueueRefLite[], tag: string): (nowMs: number) => KezekEvent {
+  const next = queues.map(() => ({ n: 0, phase: 0 }));
+  let qi = 0;
+  let seq = 0;
+  return (nowMs) => {
+    const i = qi;
+    qi = (qi + 1) % queues.length;
+    const q = queues[i]!;
+    const st = next[i]!;
+    const occurredAt = new Date(nowMs).toISOString();
+    const base = { crossingId: q.crossingId, direction: q.direction, vehicleClass: q.vehicleClass, occurredAt, source: 'bench' };
+    const eventId = `${tag}:${seq++}`;
+    let ev: KezekEvent;
+    if (st.phase === 0 || st.n < 8) {
+      ev = { ...base, eventId, type: 'vehicle.arrived', vehicleRef: `${tag}-${i}-${st.n}` };
+      st.n++;
+      st.phase = 1;
+    } else if (st.phase === 1) {
+      ev = { ...base, eventId, type: 'vehicle.service_started', vehicleRef: `${tag}-${i}-${st.n - 4}` };
+      st.phase = 2;
+    } else {
+      ev = { ...base, eventId, type: 'vehicle.crossed', vehicleRef: `${tag}-${i}-${st.n - 8}` };
+      st.phase = 0;
+    }
+    return ev;
+  };
+}
+
+/** Publishes events to JetStream (msgID = eventId, refs pseudonymised like a producer), at most `window` unacked. */
+export async function publishEvents(js: JetStreamClient, s: Subjects, events: readonly KezekEvent[], pseudonymKey: string, window = 2000): Promise<{ stored: number; duplicates: number }> {
+  let stored = 0;
+  let duplicates = 0;
+  const inflight = new Set<Promise<void>>();
+  for (const ev of events) {
+    const clean = pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, pseudonymKey);
+    const p: Promise<void> = js
+      .publish(subjectForEvent(s, clean), JSON.stringify(clean), { msgID: clean.eventId, timeout: 30_000 })
+      .then((ack) => {
+        if (ack.duplicate) duplicates++;
+        else stored++;
+      })
+      .finally(() => inflight.delete(p));
+    inflight.add(p);
+    if (inflight.size >= window) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  return { stored, duplicates };
+}

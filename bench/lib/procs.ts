@@ -1,0 +1,122 @@
+/**
+ * Benchmark services run as child processes (`node --import tsx bench/services/<name>.ts`), so each has its own
+ * event loop and an honest RSS. They talk to the runner over the IPC channel (see bench/services/ipc.ts):
+ * `ready` once serving, `stats` on request, and they shut down in order on `stop`.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { ChildReply, ChildRequest, ChildStats } from '../services/ipc.ts';
+
+const SERVICES_DIR = fileURLToPath(new URL('../services/', import.meta.url));
+
+export interface BenchChild {
+  readonly name: string;
+  readonly pid: number;
+  /** What the child said when ready (e.g. its port). */
+  readonly info: Record<string, unknown>;
+  stats(): Promise<ChildStats>;
+  /** Ask for an ordered shutdown; SIGKILL after timeoutMs. Safe to call twice. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+export interface ForkOptions {
+  env: Record<string, string>;
+  args?: string[];
+  readyTimeoutMs?: number;
+  /** Extra node flags, e.g. ['--cpu-prof'] when investigating a row. */
+  execArgv?: string[];
+}
+
+export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare', opts: ForkOptions): Promise<BenchChild> {
+  const proc: ChildProcess = fork(`${SERVICES_DIR}${name}.ts`, opts.args ?? [], {
+    execArgv: ['--import', 'tsx', ...(opts.execArgv ?? [])],
+    // the child's own config comes from this env only (shared/config.ts reads it); PATH is needed for nothing else
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'warn', ...opts.env },
+    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+  });
+  let nextId = 1;
+  const pending = new Map<number, (r: ChildReply) => void>();
+  let exited = false;
+  const exit = new Promise<void>((resolve) => proc.once('exit', () => {
+    exited = true;
+    for (const p of pending.values()) p({ type: 'error', message: `${name} exited` });
+    pending.clear();
+    resolve();
+  }));
+  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error(`${name} not ready within ${opts.readyTimeoutMs ?? 60_000} ms`)), opts.readyTimeoutMs ?? 60_000);
+    proc.on('message', (raw) => {
+      const m = raw as ChildReply;
+      if (m.type === 'ready') {
+        clearTimeout(t);
+        resolve(m.info);
+      } else if ('id' in m && m.id !== undefined) {
+        pending.get(m.id)?.(m);
+        pending.delete(m.id);
+      }
+    });
+    void exit.then(() => {
+      clearTimeout(t);
+      reject(new Error(`${name} exited before it was ready`));
+    });
+  });
+  const request = (req: Omit<ChildRequest, 'id'>): Promise<ChildReply> => {
+    if (exited) return Promise.reject(new Error(`${name} has exited`));
+    const id = nextId++;
+    return new Promise((resolve) => {
+      pending.set(id, resolve);
+      proc.send({ ...req, id } as ChildRequest);
+    });
+  };
+  let stopping: Promise<void> | undefined;
+  const child: BenchChild = {
+    name,
+    pid: proc.pid!,
+    info: {},
+    async stats() {
+      const r = await request({ type: 'stats' });
+      if (r.type !== 'stats') throw new Error(`${name}: ${r.type === 'error' ? r.message : 'unexpected reply'}`);
+      return r.stats;
+    },
+    stop(timeoutMs = 15_000) {
+      stopping ??= (async () => {
+        if (exited) return;
+        const kill = setTimeout(() => proc.kill('SIGKILL'), timeoutMs);
+        proc.send({ type: 'stop', id: 0 } satisfies ChildRequest);
+        await exit;
+        clearTimeout(kill);
+      })();
+      return stopping;
+    },
+  };
+  try {
+    (child as { info: Record<string, unknown> }).info = await ready;
+  } catch (err) {
+    proc.kill('SIGKILL');
+    throw err;
+  }
+  return child;
+}
+
+/** Polls `cond` every `everyMs` until it is true; throws after timeoutMs with `what`. */
+export async function waitUntil(cond: () => Promise<boolean> | boolean, what: string, timeoutMs: number, everyMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** CPU time (user + system, ms) a process has used so far, from /proc (Linux); NaN elsewhere. */
+export function cpuMs(pid: number | undefined): number {
+  if (pid === undefined) return NaN;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+  } catch {
+    return NaN;
+  }
+}
+const CLOCK_TICKS = 100; // USER_HZ on Linux

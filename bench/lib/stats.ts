@@ -1,0 +1,97 @@
+/**
+ * Pure helpers of the benchmark suite: percentiles, ratios, verdicts and the result table. No I/O, no clocks,
+ * so test/unit/bench.test.ts can check them.
+ */
+
+/** Nearest-rank percentile (p in [0, 100]) of unsorted samples; NaN for no samples. */
+export function percentile(samples: readonly number[], p: number): number {
+  if (samples.length === 0) return NaN;
+  if (!(p >= 0 && p <= 100)) throw new RangeError(`percentile must be in [0, 100], got ${p}`);
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.max(1, Math.ceil((p / 100) * sorted.length));
+  return sorted[rank - 1]!;
+}
+
+/** value / baseline, or null when either is not a positive finite number. */
+export function ratio(value: number, baseline: number): number | null {
+  if (!Number.isFinite(value) || !Number.isFinite(baseline) || baseline <= 0 || value < 0) return null;
+  return value / baseline;
+}
+
+export type Verdict = 'PASS' | 'FAIL' | 'info' | 'n/a';
+
+/** A target on one number: `>=` or `<` a threshold. Missing numbers never pass. */
+export interface Target {
+  op: '>=' | '<' | '<=';
+  threshold: number;
+  /** What the threshold is stated on, for the table, e.g. "ratio >= 0.60". */
+  label: string;
+}
+
+export function judge(value: number | null | undefined, target: Target | undefined): Verdict {
+  if (!target) return 'info';
+  if (value === null || value === undefined || !Number.isFinite(value)) return 'n/a';
+  const ok = target.op === '>=' ? value >= target.threshold : target.op === '<' ? value < target.threshold : value <= target.threshold;
+  return ok ? 'PASS' : 'FAIL';
+}
+
+/** One line of the result table. */
+export interface ResultRow {
+  /** Row group: "1 ingest", "2 freshness", ... */
+  group: string;
+  what: string;
+  result: string;
+  baseline: string;
+  ratio: string;
+  target: string;
+  verdict: Verdict;
+  /** Raw numbers for latest.json. */
+  data?: Record<string, unknown>;
+}
+
+/** Human formatting of a number with a unit; '-' for missing values. */
+export function fmt(n: number | null | undefined, unit = '', digits?: number): string {
+  if (n === null || n === undefined || !Number.isFinite(n)) return '-';
+  const d = digits ?? (Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2);
+  const s = n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
+  return unit ? `${s} ${unit}` : s;
+}
+
+export const fmtRatio = (r: number | null): string => (r === null ? '-' : `${(r * 100).toFixed(0)}%`);
+
+export const fmtBytes = (b: number | null | undefined): string => (b === null || b === undefined || !Number.isFinite(b) ? '-' : `${(b / 1024 / 1024).toFixed(1)} MiB`);
+
+const COLUMNS: { key: keyof ResultRow; title: string }[] = [
+  { key: 'group', title: 'row' },
+  { key: 'what', title: 'measurement' },
+  { key: 'result', title: 'result' },
+  { key: 'baseline', title: 'baseline' },
+  { key: 'ratio', title: 'ratio' },
+  { key: 'target', title: 'target' },
+  { key: 'verdict', title: 'verdict' },
+];
+
+const cell = (s: string) => s.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+
+/** A Markdown table (also readable as plain text in a terminal): columns padded to the widest cell. */
+export function formatTable(rows: readonly ResultRow[]): string {
+  const cells = rows.map((r) => COLUMNS.map((c) => cell(String(r[c.key] ?? ''))));
+  const widths = COLUMNS.map((c, i) => Math.max(c.title.length, 3, ...cells.map((row) => row[i]!.length)));
+  const line = (vals: string[]) => `| ${vals.map((v, i) => v.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(COLUMNS.map((c) => c.title)), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...cells.map(line)].join('\n');
+}
+
+/** `--only ingest,polling` -> the selected row names; unknown names throw. */
+export function parseOnly(raw: string | undefined, known: readonly string[]): string[] {
+  if (raw === undefined || raw.trim() === '') return [...known];
+  const names = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = names.filter((n) => !known.includes(n));
+  if (bad.length) throw new Error(`unknown row(s) ${bad.join(', ')}; choose from ${known.join(', ')}`);
+  return known.filter((k) => names.includes(k));
+}
+
+/** Relative change from a to b (0.05 = +5 %), null when a is not positive. */
+export function growth(a: number, b: number): number | null {
+  if (!(a > 0) || !Number.isFinite(b)) return null;
+  return (b - a) / a;
+}

@@ -1,0 +1,148 @@
+/**
+ * Row 1, ingest: events/second END TO END (first byte sent -> the estimator has applied and acked every event)
+ * (a) through `POST /v1/events` in batches of 500 and (b) published directly to JetStream, beside the RAW
+ * baseline: the same payloads published to a bare stream and pull-consumed with one trivial Lua call each.
+ * Each variant gets its own prefix (fresh stream, empty store) and its own child processes.
+ */
+import type { KezekEvent } from '../../shared/events/index.ts';
+import { pseudonymiseEvent } from '../../shared/privacy.ts';
+import { desEvents, publishEvents } from '../lib/events.ts';
+import { BENCH_PRODUCER_TOKEN, BENCH_PSEUDONYM_KEY, type Harness } from '../lib/harness.ts';
+import { startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
+import { baselineNames } from '../services/ipc.ts';
+import { subjects } from '../../shared/events/subjects.ts';
+import { fmt, fmtRatio, judge, ratio, type ResultRow } from '../lib/stats.ts';
+
+const BATCH = 500;
+const HTTP_CONCURRENCY = 4;
+
+/** Waits until the child has processed `target` more messages than `from`; returns the wall-clock ms it happened. */
+async function drained(child: BenchChild, from: number, target: number, timeoutMs: number): Promise<number> {
+  let at = 0;
+  await waitUntil(async () => {
+    const s = await child.stats();
+    if ((s.processed ?? 0) - from >= target) {
+      at = performance.now();
+      return true;
+    }
+    return false;
+  }, `${child.name} to process ${target} messages`, timeoutMs, 25);
+  return at;
+}
+
+async function postBatches(port: number, events: readonly KezekEvent[]): Promise<{ accepted: number; failed: number }> {
+  let next = 0;
+  let accepted = 0;
+  let failed = 0;
+  const worker = async () => {
+    while (next < events.length) {
+      const batch = events.slice(next, next + BATCH);
+      next += BATCH;
+      const res = await fetch(`http://127.0.0.1:${port}/v1/events`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_PRODUCER_TOKEN}` },
+        body: JSON.stringify(batch),
+      });
+      const body = (await res.json()) as { accepted?: number };
+      if (res.status === 202) accepted += body.accepted ?? 0;
+      else failed += batch.length;
+    }
+  };
+  await Promise.all(Array.from({ length: HTTP_CONCURRENCY }, worker));
+  return { accepted, failed };
+}
+
+export async function ingestRow(h: Harness): Promise<ResultRow[]> {
+  const n = h.opts.ingestEvents;
+  h.progress(`ingest: generating ${n} DES events on the 72 catalogued queues`);
+  const events = desEvents({ catalogue: h.catalogue, queues: h.catalogue.queues(), count: n, endMs: Date.now() - 60_000, tag: 'ing' });
+  const count = events.length;
+  const payloads = events.map((ev) => JSON.stringify(pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, BENCH_PSEUDONYM_KEY)));
+  const avgBytes = payloads.reduce((a, p) => a + Buffer.byteLength(p), 0) / count;
+  const timeout = Math.max(120_000, count * 5);
+
+  // (a) HTTP ingest
+  const pa = h.newPrefix('inga');
+  h.progress(`ingest (a): ${count} events via POST /v1/events (batches of ${BATCH}, ${HTTP_CONCURRENCY} concurrent requests)`);
+  const estA = await startChild('estimator', { env: h.env(pa) });
+  const api = await startChild('api', { env: h.env(pa) });
+  const fromA = (await estA.stats()).processed ?? 0;
+  const t0a = performance.now();
+  const posted = await postBatches(api.info.port as number, events);
+  const tAccepted = performance.now();
+  const endA = await drained(estA, fromA, count, timeout);
+  const rateA = (count * 1000) / (endA - t0a);
+  const acceptRate = (count * 1000) / (tAccepted - t0a);
+  const statsA = await estA.stats();
+  await api.stop();
+  await estA.stop();
+  await h.cleanup(pa);
+
+  // (b) direct JetStream publishing
+  const pb = h.newPrefix('ingb');
+  h.progress(`ingest (b): ${count} events published directly to JetStream`);
+  const estB = await startChild('estimator', { env: h.env(pb) });
+  const fromB = (await estB.stats()).processed ?? 0;
+  const t0b = performance.now();
+  await publishEvents(h.js, subjects(pb), events, BENCH_PSEUDONYM_KEY);
+  const tPublished = performance.now();
+  const endB = await drained(estB, fromB, count, timeout);
+  const rateB = (count * 1000) / (endB - t0b);
+  const statsB = await estB.stats();
+  await estB.stop();
+  await h.cleanup(pb);
+
+  // baseline: same payloads, bare stream, one INCR-like Lua call per message
+  const pc = h.newPrefix('ingbase');
+  h.progress(`ingest baseline: ${count} messages, bare JetStream pull consumer + 1 trivial Lua call each`);
+  const base = await startChild('baseline', { env: h.env(pc) });
+  const names = baselineNames(pc);
+  const t0c = performance.now();
+  const inflight = new Set<Promise<unknown>>();
+  for (let i = 0; i < count; i++) {
+    const p: Promise<unknown> = h.js.publish(names.subject, payloads[i]!, { msgID: `base:${i}`, timeout: 30_000 }).finally(() => inflight.delete(p));
+    inflight.add(p);
+    if (inflight.size >= 2000) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+  const endC = await drained(base, 0, count, timeout);
+  const rateBase = (count * 1000) / (endC - t0c);
+  await base.stop();
+  await h.cleanup(pc);
+
+  const target = { op: '>=' as const, threshold: 0.6, label: '>= 60% of baseline' };
+  const rA = ratio(rateA, rateBase);
+  const rB = ratio(rateB, rateBase);
+  const note = `${count} events, avg ${fmt(avgBytes, 'B', 0)}`;
+  return [
+    {
+      group: '1 ingest',
+      what: `(a) POST /v1/events x${BATCH} -> applied (${note})`,
+      result: fmt(rateA, 'ev/s'),
+      baseline: fmt(rateBase, 'ev/s'),
+      ratio: fmtRatio(rA),
+      target: target.label,
+      verdict: judge(rA, target),
+      data: { events: count, avgBytes, perSecond: rateA, acceptedPerSecond: acceptRate, accepted: posted.accepted, failed: posted.failed, baselinePerSecond: rateBase, ratio: rA, estimator: statsA.counters },
+    },
+    {
+      group: '1 ingest',
+      what: '    API accept rate alone (202s, before the estimator caught up)',
+      result: fmt(acceptRate, 'ev/s'),
+      baseline: fmt(rateBase, 'ev/s'),
+      ratio: fmtRatio(ratio(acceptRate, rateBase)),
+      target: '-',
+      verdict: 'info',
+    },
+    {
+      group: '1 ingest',
+      what: `(b) JetStream publish -> applied (${note})`,
+      result: fmt(rateB, 'ev/s'),
+      baseline: fmt(rateBase, 'ev/s'),
+      ratio: fmtRatio(rB),
+      target: target.label,
+      verdict: judge(rB, target),
+      data: { events: count, perSecond: rateB, publishOnlyPerSecond: (count * 1000) / (tPublished - t0b), baselinePerSecond: rateBase, ratio: rB, estimator: statsB.counters },
+    },
+  ];
+}

@@ -1,0 +1,5 @@
+import type { Harness } from '../lib/harness.ts';
+import type { ResultRow } from '../lib/stats.ts';
+export async function pollingRow(_h: Harness): Promise<ResultRow[]> {
+  throw new Error('not implemented yet');
+}

@@ -1,0 +1,133 @@
+/**
+ * `npm run bench [-- --quick] [--only ingest,freshness,polling,growth,replay]`
+ *
+ * Starts a throwaway nats-server + redis-server, runs the selected rows (each starts the real estimator / API as
+ * child processes, see bench/services/), prints progress on stderr, then ONE table on stdout, and writes
+ * bench/results/latest.md and bench/results/latest.json. Every figure sits beside a raw baseline measured in the
+ * same run; targets are marked PASS/FAIL. See bench/README.md.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus, totalmem, platform, release } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { createHarness, defaultOptions, redisVersion, type Harness } from './lib/harness.ts';
+import { findBinary } from '../shared/local-servers.ts';
+import { formatTable, parseOnly, type ResultRow } from './lib/stats.ts';
+import { ingestRow } from './rows/ingest.ts';
+import { freshnessRow } from './rows/freshness.ts';
+import { pollingRow } from './rows/polling.ts';
+import { growthRow } from './rows/growth.ts';
+import { replayRow } from './rows/replay.ts';
+
+const ROWS: Record<string, (h: Harness) => Promise<ResultRow[]>> = {
+  ingest: ingestRow,
+  freshness: freshnessRow,
+  polling: pollingRow,
+  growth: growthRow,
+  replay: replayRow,
+};
+const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
+
+function parseArgs(argv: string[]) {
+  let only: string | undefined;
+  let quick = false;
+  let events: number | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--quick') quick = true;
+    else if (a === '--only') only = argv[++i];
+    else if (a.startsWith('--only=')) only = a.slice('--only='.length);
+    else if (a === '--max-events') events = Number(argv[++i]);
+    else if (a === '--help' || a === '-h') {
+      process.stdout.write(
+        'usage: npm run bench -- [--quick] [--only ingest,freshness,polling,growth,replay] [--max-events N]\n' +
+          '  --quick         small counts and short durations (about a minute)\n' +
+          '  --max-events N  largest memory checkpoint of the growth row (default 1000000)\n',
+      );
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a} (try --help)`);
+  }
+  const opts = defaultOptions(quick);
+  if (events !== undefined) {
+    if (!(Number.isInteger(events) && events > 0)) throw new Error('--max-events must be a positive integer');
+    opts.memoryCheckpoints = [...opts.memoryCheckpoints.filter((c) => c < events), events];
+  }
+  return { rows: parseOnly(only, Object.keys(ROWS)), opts };
+}
+
+function versionOf(bin: string, args: string[]): string {
+  const path = findBinary(bin);
+  if (!path) return 'not installed';
+  try {
+    return execFileSync(path, args, { encoding: 'utf8' }).trim().split('\n')[0]!;
+  } catch {
+    return 'unknown';
+  }
+}
+
+async function main(): Promise<void> {
+  const { rows: selected, opts } = parseArgs(process.argv.slice(2));
+  const startedAt = new Date();
+  const h = await createHarness(opts);
+  const machine = {
+    cpu: cpus()[0]?.model ?? 'unknown',
+    cores: cpus().length,
+    memoryBytes: totalmem(),
+    os: `${platform()} ${release()}`,
+    node: process.version,
+    natsServer: versionOf('nats-server', ['--version']),
+    redisServer: await redisVersion(h.redis),
+  };
+  h.progress(`rows: ${selected.join(', ')}${opts.quick ? ' (quick)' : ''}; ${machine.cores} x ${machine.cpu}, node ${machine.node}, ${machine.natsServer}, redis ${machine.redisServer}`);
+  const rows: ResultRow[] = [];
+  const failures: { row: string; error: string }[] = [];
+  let interrupted = false;
+  process.once('SIGINT', () => {
+    interrupted = true;
+    h.progress('interrupted: finishing the current row, then writing what exists');
+  });
+  try {
+    for (const name of selected) {
+      if (interrupted) break;
+      const t = Date.now();
+      try {
+        rows.push(...(await ROWS[name]!(h)));
+        h.progress(`${name}: done in ${((Date.now() - t) / 1000).toFixed(0)} s`);
+      } catch (err) {
+        const msg = (err as Error).stack ?? String(err);
+        failures.push({ row: name, error: msg });
+        rows.push({ group: name, what: 'ERROR (see latest.json)', result: '-', baseline: '-', ratio: '-', target: '-', verdict: 'n/a', data: { error: (err as Error).message } });
+        h.progress(`${name}: FAILED: ${msg}`);
+      }
+    }
+  } finally {
+    await h.close();
+  }
+
+  const table = formatTable(rows);
+  const durationS = (Date.now() - startedAt.getTime()) / 1000;
+  const header = [
+    `# Kezek benchmark (${opts.quick ? 'quick' : 'full'} run)`,
+    '',
+    `- date: ${startedAt.toISOString()} (took ${durationS.toFixed(0)} s)`,
+    `- command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd(),
+    `- machine: ${machine.cores} x ${machine.cpu}, ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, ${machine.os}`,
+    `- node ${machine.node}, ${machine.natsServer}, redis ${machine.redisServer}`,
+    `- services: estimator, API, raw baseline consumer and bare Fastify server each run as a separate child process; nats-server and redis-server are throwaway instances of this run`,
+    '',
+  ].join('\n');
+  mkdirSync(RESULTS_DIR, { recursive: true });
+  writeFileSync(join(RESULTS_DIR, 'latest.md'), `${header}\n${table}\n${failures.length ? `\nFailed rows: ${failures.map((f) => f.row).join(', ')}\n` : ''}`);
+  writeFileSync(
+    join(RESULTS_DIR, 'latest.json'),
+    `${JSON.stringify({ date: startedAt.toISOString(), durationSeconds: durationS, args: process.argv.slice(2), machine, options: opts, rows, failures }, null, 2)}\n`,
+  );
+  process.stdout.write(`\n${header}\n${table}\n`);
+  if (failures.length) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
+  process.exit(1);
+});

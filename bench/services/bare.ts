@@ -1,0 +1,26 @@
+/**
+ * Benchmark child: the BARE baseline of the polling row. A Fastify server with no plugins, serving constant JSON
+ * documents (read once from the files named by `--doc name=file`) at GET /bare/<name>.
+ */
+import { readFileSync } from 'node:fs';
+import Fastify from 'fastify';
+import { serveChild } from './ipc.ts';
+
+const docs = new Map<string, string>();
+const argv = process.argv.slice(2);
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--doc') {
+    const [name, file] = (argv[++i] ?? '').split('=');
+    docs.set(name!, readFileSync(file!, 'utf8'));
+  }
+}
+const app = Fastify({ logger: false });
+app.get<{ Params: { name: string } }>('/bare/:name', async (request, reply) => {
+  const body = docs.get(request.params.name);
+  if (body === undefined) return reply.code(404).send({ error: 'not_found' });
+  return reply.header('content-type', 'application/json; charset=utf-8').send(body);
+});
+const child = serveChild({ counters: () => ({}), shutdown: () => app.close() });
+await app.listen({ host: '127.0.0.1', port: 0 });
+const addr = app.server.address();
+child.ready({ port: typeof addr === 'object' && addr ? addr.port : 0 });

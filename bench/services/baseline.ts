@@ -1,0 +1,73 @@
+/**
+ * Benchmark child: the RAW baseline of the ingest row. A bare JetStream durable pull consumer (same fetch size,
+ * concurrency, ack policy and max_ack_pending as the estimator) on its own stream `<P>_BASE`
+ * (`<prefix>.base.>`), doing ONE trivial Lua call (INCR) per message and acking after it. No decode, no
+ * validation, no estimate refresh: what the estimator would cost if its per-message work were free.
+ * `--source-stream <name>` consumes an existing stream from its start instead (the replay row's baseline).
+ */
+import { Redis } from 'ioredis';
+import { nanos } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy, StorageType, type JsMsg } from '@nats-io/jetstream';
+import { loadConfigOrExit } from '../../shared/config.ts';
+import { connectNats, DUPLICATE_WINDOW_MS } from '../../shared/nats.ts';
+import { CONSUMER_DEFAULTS } from '../../services/estimator/consumer.ts';
+import { baselineNames, serveChild } from './ipc.ts';
+
+const BATCH = 256; // the estimator's defaults
+const CONCURRENCY = 8;
+
+const config = loadConfigOrExit();
+const names = baselineNames(config.KEZEK_PREFIX);
+const nc = await connectNats({ url: config.NATS_URL, name: 'bench-baseline' });
+const jsm = await jetstreamManager(nc);
+const argv = process.argv.slice(2);
+const source = argv.includes('--source-stream') ? argv[argv.indexOf('--source-stream') + 1] : undefined;
+const streamName = source ?? names.stream;
+if (!source) {
+  await jsm.streams.add({ name: names.stream, subjects: [`${config.KEZEK_PREFIX}.base.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: nanos(DUPLICATE_WINDOW_MS) });
+}
+await jsm.consumers.add(streamName, {
+  durable_name: names.durable,
+  ack_policy: AckPolicy.Explicit,
+  deliver_policy: DeliverPolicy.All,
+  ack_wait: nanos(CONSUMER_DEFAULTS.ackWaitMs),
+  max_ack_pending: CONSUMER_DEFAULTS.maxAckPending,
+});
+const redis = new Redis(config.REDIS_URL!, { maxRetriesPerRequest: 2 });
+redis.defineCommand('benchIncr', { numberOfKeys: 1, lua: "return redis.call('INCR', KEYS[1])" });
+const incr = (redis as unknown as { benchIncr: (key: string) => Promise<number> }).benchIncr.bind(redis);
+const counterKey = `${config.KEZEK_PREFIX}:bench:base`;
+
+let processed = 0;
+let stopping = false;
+const js = jetstream(nc);
+const consumer = await js.consumers.get(streamName, names.durable);
+
+async function loop(): Promise<void> {
+  while (!stopping) {
+    const msgs = await consumer.fetch({ max_messages: BATCH, expires: 1000 });
+    const inflight = new Set<Promise<void>>();
+    for await (const m of msgs) {
+      const p: Promise<void> = (async (msg: JsMsg) => {
+        await incr(counterKey);
+        msg.ack();
+        processed += 1;
+      })(m).finally(() => inflight.delete(p));
+      inflight.add(p);
+      if (inflight.size >= CONCURRENCY) await Promise.race(inflight);
+    }
+    await Promise.all(inflight);
+  }
+}
+const running = loop();
+
+const child = serveChild({
+  counters: () => ({ processed }),
+  shutdown: async () => {
+    stopping = true;
+    await running.catch(() => undefined);
+    await nc.drain().catch(() => undefined);
+    await redis.quit().catch(() => redis.disconnect());
+  },
+});
+child.ready({ stream: streamName });
