@@ -122,8 +122,8 @@ export function syntheticCatalogue(base: Catalogue, queues: number): { path: str
 }
 
 /**
- * Background traffic stamped with the wall clock: per queue, vehicle n arrives, n-4 starts service and n-8
- * crosses, round-robin over the queues, so queue lengths stay bounded and every event changes a window.
+ * Background traffic stamped with the wall clock: per queue, after vehicle a arrives, vehicle a-4 starts service
+ * and vehicle a-8 crosses (each once), round-robin over the queues, so queue lengths stay bounded and every event changes a window.
  */
 export function createLiveTraffic(queues: readonly QueueRefLite[], tag: string): (nowMs: number) => KezekEvent {
   const next = queues.map(() => ({ n: 0, phase: 0 }));
@@ -138,15 +138,16 @@ export function createLiveTraffic(queues: readonly QueueRefLite[], tag: string):
     const base = { crossingId: q.crossingId, direction: q.direction, vehicleClass: q.vehicleClass, occurredAt, source: 'bench' };
     const eventId = `${tag}:${seq++}`;
     let ev: KezekEvent;
-    if (st.phase === 0 || st.n < 8) {
+    const a = st.n - 1; // the newest arrival of this queue
+    if (st.phase === 0) {
       ev = { ...base, eventId, type: 'vehicle.arrived', vehicleRef: `${tag}-${i}-${st.n}` };
       st.n++;
-      st.phase = 1;
+      st.phase = st.n - 1 >= 4 ? 1 : 0;
     } else if (st.phase === 1) {
-      ev = { ...base, eventId, type: 'vehicle.service_started', vehicleRef: `${tag}-${i}-${st.n - 4}` };
-      st.phase = 2;
+      ev = { ...base, eventId, type: 'vehicle.service_started', vehicleRef: `${tag}-${i}-${a - 4}` };
+      st.phase = a >= 8 ? 2 : 0;
     } else {
-      ev = { ...base, eventId, type: 'vehicle.crossed', vehicleRef: `${tag}-${i}-${st.n - 8}` };
+      ev = { ...base, eventId, type: 'vehicle.crossed', vehicleRef: `${tag}-${i}-${a - 8}` };
       st.phase = 0;
     }
     return ev;

@@ -13,7 +13,6 @@ import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManage
 import { loadCatalogue, type Catalogue } from '../../shared/catalogue/index.ts';
 import { connectNats } from '../../shared/nats.ts';
 import { startNatsServer, startRedisServer, type LocalServer } from '../../shared/local-servers.ts';
-import type { ResultRow } from './stats.ts';
 
 export const BENCH_PSEUDONYM_KEY = 'kezek-bench-pseudonym-key-0123456789';
 export const BENCH_PRODUCER_TOKEN = 'bench-producer-token-0123456789';
@@ -65,7 +64,6 @@ export interface Harness {
   deleteKeys(prefix: string): Promise<void>;
   /** A stream the growth row filled, for the replay row to rebuild: prefix and number of events. */
   replaySource?: { prefix: string; events: number };
-  rows: ResultRow[];
   close(): Promise<void>;
 }
 
@@ -78,6 +76,14 @@ export async function createHarness(opts: BenchOptions): Promise<Harness> {
   const jsm = await jetstreamManager(nc);
   const started = Date.now();
   const runTag = randomBytes(2).toString('hex');
+  const deleteKeys = async (prefix: string) => {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length) await redis.unlink(...keys);
+    } while (cursor !== '0');
+  };
   let n = 0;
   return {
     opts,
@@ -105,17 +111,9 @@ export async function createHarness(opts: BenchOptions): Promise<Harness> {
     async cleanup(prefix) {
       const P = prefix.toUpperCase();
       for (const name of [`${P}_EVENTS`, `${P}_ESTIMATES`, `${P}_DLQ`, `${P}_BASE`]) await jsm.streams.delete(name).catch(() => undefined);
-      await this.deleteKeys(prefix);
+      await deleteKeys(prefix);
     },
-    async deleteKeys(prefix) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.unlink(...keys);
-      } while (cursor !== '0');
-    },
-    rows: [],
+    deleteKeys,
     async close() {
       await nc.drain().catch(() => undefined);
       await redis.quit().catch(() => redis.disconnect());

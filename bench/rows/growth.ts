@@ -1,5 +1,133 @@
-import type { Harness } from '../lib/harness.ts';
-import type { ResultRow } from '../lib/stats.ts';
-export async function growthRow(_h: Harness): Promise<ResultRow[]> {
-  throw new Error('not implemented yet');
+/**
+ * Row 4, cost growth.
+ * (a) Queue count: 10, 100 and 1000 queues from SYNTHETIC catalogues (bench/lib/events.ts `syntheticCatalogue`,
+ *     validated by the real schema; the estimator and the API load the same file). The same number of DES events
+ *     is published directly to JetStream for each; end-to-end throughput (ratio to the 10-queue run) and memory
+ *     after: estimator RSS, API RSS, Redis used_memory.
+ * (b) Events processed: the real 72 queues, events streamed in event-time order; memory at each checkpoint
+ *     (100k, 1M by default) once the estimator has caught up. Time-boxed: when the budget runs out the largest
+ *     count reached is measured instead, and the row says so. The filled stream is left for the replay row.
+ */
+import { subjects } from '../../shared/events/subjects.ts';
+import { desEventBatches, desEvents, publishEvents, syntheticCatalogue } from '../lib/events.ts';
+import { BENCH_PSEUDONYM_KEY, redisUsedMemory, type Harness } from '../lib/harness.ts';
+import { startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
+import { fmt, fmtBytes, fmtRatio, growth, judge, ratio, type ResultRow } from '../lib/stats.ts';
+
+interface Memory {
+  estimatorRss: number;
+  apiRss: number;
+  redisUsed: number;
+}
+
+async function memory(h: Harness, est: BenchChild, api: BenchChild): Promise<Memory> {
+  const [e, a, r] = await Promise.all([est.stats(), api.stats(), redisUsedMemory(h.redis)]);
+  return { estimatorRss: e.rss, apiRss: a.rss, redisUsed: r };
+}
+
+const memText = (m: Memory) => `est ${fmtBytes(m.estimatorRss)}, api ${fmtBytes(m.apiRss)}, redis ${fmtBytes(m.redisUsed)}`;
+
+async function caughtUp(est: BenchChild, from: number, n: number, timeoutMs: number): Promise<void> {
+  await waitUntil(async () => ((await est.stats()).processed ?? 0) - from >= n, `the estimator to apply ${n} events`, timeoutMs, 50);
+}
+
+export async function growthRow(h: Harness): Promise<ResultRow[]> {
+  const rows: ResultRow[] = [];
+  const n = h.opts.growthEvents;
+  let rate10: number | undefined;
+  for (const q of h.opts.growthQueues) {
+    const { path, catalogue } = syntheticCatalogue(h.catalogue, q);
+    const prefix = h.newPrefix(`grow${q}`);
+    h.progress(`growth: ${q} synthetic queues, ${n} events`);
+    const events = desEvents({ catalogue, queues: catalogue.queues(), count: n, endMs: Date.now() - 60_000, tag: `g${q}` });
+    const est = await startChild('estimator', { env: h.env(prefix), args: ['--catalogue', path] });
+    const api = await startChild('api', { env: h.env(prefix), args: ['--catalogue', path] });
+    const from = (await est.stats()).processed ?? 0;
+    const t0 = performance.now();
+    await publishEvents(h.js, subjects(prefix), events, BENCH_PSEUDONYM_KEY);
+    await caughtUp(est, from, events.length, Math.max(180_000, events.length * 20));
+    const rate = (events.length * 1000) / (performance.now() - t0);
+    rate10 ??= rate;
+    const mem = await memory(h, est, api);
+    await api.stop();
+    await est.stop();
+    await h.cleanup(prefix);
+    const r = ratio(rate, rate10);
+    rows.push({
+      group: '4 growth',
+      what: `${q} queues, ${events.length} events: throughput; memory after`,
+      result: `${fmt(rate, 'ev/s')}; ${memText(mem)}`,
+      baseline: q === h.opts.growthQueues[0] ? '(this is the base)' : `${fmt(rate10, 'ev/s')} @ ${h.opts.growthQueues[0]} queues`,
+      ratio: fmtRatio(r),
+      target: '-',
+      verdict: 'info',
+      data: { queues: q, events: events.length, perSecond: rate, ...mem },
+    });
+  }
+
+  // (b) memory over events processed, real catalogue
+  const checkpoints = [...h.opts.memoryCheckpoints].sort((a, b) => a - b);
+  const max = checkpoints[checkpoints.length - 1]!;
+  const prefix = h.newPrefix('growmem');
+  const budgetMs = h.opts.memoryBudgetSeconds * 1000;
+  h.progress(`growth: memory over events, checkpoints ${checkpoints.join(', ')} on the 72 catalogued queues (budget ${h.opts.memoryBudgetSeconds} s)`);
+  const est = await startChild('estimator', { env: h.env(prefix) });
+  const api = await startChild('api', { env: h.env(prefix) });
+  const from = (await est.stats()).processed ?? 0;
+  const started = Date.now();
+  const measured: { events: number; mem: Memory; complete: boolean; perSecond: number }[] = [];
+  let published = 0;
+  let next = 0;
+  let outOfTime = false;
+  const s = subjects(prefix);
+  for (const whole of desEventBatches({ catalogue: h.catalogue, queues: h.catalogue.queues(), count: max, endMs: Date.now() - 60_000, tag: 'mem', batchEvents: 5000 })) {
+    // split at the checkpoints, so each is measured after exactly that many events
+    for (let i = 0; i < whole.length && !outOfTime; ) {
+      const upTo = next < checkpoints.length ? Math.min(whole.length, i + checkpoints[next]! - published) : whole.length;
+      const batch = whole.slice(i, upTo);
+      i = upTo;
+      // keep the backlog bounded, so running out of time leaves little unprocessed
+      await waitUntil(async () => published - (((await est.stats()).processed ?? 0) - from) < 5_000 || Date.now() - started > budgetMs, 'backlog to shrink', budgetMs + 600_000, 100);
+      if (Date.now() - started > budgetMs) {
+        outOfTime = true;
+        break;
+      }
+      await publishEvents(h.js, s, batch, BENCH_PSEUDONYM_KEY);
+      published += batch.length;
+      if (next < checkpoints.length && published >= checkpoints[next]!) {
+        await caughtUp(est, from, published, 600_000);
+        measured.push({ events: published, mem: await memory(h, est, api), complete: true, perSecond: (published * 1000) / (Date.now() - started) });
+        h.progress(`growth: ${published} events processed: ${memText(measured[measured.length - 1]!.mem)}`);
+        next++;
+      }
+    }
+    if (outOfTime) break;
+  }
+  if (next < checkpoints.length && published > 0) {
+    await caughtUp(est, from, published, 600_000);
+    measured.push({ events: published, mem: await memory(h, est, api), complete: false, perSecond: (published * 1000) / (Date.now() - started) });
+    h.progress(`growth: stopped at ${published} events (${outOfTime ? 'time budget reached' : 'event source exhausted'}): ${memText(measured[measured.length - 1]!.mem)}`);
+  }
+  await api.stop();
+  await est.stop();
+  h.replaySource = { prefix, events: published };
+
+  const first = measured[0];
+  for (const m of measured) {
+    const isFirst = m === first;
+    const g = first && !isFirst ? Math.max(growth(first.mem.estimatorRss, m.mem.estimatorRss) ?? NaN, growth(first.mem.apiRss, m.mem.apiRss) ?? NaN) : null;
+    const target = { op: '<=' as const, threshold: 0.1, label: 'process RSS within +10%' };
+    const planned = m.complete;
+    rows.push({
+      group: '4 growth',
+      what: `memory after ${m.events.toLocaleString('en-US')} events (72 queues)${planned ? '' : ` - STOPPED EARLY (${outOfTime ? `time budget ${h.opts.memoryBudgetSeconds} s` : 'source exhausted'}; planned ${max.toLocaleString('en-US')})`}`,
+      result: memText(m.mem),
+      baseline: isFirst ? `(base; ${fmt(m.perSecond, 'ev/s')} overall)` : `${first!.events.toLocaleString('en-US')} ev: est ${fmtBytes(first!.mem.estimatorRss)}, api ${fmtBytes(first!.mem.apiRss)}`,
+      ratio: g === null ? '-' : `${g >= 0 ? '+' : ''}${(g * 100).toFixed(0)}% (redis ${fmtRatio(ratio(m.mem.redisUsed, first!.mem.redisUsed))})`,
+      target: isFirst ? '-' : target.label,
+      verdict: isFirst ? 'info' : planned ? judge(g, target) : 'n/a',
+      data: { ...m, planned },
+    });
+  }
+  return rows;
 }

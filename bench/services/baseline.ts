@@ -3,7 +3,8 @@
  * concurrency, ack policy and max_ack_pending as the estimator) on its own stream `<P>_BASE`
  * (`<prefix>.base.>`), doing ONE trivial Lua call (INCR) per message and acking after it. No decode, no
  * validation, no estimate refresh: what the estimator would cost if its per-message work were free.
- * `--source-stream <name>` consumes an existing stream from its start instead (the replay row's baseline).
+ * `--source-stream <name>` consumes an existing stream from its start instead (the replay row's baseline);
+ * `--echo <subject>` re-publishes each message's payload there (core NATS) after the ack (the freshness baseline).
  */
 import { Redis } from 'ioredis';
 import { nanos } from '@nats-io/transport-node';
@@ -23,6 +24,7 @@ const jsm = await jetstreamManager(nc);
 const argv = process.argv.slice(2);
 const source = argv.includes('--source-stream') ? argv[argv.indexOf('--source-stream') + 1] : undefined;
 const streamName = source ?? names.stream;
+const echo = argv.includes('--echo') ? argv[argv.indexOf('--echo') + 1] : undefined;
 if (!source) {
   await jsm.streams.add({ name: names.stream, subjects: [`${config.KEZEK_PREFIX}.base.>`], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: nanos(DUPLICATE_WINDOW_MS) });
 }
@@ -52,6 +54,7 @@ async function loop(): Promise<void> {
         await incr(counterKey);
         msg.ack();
         processed += 1;
+        if (echo) nc.publish(echo, msg.data);
       })(m).finally(() => inflight.delete(p));
       inflight.add(p);
       if (inflight.size >= CONCURRENCY) await Promise.race(inflight);

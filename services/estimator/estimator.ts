@@ -113,6 +113,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   let running = false;
   let stopping = false;
   let loop: Promise<void> | undefined;
+  let boot: Promise<void> | undefined;
   let stopPromise: Promise<void> | undefined;
   let current: ConsumerMessages | undefined;
   let progressTimer: NodeJS.Timeout | undefined;
@@ -272,26 +273,30 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   return {
     store,
     stats: () => ({ ...stats }),
-    async start() {
-      if (running) return;
+    start() {
+      if (boot) return boot;
       running = true;
-      stopping = false;
-      await init();
-      if (!(await store.isInitialised())) {
-        await doRebuild('no initialised marker at boot');
-      } else {
-        await publisher.seedPriors();
-        stats.published += await publisher.refreshAll();
-      }
-      startProgress();
-      loop = runLoop();
-      log.info({ durable: s.estimatorDurable, stream: s.eventsStream }, 'estimator consuming');
+      boot = (async () => {
+        await init();
+        if (!(await store.isInitialised())) {
+          await doRebuild('no initialised marker at boot');
+        } else {
+          await publisher.seedPriors();
+          stats.published += await publisher.refreshAll();
+        }
+        if (stopping) return;
+        startProgress();
+        loop = runLoop();
+        log.info({ durable: s.estimatorDurable, stream: s.eventsStream }, 'estimator consuming');
+      })();
+      return boot;
     },
     stop() {
       stopPromise ??= (async () => {
         stopping = true;
         if (progressTimer) clearInterval(progressTimer);
         current?.stop();
+        await boot?.catch(() => undefined); // a stop during boot waits for the interrupted rebuild to unwind
         await loop;
         pendingRebuild?.reject(new Error('estimator stopped'));
         running = false;

@@ -34,6 +34,8 @@ const P = {
   thetaTauMs: 3 * 60 * 60 * 1000,
   /** Weight of the patience prior, in vehicle-seconds of exposure. */
   thetaPriorExposureS: 5 * 3600,
+  /** Upper bound of the weight LES can get in the fused median. */
+  maxLesWeight: 0.7,
   /** Calibration is done separately (Mondrian) for light states and for a real queue of at least this many departures. */
   heavyK: 3,
   /** Cap on the time-sampling weight of one realised wait (a long gap between arrivals). */
@@ -508,8 +510,10 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
   const heavy = now.k >= P.heavyK;
   const pits: Pit[] = [];
   let wSum = 0;
-  let errModel = 0;
-  let errLes = 0;
+  // second moments of the model's and LES's errors on realised waits, for the minimum-variance blend
+  let smm = 0;
+  let sll = 0;
+  let sml = 0;
   let wLes = 0;
   for (const p of rs.preds) {
     const horizonMs = (p.dist.offset + P.calibHorizon * Math.max(p.median - p.dist.offset, 60)) * 1000;
@@ -527,8 +531,11 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
       wSum += pit.w;
     }
     if (p.outcome?.kind === 'served' && p.les !== null) {
-      errModel += recency * Math.abs(wait - p.median);
-      errLes += recency * Math.abs(wait - p.les);
+      const em = p.median - wait;
+      const el = p.les - wait;
+      smm += recency * em * em;
+      sll += recency * el * el;
+      sml += recency * em * el;
       wLes += recency;
     }
   }
@@ -549,11 +556,13 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
       return Math.min(0.995, Math.max(0.005, shrink * hi + (1 - shrink) * q));
     };
   }
+  // Minimum-variance combination of two correlated estimators: w = (Smm - Sml) / (Smm + Sll - 2 Sml), kept in
+  // [0, maxLesWeight] and shrunk toward 0 (pure model) when few realised waits are known.
   let lesWeight = 0;
-  if (wLes > 0 && errModel > errLes) {
-    const m = errModel / wLes;
-    const l = Math.max(errLes / wLes, 1);
-    lesWeight = ((m * m) / (m * m + l * l)) * (wLes / (wLes + P.calibPrior));
+  const denom = smm + sll - 2 * sml;
+  if (wLes > 0 && denom > 0) {
+    const w = Math.min(P.maxLesWeight, Math.max(0, (smm - sml) / denom));
+    lesWeight = w * (wLes / (wLes + P.calibPrior));
   }
   return { map, lesWeight, samples: pits.length };
 }

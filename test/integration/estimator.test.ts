@@ -17,7 +17,8 @@ import type { DeadLetter } from '../../services/estimator/messages.ts';
 import { createQueueStore } from '../../shared/queue-store/store.ts';
 import { computeEstimate, MODEL_LOOKBACK_MS } from '../../shared/estimation/model.ts';
 import type { QueueStore } from '../../shared/queue-store/store.ts';
-import { natsUrl, redisUrl, uniquePrefix } from '../helpers/env.ts';
+import { startRedisServer } from '../../shared/local-servers.ts';
+import { natsUrl, redisUrl, tempDir, uniquePrefix } from '../helpers/env.ts';
 
 const KEY = 'test-pseudonym-key-0123456789';
 const MIN = 60_000;
@@ -208,5 +209,52 @@ describe('estimator', () => {
     // and it keeps consuming afterwards
     await publishAll(env.js, env.prefix, [ev('vehicle.arrived', t0 + 9 * MIN, { vehicleRef: 'PLATE-X' })]);
     await until('new event after the rebuild', async () => (await est.store.readEstimate(Q))?.asOf === new Date(t0 + 9 * MIN).toISOString());
+    // an explicit rebuild while running re-applies the whole stream without changing the state
+    const settled = await est.store.readWindow(Q, t0 + 10 * MIN, 60 * MIN);
+    const report = await est.rebuild('test');
+    expect(report.events).toBe(events.length + 1);
+    expect(await est.store.readWindow(Q, t0 + 10 * MIN, 60 * MIN)).toEqual(settled);
+  });
+
+  it('a crossing-wide status updates and publishes the estimate of every queue of the crossing', async () => {
+    const env = await setup();
+    const est = makeEstimator(env);
+    await est.start();
+    const t = Date.now() - 10 * MIN;
+    const closed = KezekEventSchema.parse({ eventId: 'close-all', crossingId: 'korday', type: 'crossing.status', status: 'closed', occurredAt: new Date(t).toISOString(), until: new Date(t + 3 * 60 * MIN).toISOString(), reason: 'reconstruction' });
+    await publishAll(env.js, env.prefix, [closed]);
+    const queues = catalogue.queues().filter((q) => q.crossingId === 'korday');
+    expect(queues.length).toBeGreaterThan(2);
+    await until('every korday queue closed', async () => {
+      const all = await Promise.all(queues.map((q) => est.store.readEstimate(q)));
+      return all.every((e) => e?.status === 'closed' && e.statusReason === 'reconstruction');
+    });
+    const other = await est.store.readEstimate(catalogue.queues().find((q) => q.crossingId !== 'korday')!);
+    expect(other?.status).toBe('open');
+  });
+
+  it('rides out a real Redis restart that lost the data: retries while down, rebuilds when back', async () => {
+    const server = await startRedisServer({ dataDir: tempDir('kezek-redis') });
+    cleanups.push(() => server.stop());
+    const env = await setup();
+    const redis = new Redis(server.url, { maxRetriesPerRequest: 1 });
+    redis.on('error', () => undefined);
+    cleanups.push(async () => redis.disconnect());
+    const t0 = Date.now() - 60 * MIN;
+    const events = scenario(t0);
+    await publishAll(env.js, env.prefix, events);
+    const est = makeEstimator({ ...env, redis });
+    await est.start();
+    await until('all applied', async () => est.stats().applied >= events.length);
+    await server.stop();
+    await publishAll(env.js, env.prefix, [ev('vehicle.arrived', t0 + 9 * MIN, { vehicleRef: 'DURING-OUTAGE' })]);
+    await new Promise((r) => setTimeout(r, 1500));
+    await server.restart(); // no persistence: comes back empty
+    await until('rebuilt after the restart', async () => est.stats().rebuilds >= 2 && (await est.store.isInitialised().catch(() => false)), 20_000);
+    await until('the event sent during the outage applied', async () => {
+      const w = await est.store.readWindow(Q, t0 + 10 * MIN, 60 * MIN);
+      return w.records.filter((r) => r.kind === 'A').length === 7;
+    });
+    expect((await est.store.readEstimate(Q))?.asOf).toBe(new Date(t0 + 9 * MIN).toISOString());
   });
 });

@@ -1,6 +1,7 @@
 /** Liveness (`/healthz`) and readiness (`/readyz`) for orchestrators and the k6 setup(). */
 import type { FastifyInstance } from 'fastify';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import type { Subjects } from '../../../shared/events/subjects.ts';
 import type { RouteOpts } from '../context.ts';
 
 interface Check {
@@ -12,6 +13,27 @@ interface Check {
 const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
   Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms).unref())]);
 
+/**
+ * Is the estimator keeping up? Events waiting in its durable consumer while nobody has pulled for `maxIdleMs`
+ * (a dead or stuck estimator), or events in the stream and no consumer at all, make the API not ready.
+ */
+async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects, now: number, maxIdleMs: number): Promise<Check> {
+  let info;
+  try {
+    info = await withTimeout(jsm.consumers.info(s.eventsStream, s.estimatorDurable), 2000, 'estimator consumer');
+  } catch {
+    const events = (await withTimeout(jsm.streams.info(s.eventsStream), 2000, `stream ${s.eventsStream}`)).state.messages;
+    return events > 0 ? { ok: false, pending: events, reason: `${events} events in ${s.eventsStream} and no estimator consumer ${s.estimatorDurable}` } : { ok: true, pending: 0 };
+  }
+  const pending = info.num_pending + info.num_ack_pending;
+  // the server sends an RFC 3339 string here, whatever the client's type says
+  const idleMs = now - (Date.parse(String(info.delivered.last_active ?? '')) || 0);
+  if (pending > 0 && info.num_waiting === 0 && idleMs > maxIdleMs) {
+    return { ok: false, pending, reason: `estimator not consuming: ${pending} events pending, no pull for ${Math.round(idleMs / 1000)}s` };
+  }
+  return { ok: true, pending };
+}
+
 export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOpts): Promise<void> {
   const ops = { config: { access: { kind: 'ops' as const } } };
   app.get(
@@ -19,7 +41,7 @@ export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
     { ...ops, schema: { tags: ['ops'], summary: 'Liveness: the process is up', response: { 200: { type: 'object', properties: { status: { type: 'string' } }, examples: [{ status: 'alive' }] } } } },
     async () => ({ status: 'alive' }),
   );
-  const readyExample = { status: 'ready', checks: { nats: { ok: true }, streams: { ok: true }, redis: { ok: true }, store: { ok: true }, estimator: { ok: true, ageSeconds: 4 } } };
+  const readyExample = { status: 'ready', checks: { nats: { ok: true }, streams: { ok: true }, redis: { ok: true }, store: { ok: true }, consumer: { ok: true, pending: 0 }, estimator: { ok: true, ageSeconds: 4 } } };
   const checksDoc = { type: 'object', properties: { status: { type: 'string', enum: ['ready', 'degraded'] }, checks: { type: 'object', additionalProperties: { type: 'object', properties: { ok: { type: 'boolean' }, reason: { type: 'string' } } } } } };
 
   app.get(
@@ -51,6 +73,7 @@ export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
         }
       }
       checks.streams = missing.length ? { ok: false, reason: `missing or unreachable: ${missing.join(', ')}` } : { ok: true };
+      checks.consumer = await estimatorConsumerCheck(jsm, ctx.subjects, ctx.now(), ctx.config.STALE_AFTER_SECONDS * 1000);
     } catch (err) {
       checks.streams = { ok: false, reason: (err as Error).message };
     }

@@ -114,8 +114,10 @@ end
 
 -- records in (from, asOf]
 local recs = {}
+local rowsByKind = {}
 for _, k in ipairs(KINDS) do
   local rows = redis.call('ZRANGEBYSCORE', KIND_KEYS[k], '(' .. fromS, asOfS, 'WITHSCORES')
+  rowsByKind[k] = rows
   for i = 1, #rows, 2 do
     recs[#recs + 1] = k
     recs[#recs + 1] = rows[i + 1]
@@ -131,19 +133,27 @@ for _, s in ipairs(scopes) do
   end
 end
 
--- earlier arrivals / starts of vehicles resolved inside the window, in record order (a later one overwrites)
+-- earlier arrivals / starts of vehicles resolved inside the window, in record order (a later one overwrites).
+-- Only a ref with no matching record inside the window up to that time needs a lookup in the lex index.
 local function newestIndexed(ref, k, ms)
   local row = redis.call('ZREVRANGEBYLEX', vix, '(' .. ref .. '|' .. k .. '|' .. pad(ms) .. '|\255', '[' .. ref .. '|' .. k .. '|', 'LIMIT', 0, 1)
   if #row == 0 then return nil end
   return tonumber(string.sub(row[1], #ref + 4, #ref + 18))
 end
-local function earlier(kindKey, indexedKind)
+local function earlier(resolvedKind, indexedKind)
+  local firstInWindow = {}
+  local idx = rowsByKind[indexedKind]
+  for i = 1, #idx, 2 do
+    local ref = payloadOf(idx[i])
+    if ref ~= '' and firstInWindow[ref] == nil then firstInWindow[ref] = tonumber(idx[i + 1]) end
+  end
   local out = {}
-  local rows = redis.call('ZRANGEBYSCORE', kindKey, '(' .. fromS, asOfS, 'WITHSCORES')
+  local rows = rowsByKind[resolvedKind]
   for i = 1, #rows, 2 do
     local ref = payloadOf(rows[i])
-    if ref ~= '' then
-      local e = newestIndexed(ref, indexedKind, tonumber(rows[i + 1]))
+    local t = tonumber(rows[i + 1])
+    if ref ~= '' and not (firstInWindow[ref] and firstInWindow[ref] <= t) then
+      local e = newestIndexed(ref, indexedKind, t)
       if e and e <= from then
         out[#out + 1] = ref
         out[#out + 1] = e
@@ -153,4 +163,4 @@ local function earlier(kindKey, indexedKind)
   return out
 end
 
-return { 0, from, len, lanes, last, stT, stM, earlier(KIND_KEYS.S, 'A'), earlier(KIND_KEYS.C, 'S'), recs }
+return { 0, from, len, lanes, last, stT, stM, earlier('S', 'A'), earlier('C', 'S'), recs }

@@ -1,0 +1,112 @@
+/** The pure helpers of the benchmark suite (bench/lib/stats.ts) and its event sources (bench/lib/events.ts). */
+import { describe, expect, it } from 'vitest';
+import { fmt, fmtRatio, formatTable, growth, judge, parseOnly, percentile, ratio, type ResultRow } from '../../bench/lib/stats.ts';
+import { createLiveTraffic, desEvents, syntheticCatalogue } from '../../bench/lib/events.ts';
+import { loadCatalogue } from '../../shared/catalogue/index.ts';
+import { validateEvent } from '../../shared/events/index.ts';
+
+describe('percentile', () => {
+  it('uses the nearest rank, whatever the input order', () => {
+    const xs = [5, 1, 4, 2, 3, 10, 9, 8, 7, 6];
+    expect(percentile(xs, 50)).toBe(5);
+    expect(percentile(xs, 90)).toBe(9);
+    expect(percentile(xs, 99)).toBe(10);
+    expect(percentile(xs, 100)).toBe(10);
+    expect(percentile(xs, 0)).toBe(1);
+  });
+  it('is NaN without samples and rejects a p outside [0, 100]', () => {
+    expect(percentile([], 50)).toBeNaN();
+    expect(() => percentile([1], 101)).toThrow(RangeError);
+  });
+  it('does not reorder the caller\'s array', () => {
+    const xs = [3, 1, 2];
+    percentile(xs, 50);
+    expect(xs).toEqual([3, 1, 2]);
+  });
+});
+
+describe('ratio, growth and verdicts', () => {
+  it('gives null for a missing or zero baseline', () => {
+    expect(ratio(50, 100)).toBe(0.5);
+    expect(ratio(50, 0)).toBeNull();
+    expect(ratio(NaN, 10)).toBeNull();
+    expect(fmtRatio(0.6049)).toBe('60%');
+    expect(fmtRatio(null)).toBe('-');
+  });
+  it('a target passes only when met, and a missing number never passes', () => {
+    const t = { op: '>=' as const, threshold: 0.6, label: '>= 60%' };
+    expect(judge(0.6, t)).toBe('PASS');
+    expect(judge(0.59, t)).toBe('FAIL');
+    expect(judge(null, t)).toBe('n/a');
+    expect(judge(NaN, { op: '<', threshold: 100, label: 'p99 < 100 ms' })).toBe('n/a');
+    expect(judge(100, { op: '<', threshold: 100, label: 'p99 < 100 ms' })).toBe('FAIL');
+    expect(judge(3, undefined)).toBe('info');
+  });
+  it('growth is relative to the first value', () => {
+    expect(growth(100, 110)).toBeCloseTo(0.1);
+    expect(growth(0, 5)).toBeNull();
+  });
+  it('formats numbers with units and dashes for missing values', () => {
+    expect(fmt(1234.5, 'ev/s')).toBe('1,235 ev/s');
+    expect(fmt(3.14159, 'ms')).toBe('3.14 ms');
+    expect(fmt(undefined)).toBe('-');
+  });
+});
+
+describe('formatTable', () => {
+  const row = (what: string): ResultRow => ({ group: '1 ingest', what, result: '10 ev/s', baseline: '20 ev/s', ratio: '50%', target: '>= 60%', verdict: 'FAIL' });
+  it('prints a header, a rule and one line per row, all the same width', () => {
+    const lines = formatTable([row('a'), row('a much longer measurement')]).split('\n');
+    expect(lines).toHaveLength(4);
+    expect(lines[0]).toMatch(/^\| row +\| measurement +\| result/);
+    expect(lines[1]).toMatch(/^\|-+\|/);
+    expect(new Set(lines.map((l) => l.length)).size).toBe(1);
+    expect(lines[3]).toContain('FAIL');
+  });
+  it('escapes pipes so a cell cannot break the Markdown table', () => {
+    const out = formatTable([row('a | b')]);
+    expect(out).toContain('a \\| b');
+  });
+});
+
+describe('parseOnly', () => {
+  const known = ['ingest', 'freshness', 'polling'];
+  it('keeps the canonical order and defaults to every row', () => {
+    expect(parseOnly('polling,ingest', known)).toEqual(['ingest', 'polling']);
+    expect(parseOnly(undefined, known)).toEqual(known);
+  });
+  it('names an unknown row', () => {
+    expect(() => parseOnly('ingest,nope', known)).toThrow(/nope/);
+  });
+});
+
+describe('benchmark event sources', () => {
+  const catalogue = loadCatalogue();
+  it('DES traffic is valid v1 events in event-time order, no later than endMs, with unique ids', () => {
+    const endMs = Date.UTC(2026, 10, 20, 12);
+    const events = desEvents({ catalogue, queues: catalogue.queues(), count: 3000, endMs, tag: 't' });
+    expect(events.length).toBe(3000);
+    const times = events.map((e) => Date.parse(e.occurredAt));
+    expect(times.every((t, i) => i === 0 || t >= times[i - 1]!)).toBe(true);
+    expect(Math.max(...times)).toBeLessThan(endMs);
+    expect(new Set(events.map((e) => e.eventId)).size).toBe(events.length);
+    for (const ev of events.slice(0, 500)) expect(validateEvent(ev, { catalogue, now: endMs }).ok).toBe(true);
+  });
+  it('a synthetic catalogue has exactly the requested number of queues and passes the real schema', () => {
+    const { catalogue: synth } = syntheticCatalogue(catalogue, 100);
+    expect(synth.queues()).toHaveLength(100);
+    const [ev] = desEvents({ catalogue: synth, queues: synth.queues(), count: 1, endMs: Date.UTC(2026, 10, 20), tag: 's' });
+    expect(validateEvent(ev, { catalogue: synth, now: Date.UTC(2026, 10, 20) }).ok).toBe(true);
+  });
+  it('live traffic only starts service for vehicles that arrived earlier on the same queue', () => {
+    const queues = catalogue.queues().slice(0, 3);
+    const next = createLiveTraffic(queues, 'lt');
+    const arrived = new Set<string>();
+    for (let i = 0; i < 300; i++) {
+      const ev = next(Date.UTC(2026, 10, 20) + i);
+      expect(validateEvent(ev, { catalogue, now: Date.UTC(2026, 10, 21) }).ok).toBe(true);
+      if (ev.type === 'vehicle.arrived') arrived.add(`${ev.crossingId}/${ev.direction}/${ev.vehicleClass}/${ev.vehicleRef}`);
+      else if ('vehicleRef' in ev) expect(arrived.has(`${ev.crossingId}/${ev.direction}/${ev.vehicleClass}/${ev.vehicleRef}`)).toBe(true);
+    }
+  });
+});
