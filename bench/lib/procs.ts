@@ -15,7 +15,8 @@ export interface BenchChild {
   readonly pid: number;
   /** What the child said when ready (e.g. its port). */
   readonly info: Record<string, unknown>;
-  stats(): Promise<ChildStats>;
+  /** Counters and memory; `gc` runs a full collection in the child first (for memory readings). */
+  stats(opts?: { gc?: boolean }): Promise<ChildStats>;
   /** Ask for an ordered shutdown; SIGKILL after timeoutMs. Safe to call twice. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -30,7 +31,7 @@ export interface ForkOptions {
 
 export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare', opts: ForkOptions): Promise<BenchChild> {
   const proc: ChildProcess = fork(`${SERVICES_DIR}${name}.ts`, opts.args ?? [], {
-    execArgv: ['--import', 'tsx', ...(opts.execArgv ?? [])],
+    execArgv: ['--import', 'tsx', '--expose-gc', ...(opts.execArgv ?? [])],
     // the child's own config comes from this env only (shared/config.ts reads it); PATH is needed for nothing else
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'warn', ...opts.env },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
@@ -61,7 +62,7 @@ export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare'
       reject(new Error(`${name} exited before it was ready`));
     });
   });
-  const request = (req: Omit<ChildRequest, 'id'>): Promise<ChildReply> => {
+  const request = (req: { type: 'stats'; gc?: boolean }): Promise<ChildReply> => {
     if (exited) return Promise.reject(new Error(`${name} has exited`));
     const id = nextId++;
     return new Promise((resolve) => {
@@ -74,8 +75,8 @@ export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare'
     name,
     pid: proc.pid!,
     info: {},
-    async stats() {
-      const r = await request({ type: 'stats' });
+    async stats(o = {}) {
+      const r = await request({ type: 'stats', gc: o.gc });
       if (r.type !== 'stats') throw new Error(`${name}: ${r.type === 'error' ? r.message : 'unexpected reply'}`);
       return r.stats;
     },

@@ -21,10 +21,11 @@ interface Memory {
 }
 
 async function memory(h: Harness, est: BenchChild, api: BenchChild): Promise<Memory> {
-  const [e, a, r] = await Promise.all([est.stats(), api.stats(), redisUsedMemory(h.redis)]);
+  const [e, a, r] = await Promise.all([est.stats({ gc: true }), api.stats({ gc: true }), redisUsedMemory(h.redis)]);
   return { estimatorRss: e.rss, apiRss: a.rss, redisUsed: r };
 }
 
+const pct = (g: number | null) => (g === null ? '-' : `${g >= 0 ? '+' : ''}${(g * 100).toFixed(0)}%`);
 const memText = (m: Memory) => `est ${fmtBytes(m.estimatorRss)}, api ${fmtBytes(m.apiRss)}, redis ${fmtBytes(m.redisUsed)}`;
 
 async function caughtUp(est: BenchChild, from: number, n: number, timeoutMs: number): Promise<void> {
@@ -123,7 +124,7 @@ export async function growthRow(h: Harness): Promise<ResultRow[]> {
       what: `memory after ${m.events.toLocaleString('en-US')} events (72 queues)${planned ? '' : ` - STOPPED EARLY (${outOfTime ? `time budget ${h.opts.memoryBudgetSeconds} s` : 'source exhausted'}; planned ${max.toLocaleString('en-US')})`}`,
       result: memText(m.mem),
       baseline: isFirst ? `(base; ${fmt(m.perSecond, 'ev/s')} overall)` : `${first!.events.toLocaleString('en-US')} ev: est ${fmtBytes(first!.mem.estimatorRss)}, api ${fmtBytes(first!.mem.apiRss)}`,
-      ratio: g === null ? '-' : `${g >= 0 ? '+' : ''}${(g * 100).toFixed(0)}% (redis ${fmtRatio(ratio(m.mem.redisUsed, first!.mem.redisUsed))})`,
+      ratio: g === null ? '-' : `${pct(g)} (redis ${pct(growth(first!.mem.redisUsed, m.mem.redisUsed))})`,
       target: isFirst ? '-' : target.label,
       verdict: isFirst ? 'info' : planned ? judge(g, target) : 'n/a',
       data: { ...m, planned },

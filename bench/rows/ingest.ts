@@ -8,7 +8,7 @@ import type { KezekEvent } from '../../shared/events/index.ts';
 import { pseudonymiseEvent } from '../../shared/privacy.ts';
 import { desEvents, publishEvents } from '../lib/events.ts';
 import { BENCH_PRODUCER_TOKEN, BENCH_PSEUDONYM_KEY, type Harness } from '../lib/harness.ts';
-import { startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
+import { cpuMs, startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
 import { baselineNames } from '../services/ipc.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { fmt, fmtRatio, judge, ratio, type ResultRow } from '../lib/stats.ts';
@@ -52,6 +52,15 @@ async function postBatches(port: number, events: readonly KezekEvent[]): Promise
   return { accepted, failed };
 }
 
+type Cpu = { consumer: number; nats: number; redis: number };
+const cpuOf = (h: Harness, pid: number): Cpu => ({ consumer: cpuMs(pid), nats: cpuMs(h.nats.pid), redis: cpuMs(h.redisServer.pid) });
+/** CPU ms per 1000 events since `from`. */
+function cpuSince(h: Harness, pid: number, from: Cpu, events: number): Cpu {
+  const now = cpuOf(h, pid);
+  const per = (a: number, b: number) => ((a - b) * 1000) / events;
+  return { consumer: per(now.consumer, from.consumer), nats: per(now.nats, from.nats), redis: per(now.redis, from.redis) };
+}
+
 export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   const n = h.opts.ingestEvents;
   h.progress(`ingest: generating ${n} DES events on the 72 catalogued queues`);
@@ -83,11 +92,13 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   h.progress(`ingest (b): ${count} events published directly to JetStream`);
   const estB = await startChild('estimator', { env: h.env(pb) });
   const fromB = (await estB.stats()).processed ?? 0;
+  const cpuB = cpuOf(h, estB.pid);
   const t0b = performance.now();
   await publishEvents(h.js, subjects(pb), events, BENCH_PSEUDONYM_KEY);
   const tPublished = performance.now();
   const endB = await drained(estB, fromB, count, timeout);
   const rateB = (count * 1000) / (endB - t0b);
+  const cpuUsedB = cpuSince(h, estB.pid, cpuB, count);
   const statsB = await estB.stats();
   await estB.stop();
   await h.cleanup(pb);
@@ -97,6 +108,7 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   h.progress(`ingest baseline: ${count} messages, bare JetStream pull consumer + 1 trivial Lua call each`);
   const base = await startChild('baseline', { env: h.env(pc) });
   const names = baselineNames(pc);
+  const cpuC = cpuOf(h, base.pid);
   const t0c = performance.now();
   const inflight = new Set<Promise<unknown>>();
   for (let i = 0; i < count; i++) {
@@ -107,6 +119,7 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   await Promise.all(inflight);
   const endC = await drained(base, 0, count, timeout);
   const rateBase = (count * 1000) / (endC - t0c);
+  const cpuUsedC = cpuSince(h, base.pid, cpuC, count);
   await base.stop();
   await h.cleanup(pc);
 
@@ -143,6 +156,16 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
       target: target.label,
       verdict: judge(rB, target),
       data: { events: count, perSecond: rateB, publishOnlyPerSecond: (count * 1000) / (tPublished - t0b), baselinePerSecond: rateBase, ratio: rB, estimator: statsB.counters },
+    },
+    {
+      group: '1 ingest',
+      what: '    CPU ms per 1k events in (b): consumer / nats-server / redis-server',
+      result: `${fmt(cpuUsedB.consumer, '', 0)} / ${fmt(cpuUsedB.nats, '', 0)} / ${fmt(cpuUsedB.redis, '', 0)}`,
+      baseline: `${fmt(cpuUsedC.consumer, '', 0)} / ${fmt(cpuUsedC.nats, '', 0)} / ${fmt(cpuUsedC.redis, '', 0)}`,
+      ratio: fmtRatio(ratio(cpuUsedB.consumer, cpuUsedC.consumer)),
+      target: '-',
+      verdict: 'info',
+      data: { estimatorRun: cpuUsedB, baselineRun: cpuUsedC, note: 'CPU ms per 1000 events, from /proc; the runner publishes in both' },
     },
   ];
 }

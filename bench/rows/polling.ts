@@ -17,6 +17,8 @@ import { fmt, fmtRatio, ratio, type ResultRow, type Verdict } from '../lib/stats
 
 const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 const HIGH_LIMIT = '100000000';
+/** Discarded run before each measurement: JIT warm-up of the server (and tsx's first compile of each route). */
+const WARMUP_SECONDS = 2;
 
 export interface CannonResult {
   reqPerSec: number;
@@ -100,11 +102,13 @@ export async function pollingRow(h: Harness): Promise<ResultRow[]> {
   const bareResults: Record<string, CannonResult> = {};
   for (const name of ['crossing', 'bulk'] as const) {
     h.progress(`polling: bare Fastify /bare/${name}, ${c} connections, ${s} s`);
+    await cannon(`${bareBase}/bare/${name}`, WARMUP_SECONDS, c);
     bareResults[name] = await cannon(`${bareBase}/bare/${name}`, s, c);
   }
   const rows: ResultRow[] = [];
   for (const r of runs) {
     h.progress(`polling: ${r.what}, ${c} connections, ${s} s`);
+    await cannon(r.url, WARMUP_SECONDS, c, r.headers);
     const res = await cannon(r.url, s, c, r.headers);
     const b = bareResults[r.bare]!;
     const rr = ratio(res.reqPerSec, b.reqPerSec);

@@ -12,7 +12,8 @@ export interface ChildStats {
   counters?: Record<string, number>;
 }
 
-export type ChildRequest = { type: 'stats'; id: number } | { type: 'stop'; id: number };
+/** `gc: true` runs a full garbage collection first (children start with --expose-gc), so memory readings are not GC timing noise. */
+export type ChildRequest = { type: 'stats'; id: number; gc?: boolean } | { type: 'stop'; id: number };
 export type ChildReply =
   | { type: 'ready'; info: Record<string, unknown> }
   | { type: 'stats'; id: number; stats: ChildStats }
@@ -37,6 +38,8 @@ export function serveChild(opts: { counters: () => { processed?: number; counter
   process.on('message', (raw) => {
     const m = raw as ChildRequest;
     if (m.type === 'stats') {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (m.gc && gc) gc();
       const mem = process.memoryUsage();
       const reply: ChildReply = { type: 'stats', id: m.id, stats: { rss: mem.rss, heapUsed: mem.heapUsed, ...opts.counters() } };
       process.send?.(reply);

@@ -12,7 +12,7 @@ import { subjects } from '../../shared/events/subjects.ts';
 import { createApiStore } from '../../shared/api-store/store.ts';
 import { createAuthenticator } from './auth.ts';
 import type { AppContext, AppDeps } from './context.ts';
-import { HttpError, installErrorHandling, sendError } from './errors.ts';
+import { HttpError, badRequest, installErrorHandling, sendError } from './errors.ts';
 import { installZodValidation } from './validation.ts';
 import { registerDocs } from './docs.ts';
 import { createEstimatesView } from './view.ts';
@@ -45,6 +45,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: INGEST_BODY_LIMIT,
     trustProxy: false,
     routerOptions: { ignoreTrailingSlash: true },
+    // errors the router raises before any route or error handler runs: the same error shape, no URL echoed back
+    frameworkErrors: (err, _request, reply) =>
+      sendError(reply, badRequest(err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the URL path is not valid (bad percent-encoding?)')),
   });
 
   const view = createEstimatesView({ nc: deps.nc, reader: deps.reader, catalogue: deps.catalogue, prefix: config.KEZEK_PREFIX, staleAfterSeconds: config.STALE_AFTER_SECONDS, logger: log, now: deps.now });

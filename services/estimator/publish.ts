@@ -68,9 +68,25 @@ export function createPublisher(deps: PublisherDeps) {
     return computeEstimate(window, { profile, localZone, staleAfterMs: deps.staleAfterMs, nowMs: deps.now(), revision });
   };
 
+  /**
+   * With no stored estimate (first boot, or Redis lost its data), the last revision published on the estimates
+   * stream: new revisions continue above it, so subscribers never see a revision go back.
+   */
+  async function publishedRevision(queue: QueueRef): Promise<number> {
+    try {
+      const jsm = await js.jetstreamManager();
+      const m = await jsm.streams.getMessage(s.estimatesStream, { last_by_subj: s.estimatesFor(queue.crossingId, queue.direction, queue.vehicleClass) });
+      const rev = m ? (m.json() as { revision?: unknown }).revision : undefined;
+      return typeof rev === 'number' && Number.isInteger(rev) && rev >= 0 ? rev : 0;
+    } catch {
+      return 0; // no message on the subject (or the stream is unreachable): start from the stored revision
+    }
+  }
+
   async function publish(est: QueueEstimate): Promise<void> {
     try {
-      await js.publish(s.estimatesFor(est.crossingId, est.direction, est.vehicleClass), JSON.stringify(est), { msgID: `${queueKey(est)}#${est.revision}` });
+      // asOf in the id: a revision number re-used after data loss must not be swallowed as a duplicate
+      await js.publish(s.estimatesFor(est.crossingId, est.direction, est.vehicleClass), JSON.stringify(est), { msgID: `${queueKey(est)}#${est.revision}@${est.asOf}` });
     } catch (err) {
       // stored already; the next change (or the periodic republish) publishes again
       logger.warn({ err, queue: queueKey(est) }, 'publishing an estimate failed');
@@ -86,7 +102,7 @@ export function createPublisher(deps: PublisherDeps) {
     const est = model(window, (prev?.revision ?? 0) + 1);
     if (!est) return 'not-catalogued';
     if (!materiallyChanged(prev, est, deps.republishEveryMs)) return 'unchanged';
-    const res = await store.writeEstimate(est);
+    const res = await store.writeEstimate(est, { minRevision: prev ? 0 : await publishedRevision(queue) });
     if (!res.written) {
       cache.delete(key);
       return 'unchanged';
@@ -102,7 +118,8 @@ export function createPublisher(deps: PublisherDeps) {
     for (const q of catalogue.queues()) {
       const est = model(emptyWindow(q, deps.now()), 1);
       if (!est) continue;
-      const res = await store.writeEstimate(est, { seed: true });
+      if (await store.readEstimate(q)) continue;
+      const res = await store.writeEstimate(est, { seed: true, minRevision: await publishedRevision(q) });
       if (res.written) {
         seeded += 1;
         await publish(res.estimate);

@@ -34,8 +34,6 @@ const P = {
   thetaTauMs: 3 * 60 * 60 * 1000,
   /** Weight of the patience prior, in vehicle-seconds of exposure. */
   thetaPriorExposureS: 5 * 3600,
-  /** Upper bound of the weight LES can get in the fused median. */
-  maxLesWeight: 0.7,
   /** Calibration is done separately (Mondrian) for light states and for a real queue of at least this many departures. */
   heavyK: 3,
   /** Cap on the time-sampling weight of one realised wait (a long gap between arrivals). */
@@ -510,10 +508,8 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
   const heavy = now.k >= P.heavyK;
   const pits: Pit[] = [];
   let wSum = 0;
-  // second moments of the model's and LES's errors on realised waits, for the minimum-variance blend
-  let smm = 0;
-  let sll = 0;
-  let sml = 0;
+  let errModel = 0;
+  let errLes = 0;
   let wLes = 0;
   for (const p of rs.preds) {
     const horizonMs = (p.dist.offset + P.calibHorizon * Math.max(p.median - p.dist.offset, 60)) * 1000;
@@ -531,11 +527,8 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
       wSum += pit.w;
     }
     if (p.outcome?.kind === 'served' && p.les !== null) {
-      const em = p.median - wait;
-      const el = p.les - wait;
-      smm += recency * em * em;
-      sll += recency * el * el;
-      sml += recency * em * el;
+      errModel += recency * Math.abs(wait - p.median);
+      errLes += recency * Math.abs(wait - p.les);
       wLes += recency;
     }
   }
@@ -556,13 +549,11 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
       return Math.min(0.995, Math.max(0.005, shrink * hi + (1 - shrink) * q));
     };
   }
-  // Minimum-variance combination of two correlated estimators: w = (Smm - Sml) / (Smm + Sll - 2 Sml), kept in
-  // [0, maxLesWeight] and shrunk toward 0 (pure model) when few realised waits are known.
   let lesWeight = 0;
-  const denom = smm + sll - 2 * sml;
-  if (wLes > 0 && denom > 0) {
-    const w = Math.min(P.maxLesWeight, Math.max(0, (smm - sml) / denom));
-    lesWeight = w * (wLes / (wLes + P.calibPrior));
+  if (wLes > 0 && errModel > errLes) {
+    const m = errModel / wLes;
+    const l = Math.max(errLes / wLes, 1);
+    lesWeight = ((m * m) / (m * m + l * l)) * (wLes / (wLes + P.calibPrior));
   }
   return { map, lesWeight, samples: pits.length };
 }
@@ -670,9 +661,10 @@ export function computeEstimate(window: QueueWindow, ctx: ModelContext): QueueEs
     return { ...base, ...statusFields, waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, method: 'closed-unknown-reopening' };
   }
   const cal = calibrate(rs, asOf, dist);
-  if ((globalThis as { DEBUG?: boolean }).DEBUG) console.log(dist, cal.lesWeight, cal.map(0.1), cal.map(0.5), cal.map(0.9), 1 / rs.muPerLane(), rs.satStarts.v, rs.laneTime.v, rs.durN.v, rs.durSum.v / rs.durN.v, rs.thetas(), rs.busyLanes(asOf, rs.currentLanes()));
   let p10 = calibratedQuantile(dist, LEVELS.p10, cal.map);
-  let p50 = calibratedQuantile(dist, LEVELS.p50, cal.map);
+  // The median stays the model's own: realised waits are known only after the wait, so recalibrating the centre
+  // would drag it toward the past (measured: worse MAE on surges and lane changes). Only the range is recalibrated.
+  let p50 = distQuantile(dist, LEVELS.p50);
   let p90 = calibratedQuantile(dist, LEVELS.p90, cal.map);
   const closed = rs.isClosedAt(asOf);
   let method: EstimateMethod = closed ? 'closed-known-reopening' : 'queue-model';
@@ -696,14 +688,24 @@ export function computeEstimate(window: QueueWindow, ctx: ModelContext): QueueEs
 // ---------------------------------------------------------------------------------------------------------
 // Baselines from a window
 
+/** LES and HOL read only the line, not the capacity: any profile will do for the replay. */
+const baselineProfile = (w: QueueWindow): ClassProfile => ({
+  vehicleClass: w.queue.vehicleClass,
+  lanesTypical: 1,
+  lanesMax: 1,
+  serviceTimeMeanSeconds: 60,
+  serviceTimeScv: 1,
+  hourlyArrivals: new Array<number>(24).fill(0),
+  weekdayFactors: [1, 1, 1, 1, 1, 1, 1],
+  estimate: true,
+});
+
 /** LES: the wait of the most recent vehicle that entered service (seconds), or null if none is known. */
 export function lesEstimate(window: QueueWindow): number | null {
-  const prior: ClassProfile = { vehicleClass: window.queue.vehicleClass, lanesTypical: 1, lanesMax: 1, serviceTimeMeanSeconds: 60, serviceTimeScv: 1, hourlyArrivals: new Array(24).fill(0), weekdayFactors: [1, 1, 1, 1, 1, 1, 1], estimate: true };
-  return replay(window, prior, false).les;
+  return replay(window, baselineProfile(window), false).les;
 }
 
 /** HOL: how long the vehicle now at the head of the line has waited (seconds); 0 when nobody is known to wait. */
 export function holEstimate(window: QueueWindow): number {
-  const prior: ClassProfile = { vehicleClass: window.queue.vehicleClass, lanesTypical: 1, lanesMax: 1, serviceTimeMeanSeconds: 60, serviceTimeScv: 1, hourlyArrivals: new Array(24).fill(0), weekdayFactors: [1, 1, 1, 1, 1, 1, 1], estimate: true };
-  return replay(window, prior, false).hol(window.asOfMs);
+  return replay(window, baselineProfile(window), false).hol(window.asOfMs);
 }

@@ -28,7 +28,8 @@ export const InstantSchema = z
       ctx.addIssue({ code: 'custom', message: 'must include a UTC offset or Z: a local time without offset is ambiguous' });
       return;
     }
-    if (!DateTime.fromISO(v, { setZone: true }).isValid) ctx.addIssue({ code: 'custom', message: 'is not a valid date-time' });
+    // Date.parse too: event time is read with it downstream, and luxon accepts offsets it cannot read (+05, +25:00)
+    if (!DateTime.fromISO(v, { setZone: true }).isValid || !Number.isFinite(Date.parse(v))) ctx.addIssue({ code: 'custom', message: 'is not a valid date-time' });
   });
 
 export const EventIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');

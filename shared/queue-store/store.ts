@@ -92,9 +92,10 @@ export interface QueueStore extends QueueReader {
   /**
    * Stores the latest published estimate; the revision is assigned here (previous + 1). Not written when older (by
    * asOf) than the stored one. `seed: true` writes a cold-start estimate only if the queue has none; any later
-   * published estimate replaces a seed.
+   * published estimate replaces a seed. `minRevision`: the new revision is above it (revisions stay monotonic for
+   * subscribers after Redis lost its data).
    */
-  writeEstimate(estimate: QueueEstimate, opts?: { seed?: boolean }): Promise<WriteEstimateResult>;
+  writeEstimate(estimate: QueueEstimate, opts?: { seed?: boolean; minRevision?: number }): Promise<WriteEstimateResult>;
   readEstimate(queue: QueueRef): Promise<QueueEstimate | null>;
   /** Newest event time applied to the queue, including statuses of the crossing that apply to it. */
   lastEventMs(queue: QueueRef): Promise<number | null>;
@@ -270,7 +271,7 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     return { q: e.queueLength, l: e.lanesOpen, s: e.status, w: e.waitSeconds, p10: e.waitP10Seconds, p90: e.waitP90Seconds };
   }
 
-  async function writeEstimate(estimate: QueueEstimate, wopts: { seed?: boolean } = {}): Promise<WriteEstimateResult> {
+  async function writeEstimate(estimate: QueueEstimate, wopts: { seed?: boolean; minRevision?: number } = {}): Promise<WriteEstimateResult> {
     const est = QueueEstimateSchema.parse(estimate);
     const asOfMs = Date.parse(est.asOf);
     const { revision: _ignored, ...rest } = est;
@@ -281,6 +282,7 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       options.bucketMs,
       JSON.stringify(summaryOf(est)),
       wopts.seed ? 'seed' : 'publish',
+      Math.max(0, Math.floor(wopts.minRevision ?? 0)),
     ]);
     const parsed = z.tuple([z.number().int(), z.number().int()]).safeParse(reply);
     if (!parsed.success) throw new QueueStoreError('BAD_REPLY', 'write-estimate returned an unexpected reply', { queue: queueKey(est) });

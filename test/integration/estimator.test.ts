@@ -200,10 +200,14 @@ describe('estimator', () => {
     await est.start(); // first boot: no marker, so a rebuild (#1) replays the stream
     await until('all applied', async () => est.stats().applied >= events.length);
     const before = await est.store.readWindow(Q, t0 + 10 * MIN, 60 * MIN);
+    await until('the estimate of the newest event', async () => (await est.store.readEstimate(Q))?.asOf === new Date(t0 + 8 * MIN).toISOString());
+    const revisionBefore = (await est.store.readEstimate(Q))!.revision;
     // simulate an empty Redis: delete every key of this prefix (never FLUSHALL on the shared server)
     const keys = await env.redis.keys(`${env.prefix}:*`);
     await env.redis.del(...keys);
     await until('rebuild and the marker back', async () => est.stats().rebuilds >= 2 && (await est.store.isInitialised()));
+    // revisions continue above what subscribers saw before the loss
+    expect((await est.store.readEstimate(Q))!.revision).toBeGreaterThan(revisionBefore);
     expect(await est.store.readWindow(Q, t0 + 10 * MIN, 60 * MIN)).toEqual(before);
     expect(await est.store.readEstimate(Q)).toMatchObject({ queueLength: (await modelSays(est.store, t0 + 8 * MIN)).queueLength, asOf: new Date(t0 + 8 * MIN).toISOString() });
     // and it keeps consuming afterwards

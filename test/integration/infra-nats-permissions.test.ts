@@ -143,6 +143,13 @@ describe('infra/nats/nats.conf permissions', () => {
     expect(dlq.stream).toBe(s.dlqStream);
   });
 
+  it('the api user may read the estimator consumer\'s progress (for /readyz) but not delete it', async () => {
+    const jsm = await jetstreamManager(await as('api'));
+    const info = await jsm.consumers.info(s.eventsStream, s.estimatorDurable);
+    expect(info.name).toBe(s.estimatorDurable);
+    await expect(jsm.consumers.delete(s.eventsStream, s.estimatorDurable)).rejects.toThrow(/permission/i);
+  });
+
   it('the estimator cannot forge events', async () => {
     const before = await streamCount(s.eventsStream);
     await expect(

@@ -26,7 +26,7 @@ function builder() {
 }
 
 /** Two hours of a busy 4-lane truck queue: 10-minute services, a vehicle every 1.5 min (40/h against a capacity of 24/h), all waiting vehicles known. */
-function busyHistory(opts: { lanes?: number; abandonEvery?: number } = {}) {
+function busyHistory(opts: { lanes?: number; extraLeaversEvery?: number } = {}) {
   const b = builder();
   const lanes = opts.lanes ?? 4;
   b.add(0, 'lanes.changed', { lanesOpen: lanes });
@@ -38,15 +38,16 @@ function busyHistory(opts: { lanes?: number; abandonEvery?: number } = {}) {
       const ref = `v${arrivals.length}`;
       b.add(m, 'vehicle.arrived', { vehicleRef: ref });
       arrivals.push(m);
-      if (opts.abandonEvery && arrivals.length % opts.abandonEvery === 0) {
-        b.add(m + 1, 'vehicle.abandoned', { vehicleRef: ref });
-        arrivals[arrivals.length - 1] = NaN;
-      }
       next = m + 1.5;
+      if (opts.extraLeaversEvery && arrivals.length % opts.extraLeaversEvery === 0) {
+        // an extra traveller who joins and gives up after 5 minutes (never served, so the served line is unchanged)
+        b.add(m + 0.1, 'vehicle.arrived', { vehicleRef: `x${arrivals.length}` });
+        b.add(m + 5.1, 'vehicle.abandoned', { vehicleRef: `x${arrivals.length}` });
+      }
     }
   }
-  // lanes each serve one vehicle per 10 minutes, FIFO over the vehicles that did not abandon
-  const queue = arrivals.map((a, i) => ({ a, ref: `v${i}` })).filter((x) => !Number.isNaN(x.a));
+  // lanes each serve one vehicle per 10 minutes, FIFO
+  const queue = arrivals.map((a, i) => ({ a, ref: `v${i}` }));
   const free = new Array(lanes).fill(0) as number[];
   for (const v of queue) {
     const lane = free.indexOf(Math.min(...free));
@@ -98,11 +99,13 @@ describe('queue model', () => {
 
   it('lowers the estimate when travellers abandon the queue', () => {
     const patient = estimate(busyHistory().events);
-    // Same service, but every 4th arrival leaves after a minute: the rate of abandonment ahead shortens the wait
-    // even for the same number of vehicles ahead (compare per vehicle ahead).
-    const impatient = estimate(busyHistory({ abandonEvery: 4 }).events);
-    expect(impatient.queueLength).toBeGreaterThan(0);
-    expect(impatient.waitSeconds! / (impatient.queueLength + 1)).toBeLessThan(patient.waitSeconds! / (patient.queueLength + 1));
+    // Same served vehicles and the same queue now, but the history shows travellers giving up: those ahead may
+    // leave too, so the wait for the same number ahead is shorter.
+    const impatient = estimate(busyHistory({ extraLeaversEvery: 2 }).events);
+    expect(patient.queueLength).toBeGreaterThan(10);
+    expect(Math.abs(impatient.queueLength - patient.queueLength)).toBeLessThanOrEqual(4); // leavers of the last 5 min still wait
+    const perVehicle = (e: typeof patient) => e.waitSeconds! / (e.queueLength + 1);
+    expect(perVehicle(impatient)).toBeLessThan(perVehicle(patient) * 0.9);
   });
 
   it('lowers the estimate when more lanes open', () => {

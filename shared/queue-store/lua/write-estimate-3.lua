@@ -10,6 +10,7 @@
   KEYS[3] hest  ZSET bucket starts with an estimate
 
   ARGV[1] estimate JSON  ARGV[2] asOfMs  ARGV[3] bucket ms  ARGV[4] bucket summary JSON  ARGV[5] mode 'publish' | 'seed'
+  ARGV[6] revision floor: the new revision is above it (after Redis lost its data, the last published revision)
 
   Returns {0, revision} written | {1, revision} not written (older than the stored estimate, or seed over an existing one)
 ]]
@@ -23,7 +24,7 @@ local curAsOf = numOrNil(cur[1])
 local rev = numOrNil(cur[2]) or 0
 if seed and curAsOf then return { 1, rev } end
 if curAsOf and cur[3] ~= '1' and asOf < curAsOf then return { 1, rev } end
-rev = rev + 1
+rev = math.max(rev, tonumber(ARGV[6]) or 0) + 1
 redis.call('HSET', KEYS[1], 'json', ARGV[1], 'asOfMs', fmt(asOf), 'revision', fmt(rev), 'seed', seed and '1' or '0')
 if not seed then
   local b = fmt(math.floor(asOf / bucketMs) * bucketMs)
