@@ -51,6 +51,8 @@ export interface MessageContext {
 }
 
 const MAX_RAW_CHARS = 16_384;
+/** A dead letter larger than this keeps the truncated raw text as payload (NATS max_payload is 1 MiB). */
+const MAX_DLQ_CHARS = 256 * 1024;
 const decoder = new TextDecoder();
 
 const STORE_POISON: Partial<Record<QueueStoreError['code'], DeadLetterReason>> = {
@@ -116,8 +118,17 @@ async function deadLetter(m: JsMsg, ctx: MessageContext, reason: DeadLetterReaso
     payload: maskPayload(payload, ctx.pseudonymKey),
     deadLetteredAt: new Date((ctx.now ?? Date.now)()).toISOString(),
   };
+  // A payload JSON.stringify cannot handle (nesting too deep) or too big for one message would make every publish
+  // fail until max_deliver and the message would vanish: keep its (masked, truncated) raw text instead.
+  let body: string | undefined;
+  try {
+    body = JSON.stringify(dl);
+  } catch {
+    body = undefined;
+  }
+  if (body === undefined || body.length > MAX_DLQ_CHARS) body = JSON.stringify({ ...dl, payload: maskPayload(decoder.decode(m.data), ctx.pseudonymKey) });
   // msgID: a redelivered poison message is stored once in the DLQ stream
-  await ctx.js.publish(s.dlqFor(crossingId ?? 'unknown'), JSON.stringify(dl), { msgID: `dlq:${s.eventsStream}:${m.info.streamSequence}` });
+  await ctx.js.publish(s.dlqFor(crossingId ?? 'unknown'), body, { msgID: `dlq:${s.eventsStream}:${m.info.streamSequence}` });
 }
 
 /** THE ack policy. */
