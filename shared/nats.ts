@@ -108,3 +108,15 @@ function isNotFound(err: unknown): boolean {
   const e = err as { api_error?: { err_code?: number }; code?: number | string };
   return e?.api_error?.err_code === 10059 || e?.code === 404 || e?.code === '404';
 }
+
+/**
+ * For producers whose NATS user may not manage streams (least privilege in infra/nats): try to create/update the
+ * streams, and when the server refuses, carry on - the estimator and API own the topology - with one warning.
+ */
+export async function ensureStreamsIfAllowed(nc: NatsConnection, opts: StreamOptions, logger: Logger): Promise<void> {
+  try {
+    await ensureStreams(nc, opts);
+  } catch (err) {
+    logger.warn({ err: { message: (err as Error).message } }, 'could not create or update the JetStream streams (no permission?); assuming the estimator and API manage them');
+  }
+}

@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
   const catalogue = loadCatalogue();
-  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-api', logger });
+  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-api', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD });
   await ensureStreams(nc, { prefix: config.KEZEK_PREFIX });
   const redis = new Redis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: false, maxRetriesPerRequest: 2 });
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis error'));

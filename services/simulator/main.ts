@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { connectNats, ensureStreams } from '../../shared/nats.ts';
+import { connectNats, ensureStreamsIfAllowed } from '../../shared/nats.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
 import { createSimulator } from './simulator.ts';
@@ -65,8 +65,8 @@ async function main(): Promise<void> {
 
   const logger = createLogger({ service: 'simulator', level: config.LOG_LEVEL });
   const catalogue = loadCatalogue();
-  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-simulator', logger });
-  await ensureStreams(nc, { prefix: config.KEZEK_PREFIX });
+  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-simulator', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD });
+  await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX }, logger);
   const publisher = createEventPublisher({
     nc,
     prefix: config.KEZEK_PREFIX,
