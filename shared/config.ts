@@ -86,6 +86,14 @@ export const EnvSchema = z.object({
    */
   LOCAL_SERVERS: z.enum(['auto', 'spawn']).default('auto'),
   STALE_AFTER_SECONDS: z.coerce.number().int().positive().default(900),
+  /** JetStream replicas of the Kezek streams (3 on a three-node cluster). Every service must use the same value. */
+  NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  /** `crossing`: one consumer per crossing, shared out between estimator instances by Redis leases (docs/scale-out.md). */
+  ESTIMATOR_PARTITIONING: z.enum(['off', 'crossing']).default('off'),
+  /** Lease lifetime of an estimator partition: a dead instance's crossings move to the others after about this long. */
+  ESTIMATOR_LEASE_MS: z.coerce.number().int().min(1000).max(300_000).default(15_000),
+  /** First redelivery delay of an event an estimator took but did not ack (e.g. it crashed). */
+  ESTIMATOR_ACK_WAIT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
 });
 
 export type Config = z.infer<typeof EnvSchema>;

@@ -4,11 +4,15 @@
  * `ready` once serving, `stats` on request, and they shut down in order on `stop`.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ChildReply, ChildRequest, ChildStats } from '../services/ipc.ts';
 
 const SERVICES_DIR = fileURLToPath(new URL('../services/', import.meta.url));
+/** Each child's stdout/stderr (pino JSON lines, crashes) goes to `<name>-<n>.log` here; *.log is git-ignored. */
+export const LOGS_DIR = fileURLToPath(new URL('../results/logs/', import.meta.url));
+let childCount = 0;
 
 export interface BenchChild {
   readonly name: string;
@@ -30,12 +34,15 @@ export interface ForkOptions {
 }
 
 export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare', opts: ForkOptions): Promise<BenchChild> {
+  mkdirSync(LOGS_DIR, { recursive: true });
+  const logFd = openSync(join(LOGS_DIR, `${name}-${++childCount}.log`), 'w');
   const proc: ChildProcess = fork(`${SERVICES_DIR}${name}.ts`, opts.args ?? [], {
     execArgv: ['--import', 'tsx', '--expose-gc', ...(opts.execArgv ?? [])],
     // the child's own config comes from this env only (shared/config.ts reads it); PATH is needed for nothing else
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'warn', ...opts.env },
-    stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
+    stdio: ['ignore', logFd, logFd, 'ipc'],
   });
+  closeSync(logFd);
   let nextId = 1;
   const pending = new Map<number, (r: ChildReply) => void>();
   let exited = false;
@@ -121,3 +128,32 @@ export function cpuMs(pid: number | undefined): number {
   }
 }
 const CLOCK_TICKS = 100; // USER_HZ on Linux
+
+/** Warning/error lines (pino level >= 40) and non-JSON output (crashes) per child log, by message. */
+export function childLogSummary(): { file: string; messages: Record<string, number> }[] {
+  let files: string[];
+  try {
+    files = readdirSync(LOGS_DIR).filter((f) => f.endsWith('.log'));
+  } catch {
+    return [];
+  }
+  const out: { file: string; messages: Record<string, number> }[] = [];
+  for (const file of files) {
+    const messages: Record<string, number> = {};
+    for (const line of readFileSync(join(LOGS_DIR, file), 'utf8').split('\n')) {
+      if (!line.trim()) continue;
+      let key: string;
+      try {
+        const l = JSON.parse(line) as { level?: number; msg?: string; err?: { message?: string } };
+        if ((l.level ?? 0) < 40) continue;
+        key = `${l.msg ?? '?'}${l.err?.message ? `: ${l.err.message}` : ''}`;
+      } catch {
+        if (!/Error/.test(line)) continue;
+        key = line.trim().slice(0, 120);
+      }
+      messages[key] = (messages[key] ?? 0) + 1;
+    }
+    if (Object.keys(messages).length) out.push({ file, messages });
+  }
+  return out.sort((a, b) => a.file.localeCompare(b.file, 'en', { numeric: true }));
+}

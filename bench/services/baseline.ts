@@ -45,27 +45,35 @@ let stopping = false;
 const js = jetstream(nc);
 const consumer = await js.consumers.get(streamName, names.durable);
 
+let fetchErrors = 0;
+
 async function loop(): Promise<void> {
   while (!stopping) {
-    const msgs = await consumer.fetch({ max_messages: BATCH, expires: 1000 });
     const inflight = new Set<Promise<void>>();
-    for await (const m of msgs) {
-      const p: Promise<void> = (async (msg: JsMsg) => {
-        await incr(counterKey);
-        msg.ack();
-        processed += 1;
-        if (echo) nc.publish(echo, msg.data);
-      })(m).finally(() => inflight.delete(p));
-      inflight.add(p);
-      if (inflight.size >= CONCURRENCY) await Promise.race(inflight);
+    try {
+      const msgs = await consumer.fetch({ max_messages: BATCH, expires: 1000 });
+      for await (const m of msgs) {
+        const p: Promise<void> = (async (msg: JsMsg) => {
+          await incr(counterKey);
+          msg.ack();
+          processed += 1;
+          if (echo) nc.publish(echo, msg.data);
+        })(m).finally(() => inflight.delete(p));
+        inflight.add(p);
+        if (inflight.size >= CONCURRENCY) await Promise.race(inflight);
+      }
+    } catch {
+      // e.g. "heartbeats missed" when the 2 cores are saturated: like the estimator, fetch again
+      fetchErrors += 1;
+    } finally {
+      await Promise.all(inflight);
     }
-    await Promise.all(inflight);
   }
 }
 const running = loop();
 
 const child = serveChild({
-  counters: () => ({ processed }),
+  counters: () => ({ processed, counters: { fetchErrors } }),
   shutdown: async () => {
     stopping = true;
     await running.catch(() => undefined);

@@ -18,7 +18,7 @@ async function main(): Promise<void> {
   const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
   const catalogue = loadCatalogue();
   const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-api', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD });
-  await ensureStreams(nc, { prefix: config.KEZEK_PREFIX });
+  await ensureStreams(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS });
   const redis = new Redis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: false, maxRetriesPerRequest: 2 });
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis error'));
   const reader = createApiReader({ redis, prefix: config.KEZEK_PREFIX, catalogue, staleAfterSeconds: config.STALE_AFTER_SECONDS });

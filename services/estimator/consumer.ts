@@ -23,14 +23,23 @@ export function backoffMs(o: Pick<ConsumerOptions, 'ackWaitMs' | 'maxDeliver'>):
   return Array.from({ length: n }, (_, i) => Math.min(o.ackWaitMs * 2 ** i, 10 * 60_000));
 }
 
-export function consumerConfig(o: ConsumerOptions): Partial<ConsumerConfig> & { durable_name: string } {
+/**
+ * Durable name of one partition (ESTIMATOR_PARTITIONING=crossing): one consumer per crossing, filtered on
+ * `<prefix>.v1.events.<crossingId>.>`. Without a crossing: the single consumer of the whole stream.
+ */
+export function durableName(prefix: string, crossingId?: string): string {
+  const s = subjects(prefix);
+  return crossingId === undefined ? s.estimatorDurable : `${s.estimatorDurable}-${crossingId}`;
+}
+
+export function consumerConfig(o: ConsumerOptions, crossingId?: string): Partial<ConsumerConfig> & { durable_name: string } {
   const s = subjects(o.prefix);
   return {
-    durable_name: s.estimatorDurable,
+    durable_name: durableName(o.prefix, crossingId),
     ack_policy: AckPolicy.Explicit,
     deliver_policy: DeliverPolicy.All,
     replay_policy: ReplayPolicy.Instant,
-    filter_subject: s.eventsAll,
+    filter_subject: crossingId === undefined ? s.eventsAll : s.eventsOfCrossing(crossingId),
     ack_wait: nanos(o.ackWaitMs),
     max_deliver: o.maxDeliver,
     backoff: backoffMs(o).map((ms) => nanos(ms)),
@@ -44,9 +53,9 @@ function isNotFound(err: unknown): boolean {
 }
 
 /** Creates the durable consumer, or updates the mutable limits of an existing one. */
-export async function ensureConsumer(jsm: JetStreamManager, o: ConsumerOptions): Promise<void> {
+export async function ensureConsumer(jsm: JetStreamManager, o: ConsumerOptions, crossingId?: string): Promise<void> {
   const s = subjects(o.prefix);
-  const cfg = consumerConfig(o);
+  const cfg = consumerConfig(o, crossingId);
   try {
     await jsm.consumers.info(s.eventsStream, cfg.durable_name);
   } catch (err) {
@@ -59,10 +68,10 @@ export async function ensureConsumer(jsm: JetStreamManager, o: ConsumerOptions):
 }
 
 /** Deletes the durable consumer (its position and pending acks); a missing consumer is fine. */
-export async function deleteConsumer(jsm: JetStreamManager, prefix: string): Promise<void> {
+export async function deleteConsumer(jsm: JetStreamManager, prefix: string, crossingId?: string): Promise<void> {
   const s = subjects(prefix);
   try {
-    await jsm.consumers.delete(s.eventsStream, s.estimatorDurable);
+    await jsm.consumers.delete(s.eventsStream, durableName(prefix, crossingId));
   } catch (err) {
     if (!isNotFound(err)) throw err;
   }

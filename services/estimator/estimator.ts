@@ -8,6 +8,11 @@
  * empty), the loop stops fetching and rebuilds: the durable consumer is deleted and re-created from the start of
  * the stream and every event is re-applied (idempotent), then the marker is written and consuming resumes.
  * stop() is idempotent and bounded by the fetch expiry plus in-flight work; the caller then drains NATS and quits Redis.
+ *
+ * With `partitioning: 'crossing'` (several instances, docs/scale-out.md) there is one durable consumer per crossing
+ * and each instance consumes only the crossings it holds a Redis lease on (partitions.ts). A partition without its
+ * ready marker (first boot, Redis lost its data) is replayed by its owner from the start of the stream; the global
+ * initialised marker is written once every partition is ready.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
@@ -19,7 +24,9 @@ import { ensureStreams } from '../../shared/nats.ts';
 import { queueKey } from '../../shared/estimates.ts';
 import type { QueueRef } from '../../shared/queue-store/api.ts';
 import { createQueueStore, type QueueStore, type QueueStoreOptions } from '../../shared/queue-store/store.ts';
-import { CONSUMER_DEFAULTS, deleteConsumer, ensureConsumer, type ConsumerOptions } from './consumer.ts';
+import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type ConsumerOptions } from './consumer.ts';
+import { createLeaseStore } from '../../shared/leases/store.ts';
+import { createPartitionManager, DEFAULT_LEASE_MS, newInstanceId, type PartitionManager } from './partitions.ts';
 import { processMessage, settle, type MessageContext, type Outcome, type Settlement } from './messages.ts';
 import { createPublisher } from './publish.ts';
 
@@ -46,6 +53,14 @@ export interface EstimatorDeps {
   store?: Partial<Omit<QueueStoreOptions, 'redis' | 'prefix' | 'model'>>;
   /** Wall clock (validation of future times, updatedAt). */
   now?: () => number;
+  /** `off`: one durable consumer for the whole stream. `crossing`: one per crossing, shared out by Redis leases. */
+  partitioning?: 'off' | 'crossing';
+  /** Instance id in leases and logs (default host-pid-random). */
+  instanceId?: string;
+  /** Lease lifetime of a partition (crossing mode); a dead instance's crossings move after about this long. */
+  leaseMs?: number;
+  /** Stream replicas (NATS_REPLICAS) when this instance creates or updates the streams. */
+  replicas?: number;
   /** Test seam: called after the store call, before settling (a test can hang here to simulate a crash). */
   beforeSettle?: (m: JsMsg, outcome: Outcome) => Promise<void> | void;
 }
@@ -58,6 +73,8 @@ export interface EstimatorStats {
   retried: number;
   published: number;
   rebuilds: number;
+  /** Partition replays (crossing mode). */
+  partitionReplays: number;
 }
 
 export interface RebuildReport {
@@ -74,6 +91,8 @@ export interface Estimator {
   /** Re-applies the whole events stream from the start (idempotent) and writes the initialised marker. */
   rebuild(reason?: string): Promise<RebuildReport>;
   stats(): EstimatorStats;
+  /** Crossings this instance consumes (crossing mode), else []. */
+  partitions(): string[];
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -108,21 +127,29 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   });
   const msgCtx: MessageContext = { store, catalogue: deps.catalogue, pseudonymKey: deps.pseudonymKey, js, prefix: deps.prefix, maxDeliver: consumerOpts.maxDeliver, now };
 
-  const stats: EstimatorStats = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, rebuilds: 0 };
+  const stats: EstimatorStats = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, rebuilds: 0, partitionReplays: 0 };
+  const partitioned = deps.partitioning === 'crossing';
+  const leases = createLeaseStore(deps.redis, deps.prefix);
+  const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
+  /** Running partition loops: crossing -> stop flag and the loop's promise. */
+  const partitionLoops = new Map<string, { stopped: boolean; done: Promise<void> }>();
+  let partitionManager: PartitionManager | undefined;
   let jsm: JetStreamManager | undefined;
   let running = false;
   let stopping = false;
   let loop: Promise<void> | undefined;
   let boot: Promise<void> | undefined;
   let stopPromise: Promise<void> | undefined;
-  let current: ConsumerMessages | undefined;
+  /** The open fetch of each durable (one in `off` mode, one per owned crossing otherwise), so stop() can end it. */
+  const current = new Map<string, ConsumerMessages>();
   let progressTimer: NodeJS.Timeout | undefined;
   let pendingRebuild: { reason: string; resolve: (r: RebuildReport) => void; reject: (e: unknown) => void; promise: Promise<RebuildReport> } | undefined;
 
   async function init(): Promise<JetStreamManager> {
     if (!jsm) {
-      jsm = await ensureStreams(deps.nc, { prefix: deps.prefix });
-      await ensureConsumer(jsm, consumerOpts);
+      jsm = await ensureStreams(deps.nc, { prefix: deps.prefix, replicas: deps.replicas });
+      // crossing mode: each partition's consumer is ensured by its owner
+      if (!partitioned) await ensureConsumer(jsm, consumerOpts);
     }
     return jsm;
   }
@@ -142,10 +169,10 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
    * One fetch: every message is decided and settled by a small pool, then (unless replaying for a rebuild) the
    * touched queues are refreshed once. Returns how many messages it saw and whether a transient error happened.
    */
-  async function cycle(refresh: boolean): Promise<{ messages: number; transient: boolean }> {
-    const consumer = await js.consumers.get(s.eventsStream, s.estimatorDurable);
+  async function cycle(refresh: boolean, durable: string = s.estimatorDurable): Promise<{ messages: number; transient: boolean }> {
+    const consumer = await js.consumers.get(s.eventsStream, durable);
     const msgs = await consumer.fetch({ max_messages: batchSize, expires: fetchExpiresMs });
-    current = msgs;
+    current.set(durable, msgs);
     const touched = new Map<string, QueueRef>();
     const inflight = new Set<Promise<void>>();
     let messages = 0;
@@ -173,7 +200,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       }
     } finally {
       await Promise.all(inflight);
-      current = undefined;
+      current.delete(durable);
     }
     if (refresh && touched.size > 0) {
       const queues = [...touched.values()];
@@ -225,6 +252,93 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     return report;
   }
 
+  /** Writes the global initialised marker once every partition has been replayed into this Redis. */
+  async function markInitialisedIfComplete(): Promise<void> {
+    for (const c of crossingIds) if (!(await leases.isReady(c))) return;
+    if (!(await store.isInitialised())) {
+      await store.markInitialised();
+      log.info({ partitions: crossingIds.length }, 'every partition is ready: store marked initialised');
+    }
+  }
+
+  /**
+   * Rebuild of one partition: its consumer is re-created from the start of the stream, its events re-applied
+   * (idempotent), its queues refreshed, then its ready marker written. Abandoned (marker stays absent, the next
+   * owner starts again) when the partition is lost or the estimator stops.
+   */
+  async function replayPartition(crossingId: string, ctl: { stopped: boolean }): Promise<void> {
+    const manager = await init();
+    const durable = durableName(deps.prefix, crossingId);
+    const started = Date.now();
+    log.info({ crossingId }, 'replaying partition from the start of the stream');
+    stats.partitionReplays += 1;
+    await deleteConsumer(manager, deps.prefix, crossingId);
+    await ensureConsumer(manager, consumerOpts, crossingId);
+    let events = 0;
+    while (!stopping && !ctl.stopped) {
+      const { messages, transient } = await cycle(false, durable);
+      events += messages;
+      if (transient) await waitForRedis();
+      if (messages > 0) continue;
+      const info = await manager.consumers.info(s.eventsStream, durable);
+      if (info.num_pending === 0 && info.num_ack_pending === 0) break;
+    }
+    if (stopping || ctl.stopped) return;
+    await publisher.seedPriors();
+    for (const q of deps.catalogue.queues().filter((x) => x.crossingId === crossingId)) {
+      if ((await publisher.refresh(q)) === 'published') stats.published += 1;
+    }
+    await leases.markReady(crossingId);
+    log.info({ crossingId, events, durationMs: Date.now() - started }, 'partition replayed');
+    await markInitialisedIfComplete();
+  }
+
+  /** The fetch loop of one owned crossing; ends when the partition is lost or the estimator stops. */
+  async function runPartition(crossingId: string, ctl: { stopped: boolean }): Promise<void> {
+    const durable = durableName(deps.prefix, crossingId);
+    let ensured = false;
+    let errorDelay = 250;
+    while (!stopping && !ctl.stopped) {
+      try {
+        if (!(await leases.isReady(crossingId))) {
+          await replayPartition(crossingId, ctl);
+          ensured = true;
+          continue;
+        }
+        if (!ensured) {
+          await ensureConsumer(await init(), consumerOpts, crossingId);
+          ensured = true;
+        }
+        const { transient } = await cycle(true, durable);
+        if (transient) await waitForRedis();
+        errorDelay = 250;
+      } catch (err) {
+        if (stopping || ctl.stopped) break;
+        log.warn({ err, crossingId }, 'partition cycle failed; retrying');
+        await sleep(errorDelay);
+        errorDelay = Math.min(errorDelay * 2, 5000);
+      }
+    }
+  }
+
+  function startPartition(crossingId: string): void {
+    if (partitionLoops.has(crossingId)) return;
+    // the previous owner may have published since this instance last cached an estimate of these queues
+    publisher.clearCache();
+    const ctl = { stopped: false, done: Promise.resolve() };
+    ctl.done = runPartition(crossingId, ctl).catch((err: unknown) => log.error({ err, crossingId }, 'partition loop failed'));
+    partitionLoops.set(crossingId, ctl);
+  }
+
+  async function stopPartition(crossingId: string): Promise<void> {
+    const ctl = partitionLoops.get(crossingId);
+    if (!ctl) return;
+    ctl.stopped = true;
+    current.get(durableName(deps.prefix, crossingId))?.stop();
+    await ctl.done;
+    partitionLoops.delete(crossingId);
+  }
+
   async function runLoop(): Promise<void> {
     let errorDelay = 250;
     while (!stopping) {
@@ -256,6 +370,26 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     }
   }
 
+  /**
+   * Crossing mode. Running: drop every partition's ready marker, so each owner replays its crossings (the report
+   * counts no events: the replays run in the partition loops). Not running (CLI): the full single-consumer rebuild,
+   * then every partition is marked ready (their consumers keep their positions; anything they have not acked yet is
+   * applied again, a no-op) and the single consumer is deleted.
+   */
+  async function rebuildPartitioned(reason: string): Promise<RebuildReport> {
+    const started = Date.now();
+    if (running) {
+      for (const c of crossingIds) await leases.clearReady(c);
+      log.warn({ reason }, 'partition ready markers cleared: the owners replay their crossings');
+      return { reason, events: 0, durationMs: Date.now() - started };
+    }
+    const manager = await init();
+    const report = await doRebuild(reason);
+    for (const c of crossingIds) await leases.markReady(c);
+    await deleteConsumer(manager, deps.prefix);
+    return report;
+  }
+
   function startProgress() {
     const every = deps.progressEveryMs ?? 5000;
     let lastCount = stats.received;
@@ -273,11 +407,33 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   return {
     store,
     stats: () => ({ ...stats }),
+    partitions: () => partitionManager?.owned() ?? [],
     start() {
       if (boot) return boot;
       running = true;
       boot = (async () => {
         await init();
+        if (partitioned) {
+          // no global rebuild: each partition's owner replays it when its ready marker is missing
+          if (await store.isInitialised()) {
+            await publisher.seedPriors();
+            stats.published += await publisher.refreshAll();
+          }
+          if (stopping) return;
+          startProgress();
+          partitionManager = createPartitionManager({
+            leases,
+            partitions: crossingIds,
+            instanceId: deps.instanceId ?? newInstanceId(),
+            leaseMs: deps.leaseMs ?? DEFAULT_LEASE_MS,
+            logger: log,
+            onAcquired: startPartition,
+            onLost: stopPartition,
+          });
+          await partitionManager.start();
+          log.info({ stream: s.eventsStream, partitions: partitionManager.owned() }, 'estimator consuming (partitioned by crossing)');
+          return;
+        }
         if (!(await store.isInitialised())) {
           await doRebuild('no initialised marker at boot');
         } else {
@@ -295,9 +451,10 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       stopPromise ??= (async () => {
         stopping = true;
         if (progressTimer) clearInterval(progressTimer);
-        current?.stop();
+        for (const m of current.values()) m.stop();
         await boot?.catch(() => undefined); // a stop during boot waits for the interrupted rebuild to unwind
         await loop;
+        await partitionManager?.stop(); // stops the partition loops, then releases the leases
         pendingRebuild?.reject(new Error('estimator stopped'));
         running = false;
         log.info({ ...stats }, 'estimator stopped');
@@ -305,6 +462,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       return stopPromise;
     },
     rebuild(reason = 'requested') {
+      if (partitioned) return rebuildPartitioned(reason);
       if (!running) return doRebuild(reason);
       if (!pendingRebuild) {
         let resolve!: (r: RebuildReport) => void;

@@ -41,6 +41,10 @@ const estimator = createEstimator({
   logger: log,
   pseudonymKey: config.PSEUDONYM_KEY,
   staleAfterMs: config.STALE_AFTER_SECONDS * 1000,
+  partitioning: config.ESTIMATOR_PARTITIONING,
+  leaseMs: config.ESTIMATOR_LEASE_MS,
+  replicas: config.NATS_REPLICAS,
+  consumer: { ackWaitMs: config.ESTIMATOR_ACK_WAIT_MS },
 });
 
 let closing: Promise<void> | undefined;

@@ -77,7 +77,7 @@ async function main(): Promise<number> {
   if (!config.PSEUDONYM_KEY) fail('PSEUDONYM_KEY must be set (at least 16 characters): vehicle references are pseudonymised before publishing.');
 
   const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-replay', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD });
-  await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX }, logger);
+  await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);
   const publisher = createEventPublisher({
     nc,
     prefix: config.KEZEK_PREFIX,

@@ -1,7 +1,7 @@
 /**
  * FAULT 5: the estimator goes down while producers keep posting and clients keep polling. The API keeps answering
  * (never a 5xx) with the last known estimate, marked stale once its newest event is older than STALE_AFTER_SECONDS
- * (4 s here); /readyz is 503 and says why (the estimator's consumer has events pending and nobody pulls; the newest
+ * (6 s here); /readyz is 503 and says why (the estimator's consumer has events pending and nobody pulls; the newest
  * estimate is too old). When an estimator comes back, readiness and fresh estimates return.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,7 +19,7 @@ import { catalogue, KEY, until } from './lib.ts';
 
 const logger = createLogger({ service: 'fault-down', level: 'silent', pretty: false });
 const TOKEN = 'fault-producer-token-2';
-const STALE_S = 4;
+const STALE_S = 6;
 const WAITS = '/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck';
 
 interface QueueView { waitSeconds: number | null; queueLength: number | null; stale: boolean; revision: number | null }
@@ -77,7 +77,7 @@ describe('API while the estimator is down', () => {
       expect((await post([live('vehicle.arrived', { vehicleRef: `01KZ${n}ABC` })])).statusCode).toBe(202);
       return undefined;
     }, 30_000, 500);
-    await until('/readyz ready', async () => (await ready()).status === 200, 10_000);
+    await until('/readyz ready', async () => (await ready()).status === 200, 30_000, 250);
 
     await first.stop();
     await new Promise((r) => setTimeout(r, 300)); // the last publication of the stopped estimator reaches the view
@@ -119,7 +119,7 @@ describe('API while the estimator is down', () => {
       return undefined;
     }, 30_000, 500);
     expect(after.queueLength).toBeGreaterThan(before.queueLength!); // the arrivals posted while it was down
-    await until('/readyz ready again', async () => (await ready()).status === 200, 10_000);
+    await until('/readyz ready again', async () => (await ready()).status === 200, 30_000, 250);
     const total = Object.values(statuses).reduce((a, b) => a + b, 0);
     console.log(`[fault:estimator-down] requestsWhileDown=${total} byStatus=${JSON.stringify(statuses)} readyzReason="${r.body.checks.consumer!.reason}" staleServed=true recovered=true`);
   });

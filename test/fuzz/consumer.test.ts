@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { jetstream } from '@nats-io/jetstream';
 import { connectNats, ensureStreams } from '../../shared/nats.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { subjects, validateEvent, type KezekEvent } from '../../shared/events/index.ts';

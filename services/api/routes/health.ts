@@ -21,7 +21,10 @@ async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects, now: n
   let info;
   try {
     info = await withTimeout(jsm.consumers.info(s.eventsStream, s.estimatorDurable), 2000, 'estimator consumer');
-  } catch {
+  } catch (err) {
+    // only a missing consumer counts; no permission / a timeout leaves the verdict to the estimate-age check
+    const e = err as { code?: unknown; message?: string; apiError?: () => { err_code?: number } };
+    if (!(e?.apiError?.().err_code === 10014 || /consumer not found/i.test(e?.message ?? ''))) return { ok: true, reason: `estimator lag unknown: ${e?.message ?? String(err)}` };
     const events = (await withTimeout(jsm.streams.info(s.eventsStream), 2000, `stream ${s.eventsStream}`)).state.messages;
     return events > 0 ? { ok: false, pending: events, reason: `${events} events in ${s.eventsStream} and no estimator consumer ${s.estimatorDurable}` } : { ok: true, pending: 0 };
   }
