@@ -162,7 +162,7 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
       what: '    CPU ms per 1k events in (b): consumer / nats-server / redis-server',
       result: `${fmt(cpuUsedB.consumer, '', 0)} / ${fmt(cpuUsedB.nats, '', 0)} / ${fmt(cpuUsedB.redis, '', 0)}`,
       baseline: `${fmt(cpuUsedC.consumer, '', 0)} / ${fmt(cpuUsedC.nats, '', 0)} / ${fmt(cpuUsedC.redis, '', 0)}`,
-      ratio: fmtRatio(ratio(cpuUsedB.consumer, cpuUsedC.consumer)),
+      ratio: `${fmt(ratio(cpuUsedB.consumer, cpuUsedC.consumer), 'x', 1)} consumer CPU`,
       target: '-',
       verdict: 'info',
       data: { estimatorRun: cpuUsedB, baselineRun: cpuUsedC, note: 'CPU ms per 1000 events, from /proc; the runner publishes in both' },

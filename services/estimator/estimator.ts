@@ -177,6 +177,28 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     const inflight = new Set<Promise<void>>();
     let messages = 0;
     let transient = false;
+    // Estimates are refreshed while the fetch is still open (a fetch lasts until the batch is full or it expires,
+    // up to a second at low rates): one flush loop at a time takes every queue touched so far, so a queue is never
+    // refreshed concurrently with itself and refreshes coalesce naturally under load.
+    let flushing: Promise<void> | undefined;
+    const flush = (): Promise<void> => {
+      if (!refresh) return Promise.resolve();
+      flushing ??= (async () => {
+        while (touched.size > 0) {
+          const queues = [...touched.values()];
+          touched.clear();
+          for (let i = 0; i < queues.length; i += 4) {
+            const res = await Promise.all(queues.slice(i, i + 4).map((q) => publisher.refresh(q)));
+            stats.published += res.filter((r) => r === 'published').length;
+          }
+        }
+      })()
+        .catch((err: unknown) => log.error({ err }, 'refreshing estimates failed'))
+        .finally(() => {
+          flushing = undefined;
+        });
+      return flushing;
+    };
     const handle = async (m: JsMsg) => {
       const outcome = await processMessage(m, msgCtx);
       if (deps.beforeSettle) await deps.beforeSettle(m, outcome);
@@ -186,6 +208,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       // duplicates too: a crash between the Lua call and the ack left the estimate unrefreshed
       if (outcome.kind === 'applied' || outcome.kind === 'duplicate') {
         for (const q of queuesTouchedBy(outcome.event, deps.catalogue)) touched.set(queueKey(q), q);
+        void flush();
       }
     };
     try {
@@ -202,13 +225,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       await Promise.all(inflight);
       current.delete(durable);
     }
-    if (refresh && touched.size > 0) {
-      const queues = [...touched.values()];
-      for (let i = 0; i < queues.length; i += 4) {
-        const res = await Promise.all(queues.slice(i, i + 4).map((q) => publisher.refresh(q)));
-        stats.published += res.filter((r) => r === 'published').length;
-      }
-    }
+    // drain: the running flush, then whatever was touched after it took its set
+    while (refresh && (flushing || touched.size > 0)) await (flushing ?? flush());
     return { messages, transient };
   }
 
