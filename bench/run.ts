@@ -20,6 +20,7 @@ import { freshnessRow } from './rows/freshness.ts';
 import { pollingRow } from './rows/polling.ts';
 import { growthRow } from './rows/growth.ts';
 import { replayRow } from './rows/replay.ts';
+import { scaleoutRow } from './rows/scaleout.ts';
 
 const ROWS: Record<string, (h: Harness) => Promise<ResultRow[]>> = {
   ingest: ingestRow,
@@ -27,6 +28,7 @@ const ROWS: Record<string, (h: Harness) => Promise<ResultRow[]>> = {
   polling: pollingRow,
   growth: growthRow,
   replay: replayRow,
+  scaleout: scaleoutRow,
 };
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
@@ -48,9 +50,9 @@ function parseArgs(argv: string[]) {
       process.stdout.write(
         'usage: npm run bench -- [--quick] [--only ingest,freshness,polling,growth,replay] [--checkpoints N,M] [--memory-budget S] [--ingest-events N]\n' +
           '  --quick            small counts and short durations (a few minutes)\n' +
-          '  --checkpoints N,M  events processed at which the growth row measures memory (default 20000,100000;\n' +
+          '  --checkpoints N,M  events processed at which the growth row measures memory (default 15000,50000;\n' +
           '                     the issue asks for 100000,1000000: give a budget that fits, see bench/README.md)\n' +
-          '  --memory-budget S  wall-clock budget of that part, seconds (default 300); it stops early and says so\n' +
+          '  --memory-budget S  wall-clock budget of that part, seconds (default 180); it stops early and says so\n' +
           '  --ingest-events N  events of each ingest variant (default 15000)\n',
       );
       process.exit(0);

@@ -25,6 +25,8 @@ const estimator = createEstimator({
   pseudonymKey: config.PSEUDONYM_KEY!,
   staleAfterMs: config.STALE_AFTER_SECONDS * 1000,
   progressEveryMs: 3_600_000,
+  partitioning: config.ESTIMATOR_PARTITIONING,
+  leaseMs: config.ESTIMATOR_LEASE_MS,
 });
 
 const child = serveChild({

@@ -253,8 +253,21 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     await ensureConsumer(manager, consumerOpts);
     publisher.clearCache();
     let events = 0;
+    let errorDelay = 250;
     while (!stopping) {
-      const { messages, transient } = await cycle(false);
+      let res: { messages: number; transient: boolean };
+      try {
+        res = await cycle(false);
+        errorDelay = 250;
+      } catch (err) {
+        // a fetch can fail transiently ("heartbeats missed" on a busy machine, a NATS reconnect); the replay is
+        // idempotent, so retry instead of failing the whole rebuild (stop() still ends the loop)
+        log.warn({ err }, 'rebuild fetch failed; retrying');
+        await sleep(errorDelay);
+        errorDelay = Math.min(errorDelay * 2, 5000);
+        continue;
+      }
+      const { messages, transient } = res;
       events += messages;
       if (transient) await waitForRedis();
       if (messages > 0) continue;
@@ -281,8 +294,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
 
   /**
    * Rebuild of one partition: its consumer is re-created from the start of the stream, its events re-applied
-   * (idempotent), its queues refreshed, then its ready marker written. Abandoned (marker stays absent, the next
-   * owner starts again) when the partition is lost or the estimator stops.
+   * (idempotent), its queues refreshed, then its ready marker written. Abandoned when the partition is lost or the
+   * estimator stops (the ready marker stays absent; the next owner resumes the replay).
    */
   async function replayPartition(crossingId: string, ctl: { stopped: boolean }): Promise<void> {
     const manager = await init();
@@ -290,8 +303,16 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     const started = Date.now();
     log.info({ crossingId }, 'replaying partition from the start of the stream');
     stats.partitionReplays += 1;
-    await deleteConsumer(manager, deps.prefix, crossingId);
-    await ensureConsumer(manager, consumerOpts, crossingId);
+    // The replaying marker lives in the same Redis (same slot) as the state: while it exists, every event the
+    // consumer acked was applied to this Redis, so an interrupted replay resumes from the consumer's position.
+    // Without it (first replay, or Redis lost its data since) the consumer starts again from the first event.
+    if (await leases.isReplaying(crossingId)) {
+      await ensureConsumer(manager, consumerOpts, crossingId);
+    } else {
+      await deleteConsumer(manager, deps.prefix, crossingId);
+      await ensureConsumer(manager, consumerOpts, crossingId);
+      await leases.markReplaying(crossingId, true);
+    }
     let events = 0;
     while (!stopping && !ctl.stopped) {
       const { messages, transient } = await cycle(false, durable);
@@ -307,6 +328,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       if ((await publisher.refresh(q)) === 'published') stats.published += 1;
     }
     await leases.markReady(crossingId);
+    await leases.markReplaying(crossingId, false);
     log.info({ crossingId, events, durationMs: Date.now() - started }, 'partition replayed');
     await markInitialisedIfComplete();
   }
@@ -351,8 +373,9 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   async function stopPartition(crossingId: string): Promise<void> {
     const ctl = partitionLoops.get(crossingId);
     if (!ctl) return;
+    // let the current fetch end on its own (at most fetchExpiresMs) and its batch settle, so a hand-over leaves
+    // no fetched-but-unacked messages waiting for ack_wait; stop() ends the fetches itself for a fast shutdown
     ctl.stopped = true;
-    current.get(durableName(deps.prefix, crossingId))?.stop();
     await ctl.done;
     partitionLoops.delete(crossingId);
   }

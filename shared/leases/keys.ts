@@ -4,6 +4,7 @@
  *   <prefix>:v1:leases:instances             ZSET    live estimator instances, score = heartbeat expiry (ms)
  *   <prefix>:v1:leases:{<partition>}:owner   STRING  owner instance id of one partition, PX = lease time
  *   <prefix>:v1:leases:{<partition>}:ready   STRING  the partition was replayed into this Redis (absent after data loss)
+ *   <prefix>:v1:leases:{<partition>}:replaying  STRING  a replay into this Redis started: a later owner resumes it
  *
  * A partition is a crossing id. Its keys carry the crossing's hash tag, so on Redis Cluster the ownership and the
  * ready marker live in the same slot (the same node) as the crossing's state they vouch for: if that node loses its
@@ -16,6 +17,7 @@ export function leaseKeys(prefix: string) {
     instances: `${base}:instances`,
     owner: (partition: string) => `${base}:{${partition}}:owner`,
     ready: (partition: string) => `${base}:{${partition}}:ready`,
+    replaying: (partition: string) => `${base}:{${partition}}:replaying`,
   } as const;
 }
 export type LeaseKeys = ReturnType<typeof leaseKeys>;

@@ -40,6 +40,9 @@ export interface LeaseStore {
   isReady(partition: string): Promise<boolean>;
   markReady(partition: string): Promise<void>;
   clearReady(partition: string): Promise<void>;
+  /** A replay of the partition into this Redis has started (its consumer was re-created from the start). */
+  isReplaying(partition: string): Promise<boolean>;
+  markReplaying(partition: string, replaying: boolean): Promise<void>;
 }
 
 export function createLeaseStore(redis: Redis, prefix: string): LeaseStore {
@@ -59,6 +62,11 @@ export function createLeaseStore(redis: Redis, prefix: string): LeaseStore {
     },
     clearReady: async (partition) => {
       await redis.del(keys.ready(partition));
+    },
+    isReplaying: async (partition) => (await redis.exists(keys.replaying(partition))) === 1,
+    markReplaying: async (partition, replaying) => {
+      if (replaying) await redis.set(keys.replaying(partition), new Date().toISOString());
+      else await redis.del(keys.replaying(partition));
     },
   };
 }

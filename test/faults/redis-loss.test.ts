@@ -99,6 +99,6 @@ describe('Redis restarted empty', () => {
     expect(await eventState(redis, prefix)).toEqual(reference);
     expect(await redis.exists(`${prefix}:v1:initialised`)).toBe(1);
     await until('/readyz store ok after the rebuild command', async () => (await ready()).body.checks.store?.ok === true, 15_000);
-    console.log(`[fault:redis-loss] events=${events.length} restarts=2 degradedReason="${degraded.body.checks.store!.reason}" rebuildEvents=${String(rebuild.events)} rebuildCommand=2x equal=true`);
+    console.log(`[fault:redis-loss] events=${events.length} restarts=2 degradedReason="${degraded.body.checks.store!.reason}" rebuildEvents=${String(rebuild.events)} rebuildCommand=2x rebuildFetchRetries=${(intact.output + fromEmpty.output).split('rebuild fetch failed').length - 1} equal=true`);
   });
 });

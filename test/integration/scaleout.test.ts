@@ -103,8 +103,9 @@ async function publish(jsc: JetStreamClient, prefix: string, events: readonly Ke
           await jsc.publish(subjectForEvent(s, clean), JSON.stringify(clean), { msgID: clean.eventId, timeout: 5000 });
           return;
         } catch (err) {
-          if (attempt >= 20) throw err;
-          await sleep(250);
+          // a stream leader election after a node loss takes a few seconds (no responders / timeouts meanwhile)
+          if (attempt >= 60) throw err;
+          await sleep(500);
         }
       }
     };
@@ -219,8 +220,18 @@ describe('scale-out: three NATS nodes, two estimators partitioned by crossing', 
     await until('the victim to have applied events of its crossings', async () => (await redis.zcard(`${prefix}:v1:{${victimCrossings[0]}}:ids`)) > 0, 20_000);
     const victim = victimId.split('-').at(-2) === String(a.proc.pid) ? a : b;
     const survivor = victim === a ? b : a;
+    // kill it while it holds unacked events: they must be redelivered to the survivor
+    const rest = publish(js, prefix, events.slice(2100));
+    const victimDurables = victimCrossings.map((c) => durableName(prefix, c));
+    let caughtInFlight = false;
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline && !caughtInFlight; ) {
+      for (const d of victimDurables) {
+        const info = await jsm.consumers.info(s.eventsStream, d).catch(() => undefined); // a leader election may be under way
+        if ((info?.num_ack_pending ?? 0) > 0) caughtInFlight = true;
+      }
+    }
     victim.proc.kill('SIGKILL');
-    await publish(js, prefix, events.slice(2100));
+    await rest;
     expect((await jsm.streams.info(s.eventsStream)).state.messages).toBe(EVENTS);
 
     // the survivor takes B's crossings when its leases expire, and gets B's unacked events redelivered
@@ -236,10 +247,13 @@ describe('scale-out: three NATS nodes, two estimators partitioned by crossing', 
       throw new Error(`${(err as Error).message}\n${survivor.output.join('')}`);
     });
     expect((await jsm.streams.info(s.dlqStream)).state.messages).toBe(0);
-    if (process.env.SCALEOUT_DEBUG) {
-      const redelivered = await Promise.all(victimCrossings.map(async (c) => (await jsm.consumers.info(s.eventsStream, durableName(prefix, c))).num_redelivered));
-      console.info({ victimCrossings, redelivered });
-    }
+    // deliveries beyond one per event of the crossing = redeliveries (the victim's unacked events)
+    const redelivered = await Promise.all(
+      victimCrossings.map(async (c) => (await jsm.consumers.info(s.eventsStream, durableName(prefix, c))).delivered.consumer_seq - events.filter((e) => e.crossingId === c).length),
+    );
+    if (process.env.SCALEOUT_DEBUG) console.info({ victimCrossings, caughtInFlight, redelivered });
+    expect(redelivered.every((n) => n >= 0)).toBe(true);
+    if (caughtInFlight) expect(redelivered.reduce((x, y) => x + y, 0)).toBeGreaterThan(0);
 
     // reference: one estimator (single consumer) over the same events, fresh prefix, on the run's shared servers
     const ref = uniquePrefix();

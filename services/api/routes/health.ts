@@ -14,27 +14,38 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
   Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms).unref())]);
 
 /**
- * Is the estimator keeping up? Events waiting in its durable consumer while nobody has pulled for `maxIdleMs`
- * (a dead or stuck estimator), or events in the stream and no consumer at all, make the API not ready.
+ * Is the estimator keeping up? Events waiting in its durable consumer(s) while nobody has pulled for `maxIdleMs`
+ * (a dead or stuck estimator), or events in the stream and no consumer at all, make the API not ready. With
+ * ESTIMATOR_PARTITIONING=crossing there is one durable per crossing (created when an instance takes the crossing).
  */
-async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects, now: number, maxIdleMs: number): Promise<Check> {
-  let info;
-  try {
-    info = await withTimeout(jsm.consumers.info(s.eventsStream, s.estimatorDurable), 2000, 'estimator consumer');
-  } catch (err) {
-    // only a missing consumer counts; no permission / a timeout leaves the verdict to the estimate-age check
-    const e = err as { code?: unknown; message?: string; apiError?: () => { err_code?: number } };
-    if (!(e?.apiError?.().err_code === 10014 || /consumer not found/i.test(e?.message ?? ''))) return { ok: true, reason: `estimator lag unknown: ${e?.message ?? String(err)}` };
+async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects, durables: string[], partitioned: boolean, now: number, maxIdleMs: number): Promise<Check> {
+  const infos = await Promise.all(
+    durables.map((name) =>
+      withTimeout(jsm.consumers.info(s.eventsStream, name), 2000, 'estimator consumer').then(
+        (info) => ({ name, info, err: undefined }),
+        (err: unknown) => ({ name, info: undefined, err: err as { message?: string; apiError?: () => { err_code?: number } } }),
+      ),
+    ),
+  );
+  const notFound = (e: (typeof infos)[number]['err']) => e?.apiError?.().err_code === 10014 || /consumer not found/i.test(e?.message ?? '');
+  // no permission / a timeout: leave the verdict to the estimate-age check
+  const unknown = infos.find((i) => i.err && !notFound(i.err));
+  if (unknown) return { ok: true, reason: `estimator lag unknown: ${unknown.err?.message ?? 'error'}` };
+  const found = infos.flatMap((i) => (i.info ? [i.info] : []));
+  if (found.length === 0) {
     const events = (await withTimeout(jsm.streams.info(s.eventsStream), 2000, `stream ${s.eventsStream}`)).state.messages;
-    return events > 0 ? { ok: false, pending: events, reason: `${events} events in ${s.eventsStream} and no estimator consumer ${s.estimatorDurable}` } : { ok: true, pending: 0 };
+    return events > 0 ? { ok: false, pending: events, reason: `${events} events in ${s.eventsStream} and no estimator consumer ${partitioned ? `${s.estimatorDurable}-<crossing>` : s.estimatorDurable}` } : { ok: true, pending: 0 };
   }
-  const pending = info.num_pending + info.num_ack_pending;
-  // the server sends an RFC 3339 string here, whatever the client's type says
-  const idleMs = now - (Date.parse(String(info.delivered.last_active ?? '')) || 0);
-  if (pending > 0 && info.num_waiting === 0 && idleMs > maxIdleMs) {
-    return { ok: false, pending, reason: `estimator not consuming: ${pending} events pending, no pull for ${Math.round(idleMs / 1000)}s` };
+  let pending = 0;
+  const stuck: string[] = [];
+  for (const info of found) {
+    const p = info.num_pending + info.num_ack_pending;
+    pending += p;
+    // the server sends an RFC 3339 string here, whatever the client's type says
+    const idleMs = now - (Date.parse(String(info.delivered.last_active ?? '')) || 0);
+    if (p > 0 && info.num_waiting === 0 && idleMs > maxIdleMs) stuck.push(`${info.name}: ${p} events pending, no pull for ${Math.round(idleMs / 1000)}s`);
   }
-  return { ok: true, pending };
+  return stuck.length ? { ok: false, pending, reason: `estimator not consuming: ${stuck.join('; ')}` } : { ok: true, pending };
 }
 
 export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOpts): Promise<void> {
@@ -76,7 +87,9 @@ export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
         }
       }
       checks.streams = missing.length ? { ok: false, reason: `missing or unreachable: ${missing.join(', ')}` } : { ok: true };
-      checks.consumer = await estimatorConsumerCheck(jsm, ctx.subjects, ctx.now(), ctx.config.STALE_AFTER_SECONDS * 1000);
+      const partitioned = ctx.config.ESTIMATOR_PARTITIONING === 'crossing';
+      const durables = partitioned ? [...new Set(ctx.catalogue.queues().map((q) => `${ctx.subjects.estimatorDurable}-${q.crossingId}`))] : [ctx.subjects.estimatorDurable];
+      checks.consumer = await estimatorConsumerCheck(jsm, ctx.subjects, durables, partitioned, ctx.now(), ctx.config.STALE_AFTER_SECONDS * 1000);
     } catch (err) {
       checks.streams = { ok: false, reason: (err as Error).message };
     }
