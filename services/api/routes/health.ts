@@ -110,7 +110,15 @@ export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
     if (newest === null) checks.estimator = { ok: false, reason: 'no estimates received yet' };
     else {
       const ageSeconds = Math.round((ctx.now() - newest) / 1000);
-      checks.estimator = ageSeconds * 1000 <= maxAgeMs ? { ok: true, ageSeconds } : { ok: false, ageSeconds, reason: `newest estimate is ${ageSeconds}s old (limit ${ctx.config.STALE_AFTER_SECONDS}s)` };
+      // Old estimates with nothing pending is a quiet period (a night closure, a quiet border), not a fault:
+      // an API must not be taken out of a load balancer for it. With events pending (or lag unknown) it is one.
+      const quiet = checks.consumer?.ok === true && checks.consumer.pending === 0;
+      checks.estimator =
+        ageSeconds * 1000 <= maxAgeMs
+          ? { ok: true, ageSeconds }
+          : quiet
+            ? { ok: true, ageSeconds, reason: `no new events for ${ageSeconds}s; nothing pending` }
+            : { ok: false, ageSeconds, reason: `newest estimate is ${ageSeconds}s old (limit ${ctx.config.STALE_AFTER_SECONDS}s)` };
     }
     const ready = Object.values(checks).every((c) => c.ok);
     void reply.header('Cache-Control', 'no-store');
