@@ -283,6 +283,12 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     return report;
   }
 
+  async function refreshCrossing(crossingId: string): Promise<void> {
+    for (const q of deps.catalogue.queues().filter((x) => x.crossingId === crossingId)) {
+      if ((await publisher.refresh(q)) === 'published') stats.published += 1;
+    }
+  }
+
   /** Writes the global initialised marker once every partition has been replayed into this Redis. */
   async function markInitialisedIfComplete(): Promise<void> {
     for (const c of crossingIds) if (!(await leases.isReady(c))) return;
@@ -324,9 +330,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     }
     if (stopping || ctl.stopped) return;
     await publisher.seedPriors();
-    for (const q of deps.catalogue.queues().filter((x) => x.crossingId === crossingId)) {
-      if ((await publisher.refresh(q)) === 'published') stats.published += 1;
-    }
+    await refreshCrossing(crossingId);
     await leases.markReady(crossingId);
     await leases.markReplaying(crossingId, false);
     log.info({ crossingId, events, durationMs: Date.now() - started }, 'partition replayed');
@@ -348,6 +352,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
         if (!ensured) {
           await ensureConsumer(await init(), consumerOpts, crossingId);
           ensured = true;
+          // the previous owner may have died between a Lua call and its refresh
+          await refreshCrossing(crossingId);
         }
         const { transient } = await cycle(true, durable);
         if (transient) await waitForRedis();
@@ -455,11 +461,9 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       boot = (async () => {
         await init();
         if (partitioned) {
-          // no global rebuild: each partition's owner replays it when its ready marker is missing
-          if (await store.isInitialised()) {
-            await publisher.seedPriors();
-            stats.published += await publisher.refreshAll();
-          }
+          // no global rebuild: each partition's owner replays it when its ready marker is missing, and refreshes
+          // its queues when it takes it (so instances do not recompute each other's crossings at boot)
+          if (await store.isInitialised()) await publisher.seedPriors();
           if (stopping) return;
           startProgress();
           partitionManager = createPartitionManager({
