@@ -128,7 +128,7 @@ async function main(): Promise<void> {
     `# Kezek benchmark (${opts.quick ? 'quick' : 'full'} run)`,
     '',
     `- date: ${startedAt.toISOString()} (took ${durationS.toFixed(0)} s)`,
-    `- command: npm run bench -- ${process.argv.slice(2).join(' ')}`.trimEnd(),
+    `- command: npm run bench${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     `- machine: ${machine.cores} x ${machine.cpu}, ${(machine.memoryBytes / 2 ** 30).toFixed(1)} GiB, ${machine.os}`,
     `- node ${machine.node}, ${machine.natsServer}, redis ${machine.redisServer}`,
     `- services: estimator, API, raw baseline consumer and bare Fastify server each run as a separate child process; nats-server and redis-server are throwaway instances of this run`,
