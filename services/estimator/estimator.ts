@@ -15,13 +15,12 @@
  * initialised marker is written once every partition is ready.
  */
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, type Consumer, type ConsumerMessages, type JetStreamClient, type JetStreamManager, type JsMsg } from '@nats-io/jetstream';
 import type { Redis } from 'ioredis';
 import { subjects, type KezekEvent } from '../../shared/events/index.ts';
 import type { Catalogue } from '../../shared/catalogue/index.ts';
 import type { Logger } from '../../shared/logger.ts';
 import { ensureStreams } from '../../shared/nats.ts';
-import { queueKey } from '../../shared/estimates.ts';
 import type { QueueRef } from '../../shared/queue-store/api.ts';
 import { createQueueStore, type QueueStore, type QueueStoreOptions } from '../../shared/queue-store/store.ts';
 import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type ConsumerOptions } from './consumer.ts';
@@ -29,6 +28,10 @@ import { createLeaseStore } from '../../shared/leases/store.ts';
 import { createPartitionManager, DEFAULT_LEASE_MS, newInstanceId, type PartitionManager } from './partitions.ts';
 import { processMessage, settle, type MessageContext, type Outcome, type Settlement } from './messages.ts';
 import { createPublisher } from './publish.ts';
+import { createRefresher } from './refresher.ts';
+
+/** Events whose effect officials and drivers must see at once: they skip the refresh interval. */
+const URGENT_TYPES = new Set<KezekEvent['type']>(['lanes.changed', 'crossing.status', 'queue.observed']);
 
 export interface EstimatorDeps {
   nc: NatsConnection;
@@ -46,6 +49,8 @@ export interface EstimatorDeps {
   concurrency?: number;
   /** How long a fetch waits for messages (>= 1000 ms); bounds shutdown and marker-check latency. */
   fetchExpiresMs?: number;
+  /** Minimum wall-clock interval between two refreshes of one busy queue (urgent events skip it). Default 1000. */
+  refreshIntervalMs?: number;
   /** Republish an unchanged estimate after this much event time. */
   republishEveryMs?: number;
   progressEveryMs?: number;
@@ -111,7 +116,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const s = subjects(deps.prefix);
   const batchSize = deps.batchSize ?? 256;
   const concurrency = deps.concurrency ?? 8;
-  const fetchExpiresMs = Math.max(1000, deps.fetchExpiresMs ?? 1000); // the client refuses less
+  const fetchExpiresMs = Math.max(1000, deps.fetchExpiresMs ?? 2000); // the client refuses less than 1 s; its idle heartbeat is half the expiry, so a longer fetch rides out a busy CPU
   const consumerOpts: ConsumerOptions = { ...CONSUMER_DEFAULTS, ...deps.consumer, prefix: deps.prefix };
   const store = createQueueStore({ redis: deps.redis, prefix: deps.prefix, ...deps.store });
   const js: JetStreamClient = jetstream(deps.nc);
@@ -126,6 +131,16 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     now,
   });
   const msgCtx: MessageContext = { store, catalogue: deps.catalogue, pseudonymKey: deps.pseudonymKey, js, prefix: deps.prefix, maxDeliver: consumerOpts.maxDeliver, now };
+  const refresher = createRefresher({
+    refresh: (q) => publisher.refresh(q),
+    minIntervalMs: deps.refreshIntervalMs ?? 1000,
+    logger: log,
+    onResult: (r) => {
+      if (r === 'published') stats.published += 1;
+    },
+  });
+  /** Consumer handles by durable name: `consumers.get` costs an API round trip, so it is done once per durable. */
+  const consumerHandles = new Map<string, Consumer>();
 
   const stats: EstimatorStats = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, rebuilds: 0, partitionReplays: 0 };
   const partitioned = deps.partitioning === 'crossing';
@@ -166,39 +181,23 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   }
 
   /**
-   * One fetch: every message is decided and settled by a small pool, then (unless replaying for a rebuild) the
-   * touched queues are refreshed once. Returns how many messages it saw and whether a transient error happened.
+   * One fetch: every message is decided and settled by a small pool; unless replaying for a rebuild, the touched
+   * queues go to the background refresher. Returns how many messages it saw and whether a transient error happened.
    */
   async function cycle(refresh: boolean, durable: string = s.estimatorDurable): Promise<{ messages: number; transient: boolean }> {
-    const consumer = await js.consumers.get(s.eventsStream, durable);
-    const msgs = await consumer.fetch({ max_messages: batchSize, expires: fetchExpiresMs });
+    let consumer = consumerHandles.get(durable);
+    if (!consumer) {
+      consumer = await js.consumers.get(s.eventsStream, durable);
+      consumerHandles.set(durable, consumer);
+    }
+    const msgs = await consumer.fetch({ max_messages: batchSize, expires: fetchExpiresMs }).catch((err: unknown) => {
+      consumerHandles.delete(durable);
+      throw err;
+    });
     current.set(durable, msgs);
-    const touched = new Map<string, QueueRef>();
     const inflight = new Set<Promise<void>>();
     let messages = 0;
     let transient = false;
-    // Estimates are refreshed while the fetch is still open (a fetch lasts until the batch is full or it expires,
-    // up to a second at low rates): one flush loop at a time takes every queue touched so far, so a queue is never
-    // refreshed concurrently with itself and refreshes coalesce naturally under load.
-    let flushing: Promise<void> | undefined;
-    const flush = (): Promise<void> => {
-      if (!refresh) return Promise.resolve();
-      flushing ??= (async () => {
-        while (touched.size > 0) {
-          const queues = [...touched.values()];
-          touched.clear();
-          for (let i = 0; i < queues.length; i += 4) {
-            const res = await Promise.all(queues.slice(i, i + 4).map((q) => publisher.refresh(q)));
-            stats.published += res.filter((r) => r === 'published').length;
-          }
-        }
-      })()
-        .catch((err: unknown) => log.error({ err }, 'refreshing estimates failed'))
-        .finally(() => {
-          flushing = undefined;
-        });
-      return flushing;
-    };
     const handle = async (m: JsMsg) => {
       const outcome = await processMessage(m, msgCtx);
       if (deps.beforeSettle) await deps.beforeSettle(m, outcome);
@@ -207,8 +206,10 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       if (outcome.kind === 'transient') transient = true;
       // duplicates too: a crash between the Lua call and the ack left the estimate unrefreshed
       if (outcome.kind === 'applied' || outcome.kind === 'duplicate') {
-        for (const q of queuesTouchedBy(outcome.event, deps.catalogue)) touched.set(queueKey(q), q);
-        void flush();
+        if (refresh) {
+          const urgent = URGENT_TYPES.has(outcome.event.type);
+          for (const q of queuesTouchedBy(outcome.event, deps.catalogue)) refresher.enqueue(q, urgent);
+        }
       }
     };
     try {
@@ -225,8 +226,6 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       await Promise.all(inflight);
       current.delete(durable);
     }
-    // drain: the running flush, then whatever was touched after it took its set
-    while (refresh && (flushing || touched.size > 0)) await (flushing ?? flush());
     return { messages, transient };
   }
 
@@ -250,6 +249,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     log.warn({ reason }, 'rebuilding the queue store from the events stream');
     stats.rebuilds += 1;
     await deleteConsumer(manager, deps.prefix);
+    consumerHandles.clear();
     await ensureConsumer(manager, consumerOpts);
     publisher.clearCache();
     let events = 0;
@@ -316,6 +316,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       await ensureConsumer(manager, consumerOpts, crossingId);
     } else {
       await deleteConsumer(manager, deps.prefix, crossingId);
+      consumerHandles.delete(durableName(deps.prefix, crossingId));
       await ensureConsumer(manager, consumerOpts, crossingId);
       await leases.markReplaying(crossingId, true);
     }
@@ -434,6 +435,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     const report = await doRebuild(reason);
     for (const c of crossingIds) await leases.markReady(c);
     await deleteConsumer(manager, deps.prefix);
+    consumerHandles.clear();
     return report;
   }
 
@@ -500,6 +502,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
         await boot?.catch(() => undefined); // a stop during boot waits for the interrupted rebuild to unwind
         await loop;
         await partitionManager?.stop(); // stops the partition loops, then releases the leases
+        await refresher.close(); // publish what consumption touched last
         pendingRebuild?.reject(new Error('estimator stopped'));
         running = false;
         log.info({ ...stats }, 'estimator stopped');

@@ -1,0 +1,78 @@
+import { describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { createRefresher } from '../../services/estimator/refresher.ts';
+import type { QueueRef } from '../../shared/queue-store/api.ts';
+
+const q1: QueueRef = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck' };
+const q2: QueueRef = { crossingId: 'korday', direction: 'KG-KZ', vehicleClass: 'car' };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function harness(minIntervalMs: number) {
+  const calls: string[] = [];
+  let active = 0;
+  let maxActivePerQueue = 0;
+  const activeByQueue = new Map<string, number>();
+  const r = createRefresher({
+    minIntervalMs,
+    logger: pino({ level: 'silent' }),
+    refresh: async (q) => {
+      const k = `${q.direction}/${q.vehicleClass}`;
+      activeByQueue.set(k, (activeByQueue.get(k) ?? 0) + 1);
+      maxActivePerQueue = Math.max(maxActivePerQueue, activeByQueue.get(k)!);
+      active += 1;
+      calls.push(k);
+      await sleep(5);
+      active -= 1;
+      activeByQueue.set(k, activeByQueue.get(k)! - 1);
+      return 'published';
+    },
+  });
+  return { r, calls, maxPerQueue: () => maxActivePerQueue, active: () => active };
+}
+
+describe('estimate refresher', () => {
+  it('refreshes a queue touched after a quiet spell at once', async () => {
+    const h = harness(60_000);
+    h.r.enqueue(q1);
+    await sleep(30);
+    expect(h.calls).toEqual(['KZ-KG/truck']);
+    await h.r.close();
+  });
+
+  it('coalesces a burst on a busy queue into one trailing refresh, never refreshing a queue concurrently with itself', async () => {
+    const h = harness(60_000);
+    h.r.enqueue(q1);
+    await sleep(20);
+    for (let i = 0; i < 50; i++) h.r.enqueue(q1);
+    await sleep(20);
+    expect(h.calls).toHaveLength(1); // within the interval: held back
+    expect(h.r.pending()).toBe(1);
+    await h.r.drain(); // shutdown/drain publishes what is pending, once
+    expect(h.calls).toEqual(['KZ-KG/truck', 'KZ-KG/truck']);
+    expect(h.maxPerQueue()).toBe(1);
+    await h.r.close();
+  });
+
+  it('urgent changes (lanes, status, counts) skip the interval', async () => {
+    const h = harness(60_000);
+    h.r.enqueue(q1);
+    await sleep(20);
+    h.r.enqueue(q1, true);
+    h.r.enqueue(q2);
+    await sleep(40);
+    expect(h.calls.filter((c) => c === 'KZ-KG/truck')).toHaveLength(2);
+    expect(h.calls).toContain('KG-KZ/car');
+    await h.r.close();
+  });
+
+  it('runs the trailing refresh by itself once the interval has passed', async () => {
+    const h = harness(50);
+    h.r.enqueue(q1);
+    await sleep(10);
+    h.r.enqueue(q1);
+    await sleep(150);
+    expect(h.calls).toHaveLength(2);
+    expect(h.r.pending()).toBe(0);
+    await h.r.close();
+  });
+});
