@@ -42,26 +42,32 @@ export function createRefresher(opts: RefresherOptions): Refresher {
 
   const isDue = (key: string, urgent: boolean, now: number) => forceAll || urgent || now - (lastRun.get(key) ?? -Infinity) >= opts.minIntervalMs;
 
+  /** Takes at most `concurrency` queues at a time, urgent ones first, so an urgent change waits one batch at most. */
   async function loop(): Promise<void> {
     for (;;) {
       const now = Date.now();
+      const urgent: [string, QueueRef][] = [];
       const due: [string, QueueRef][] = [];
-      for (const [key, e] of pending) if (isDue(key, e.urgent, now)) due.push([key, e.q]);
-      if (due.length === 0) return;
-      for (const [key] of due) pending.delete(key);
-      for (let i = 0; i < due.length; i += concurrency) {
-        await Promise.all(
-          due.slice(i, i + concurrency).map(async ([key, q]) => {
-            lastRun.set(key, Date.now());
-            try {
-              const result = await opts.refresh(q); // not inside `onResult?.(...)`: that would skip the call
-              opts.onResult?.(result);
-            } catch (err) {
-              opts.logger.error({ err, queue: key }, 'refreshing an estimate failed');
-            }
-          }),
-        );
+      for (const [key, e] of pending) {
+        if (e.urgent) {
+          urgent.push([key, e.q]);
+          if (urgent.length >= concurrency) break;
+        } else if (due.length < concurrency && isDue(key, false, now)) due.push([key, e.q]);
       }
+      const batch = [...urgent, ...due].slice(0, concurrency);
+      if (batch.length === 0) return;
+      for (const [key] of batch) pending.delete(key); // re-enqueued keys go to the back: round robin under load
+      await Promise.all(
+        batch.map(async ([key, q]) => {
+          lastRun.set(key, Date.now());
+          try {
+            const result = await opts.refresh(q); // not inside `onResult?.(...)`: that would skip the call
+            opts.onResult?.(result);
+          } catch (err) {
+            opts.logger.error({ err, queue: key }, 'refreshing an estimate failed');
+          }
+        }),
+      );
     }
   }
 

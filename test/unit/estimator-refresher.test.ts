@@ -76,3 +76,26 @@ describe('estimate refresher', () => {
     await h.r.close();
   });
 });
+
+describe('estimate refresher under load', () => {
+  it('serves an urgent change before a backlog of ordinary refreshes', async () => {
+    const order: string[] = [];
+    const r = createRefresher({
+      minIntervalMs: 0,
+      concurrency: 2,
+      logger: pino({ level: 'silent' }),
+      refresh: async (q) => {
+        order.push(q.direction);
+        await sleep(5);
+        return 'unchanged';
+      },
+    });
+    for (let i = 0; i < 10; i++) r.enqueue({ crossingId: 'korday', direction: `D${i}`, vehicleClass: 'car' });
+    await sleep(1); // the first batch of two is under way
+    r.enqueue({ crossingId: 'korday', direction: 'URGENT', vehicleClass: 'truck' }, true);
+    await r.drain();
+    expect(order).toHaveLength(11);
+    expect(order.indexOf('URGENT')).toBeLessThanOrEqual(2); // right after the batch that was running
+    await r.close();
+  });
+});
