@@ -86,6 +86,8 @@ export const EnvSchema = z.object({
    */
   LOCAL_SERVERS: z.enum(['auto', 'spawn']).default('auto'),
   STALE_AFTER_SECONDS: z.coerce.number().int().positive().default(900),
+  /** How long POST /v1/events keeps re-publishing through a broker outage before answering 503 (0 = at once). */
+  INGEST_RETRY_SECONDS: z.coerce.number().min(0).max(300).default(10),
   /** JetStream replicas of the Kezek streams (3 on a three-node cluster). Every service must use the same value. */
   NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
   /** `crossing`: one consumer per crossing, shared out between estimator instances by Redis leases (docs/scale-out.md). */

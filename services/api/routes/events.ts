@@ -16,6 +16,8 @@ export const MAX_BATCH = 1000;
 export const INGEST_BODY_LIMIT = 1024 * 1024;
 const PUBLISH_CONCURRENCY = 128;
 const PUBLISH_TIMEOUT_MS = 5000;
+/** 100 ms, 200 ms, 400 ms ... capped at 2 s. */
+const retryDelayMs = (attempt: number): number => Math.min(2000, 100 * 2 ** attempt);
 const OFFICIAL_TYPES: readonly EventType[] = ['lanes.changed', 'crossing.status'];
 
 const example = {
@@ -87,21 +89,37 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
       }
 
       if (ctx.nc.isClosed()) throw unavailable('the event broker connection is closed');
+      // The gateway rides out short broker outages (a restart, a failover): each publish is retried with the SAME
+      // msgID (JetStream de-duplicates) with backoff until INGEST_RETRY_SECONDS have passed. 202 still means every
+      // event was acknowledged by JetStream; only a longer outage gives 503 and the client re-sends the batch.
+      const deadline = Date.now() + ctx.config.INGEST_RETRY_SECONDS * 1000;
       let duplicates = 0;
+      let retries = 0;
+      const publishOne = async (ev: KezekEvent): Promise<boolean> => {
+        const clean = pseudonymise(ev, ctx.pseudonymKey);
+        const data = JSON.stringify(clean);
+        for (let attempt = 0; ; attempt++) {
+          try {
+            const ack = await ctx.js.publish(subjectForEvent(ctx.subjects, clean), data, { msgID: clean.eventId, timeout: PUBLISH_TIMEOUT_MS });
+            // a retry whose first attempt was stored reports duplicate: only first attempts count as re-sent events
+            return attempt === 0 && ack.duplicate;
+          } catch (err) {
+            if (ctx.nc.isClosed() || Date.now() + retryDelayMs(attempt) >= deadline) throw err;
+            retries++;
+            await new Promise((r) => setTimeout(r, retryDelayMs(attempt)));
+          }
+        }
+      };
       try {
         for (let i = 0; i < events.length; i += PUBLISH_CONCURRENCY) {
-          const acks = await Promise.all(
-            events.slice(i, i + PUBLISH_CONCURRENCY).map((ev) => {
-              const clean = pseudonymise(ev, ctx.pseudonymKey);
-              return ctx.js.publish(subjectForEvent(ctx.subjects, clean), JSON.stringify(clean), { msgID: clean.eventId, timeout: PUBLISH_TIMEOUT_MS });
-            }),
-          );
-          for (const ack of acks) if (ack.duplicate) duplicates++;
+          const dup = await Promise.all(events.slice(i, i + PUBLISH_CONCURRENCY).map(publishOne));
+          duplicates += dup.filter(Boolean).length;
         }
       } catch (err) {
-        log.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code }, events: events.length }, 'publish failed; answering 503');
+        log.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code }, events: events.length, retries }, 'publish failed; answering 503');
         throw unavailable('the event broker is unavailable; retry the whole batch (re-sent events are de-duplicated)');
       }
+      if (retries > 0) log.info({ events: events.length, retries }, 'batch published after retries (broker outage ridden out)');
       return reply.code(202).send({ accepted: events.length - duplicates, duplicates });
     },
   );
