@@ -131,7 +131,13 @@ describe('partition leases', () => {
     cleanups.push(() => est.stop());
     await est.start();
     expect(est.partitions()).toHaveLength(crossings.length);
-    const info = await jsm.consumers.info(subjects(prefix).eventsStream, durableName(prefix, 'korday'));
+    // a claimed partition creates its consumer in its own loop, just after start() returns: wait for it
+    let info: Awaited<ReturnType<typeof jsm.consumers.info>> | undefined;
+    for (let i = 0; i < 100 && !info; i++) {
+      info = await jsm.consumers.info(subjects(prefix).eventsStream, durableName(prefix, 'korday')).catch(() => undefined);
+      if (!info) await sleep(50);
+    }
+    if (!info) throw new Error('the korday partition never created its consumer');
     expect(info.config.filter_subject).toBe(subjects(prefix).eventsOfCrossing('korday'));
     await sleep(1500);
     expect(est.stats().partitionReplays).toBe(0);
