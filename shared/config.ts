@@ -51,6 +51,13 @@ export const EnvSchema = z.object({
   /** NATS user and password of this process (infra/nats/nats.conf defines one user per role); unset = no auth. */
   NATS_USER: z.string().trim().min(1).optional(),
   NATS_PASSWORD: z.string().min(1).optional(),
+  /** Sentinel deployments: comma-separated host:port of the sentinels; the primary is found by REDIS_SENTINEL_NAME. */
+  REDIS_SENTINELS: z
+    .string()
+    .trim()
+    .regex(/^[^,:\s]+:\d{1,5}(,[^,:\s]+:\d{1,5})*$/, 'must be host:port[,host:port...]')
+    .optional(),
+  REDIS_SENTINEL_NAME: z.string().trim().min(1).default('kezek'),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

@@ -3,7 +3,7 @@
  * idempotent, bounded shutdown on SIGINT/SIGTERM (close the app: stop intake, end SSE, stop the view and the
  * webhook worker; then drain NATS; then quit Redis).
  */
-import { Redis } from 'ioredis';
+import { createRedisClient } from '../../shared/redis.ts';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
@@ -19,7 +19,7 @@ async function main(): Promise<void> {
   const catalogue = loadCatalogue();
   const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-api', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD });
   await ensureStreams(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS });
-  const redis = new Redis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', { lazyConnect: false, maxRetriesPerRequest: 2 });
+  const redis = createRedisClient(config, { lazyConnect: false, maxRetriesPerRequest: 2 });
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis error'));
   const reader = createApiReader({ redis, prefix: config.KEZEK_PREFIX, catalogue, staleAfterSeconds: config.STALE_AFTER_SECONDS });
 

@@ -7,7 +7,7 @@
  *
  * Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
  */
-import { Redis } from 'ioredis';
+import { createRedisClient } from '../../shared/redis.ts';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
@@ -30,7 +30,7 @@ if (!config.PSEUDONYM_KEY) {
 
 const catalogue = loadCatalogue();
 const nc = await connectNats({ url: config.NATS_URL, name: `estimator-${config.KEZEK_PREFIX}`, logger: log, user: config.NATS_USER, pass: config.NATS_PASSWORD });
-const redis = new Redis(config.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 2, enableOfflineQueue: true });
+const redis = createRedisClient(config, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
 redis.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis error'));
 
 const estimator = createEstimator({
