@@ -26,7 +26,7 @@ import { createQueueStore, type QueueStore, type QueueStoreOptions } from '../..
 import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type ConsumerOptions } from './consumer.ts';
 import { createLeaseStore } from '../../shared/leases/store.ts';
 import { createPartitionManager, DEFAULT_LEASE_MS, newInstanceId, type PartitionManager } from './partitions.ts';
-import { processMessage, settle, type MessageContext, type Outcome, type Settlement } from './messages.ts';
+import { createAckBatcher, processMessage, settle, type MessageContext, type Outcome, type Settlement } from './messages.ts';
 import { createPublisher } from './publish.ts';
 import { createRefresher } from './refresher.ts';
 
@@ -130,7 +130,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     republishEveryMs: deps.republishEveryMs ?? 10 * 60_000,
     now,
   });
-  const msgCtx: MessageContext = { store, catalogue: deps.catalogue, pseudonymKey: deps.pseudonymKey, js, prefix: deps.prefix, maxDeliver: consumerOpts.maxDeliver, now };
+  const acks = createAckBatcher();
+  const msgCtx: MessageContext = { store, catalogue: deps.catalogue, pseudonymKey: deps.pseudonymKey, js, prefix: deps.prefix, maxDeliver: consumerOpts.maxDeliver, now, ack: acks.ack };
   const refresher = createRefresher({
     refresh: (q) => publisher.refresh(q),
     minIntervalMs: deps.refreshIntervalMs ?? 1000,
@@ -224,6 +225,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       }
     } finally {
       await Promise.all(inflight);
+      acks.flush(); // no ack is held past its fetch (stop() drains NATS right after the last one)
       current.delete(durable);
     }
     return { messages, transient };

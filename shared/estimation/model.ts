@@ -52,6 +52,9 @@ const P = {
   saturatedMinWaitMs: 1000,
 } as const;
 
+const ATOM_PIT = process.env.MQ_ATOM === '1';
+const GAPN = Number(process.env.MQ_GAPN ?? '1');
+const BUCK3 = process.env.MQ_B3 === '1';
 const LEVELS = { p10: 0.1, p50: 0.5, p90: 0.9 } as const;
 
 // ---------------------------------------------------------------------------------------------------------
@@ -93,7 +96,7 @@ interface Pit {
 }
 
 function pitOf(d: WaitDist, w: number): Pit {
-  if (w <= d.offset + 0.5) return { v: d.p0, uniform: d.p0 > 0, w: 1 };
+  if (w <= d.offset + 0.5) return { v: ATOM_PIT ? 0 : d.p0, uniform: !ATOM_PIT && d.p0 > 0, w: 1 };
   return { v: distCdf(d, w), uniform: false, w: 1 };
 }
 
@@ -188,6 +191,7 @@ class Replay {
   neutral = 0;
 
   preds: Prediction[] = [];
+  arrivalTimes: number[] = [];
 
   constructor(
     readonly w: QueueWindow,
@@ -257,12 +261,15 @@ class Replay {
           const dist = this.predict(r.t);
           if (dist) {
             e.pred = this.preds.length;
-            const gap = Math.min(r.t - this.lastArrivalT, P.maxGapMs);
+            const hist = this.arrivalTimes;
+            const nb = Math.min(hist.length, GAPN);
+            const gap = nb === 0 ? Math.min(r.t - this.lastArrivalT, P.maxGapMs) : Math.min((r.t - hist[hist.length - nb]!) / nb, P.maxGapMs);
             this.preds.push({ t: r.t, gap, dist, median: distQuantile(dist, 0.5), les: this.les });
           }
         }
         this.push(e);
         this.lastArrivalT = r.t;
+        this.arrivalTimes.push(r.t);
         break;
       }
       case 'S': {
@@ -505,7 +512,8 @@ interface Calibration {
 }
 
 function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
-  const heavy = now.k >= P.heavyK;
+  const bucket = (d: WaitDist): number => (d.k >= P.heavyK ? 2 : BUCK3 && d.k < 1 ? 0 : 1);
+  const heavy = bucket(now);
   const pits: Pit[] = [];
   let wSum = 0;
   let errModel = 0;
@@ -519,7 +527,7 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
     if (p.outcome?.kind === 'served') wait = p.outcome.wait / 1000;
     else if (p.outcome?.kind === 'left') continue;
     else wait = (asOfMs - p.t) / 1000; // still waiting past the horizon: a lower bound, already a miss
-    if (p.dist.k >= P.heavyK === heavy) {
+    if (bucket(p.dist) === heavy) {
       // Estimates are read at arbitrary times, not at arrivals: weight by the time each arrival stands for.
       const pit = pitOf(p.dist, wait);
       pit.w = recency * (p.gap / 60_000);
