@@ -15,7 +15,7 @@ import { CONSUMER_DEFAULTS } from '../../services/estimator/consumer.ts';
 import { baselineNames, serveChild } from './ipc.ts';
 
 const BATCH = 256; // the estimator's defaults
-const CONCURRENCY = 8;
+const CONCURRENCY = 64; // keep equal to the estimator's default concurrency (services/estimator/estimator.ts)
 
 const config = loadConfigOrExit();
 const names = baselineNames(config.KEZEK_PREFIX);

@@ -45,7 +45,7 @@ export interface EstimatorDeps {
   staleAfterMs?: number;
   /** Messages per fetch. */
   batchSize?: number;
-  /** Messages of a batch processed at the same time (state is order-independent, so any interleaving is fine). */
+  /** Messages of a batch processed at the same time (state is order-independent, so any interleaving is fine). Default 64: their Lua calls share pipelines. */
   concurrency?: number;
   /** How long a fetch waits for messages (>= 1000 ms); bounds shutdown and marker-check latency. */
   fetchExpiresMs?: number;
@@ -115,7 +115,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const now = deps.now ?? Date.now;
   const s = subjects(deps.prefix);
   const batchSize = deps.batchSize ?? 256;
-  const concurrency = deps.concurrency ?? 8;
+  const concurrency = deps.concurrency ?? 64;
   const fetchExpiresMs = Math.max(1000, deps.fetchExpiresMs ?? 2000); // the client refuses less than 1 s; its idle heartbeat is half the expiry, so a longer fetch rides out a busy CPU
   const consumerOpts: ConsumerOptions = { ...CONSUMER_DEFAULTS, ...deps.consumer, prefix: deps.prefix };
   const store = createQueueStore({ redis: deps.redis, prefix: deps.prefix, ...deps.store });
@@ -196,7 +196,16 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       throw err;
     });
     current.set(durable, msgs);
-    const inflight = new Set<Promise<void>>();
+    // A counting semaphore: Promise.race over the whole in-flight set per message cost O(concurrency) allocations each
+    let active = 0;
+    let wake: (() => void) | undefined;
+    const release = () => {
+      active -= 1;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const slotFreed = () => new Promise<void>((r) => (wake = r));
     let messages = 0;
     let transient = false;
     const handle = async (m: JsMsg) => {
@@ -217,14 +226,14 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       for await (const m of msgs) {
         messages += 1;
         stats.received += 1;
-        const p: Promise<void> = handle(m)
+        while (active >= concurrency) await slotFreed();
+        active += 1;
+        void handle(m)
           .catch((err: unknown) => log.error({ err }, 'message handling failed'))
-          .finally(() => inflight.delete(p));
-        inflight.add(p);
-        if (inflight.size >= concurrency) await Promise.race(inflight);
+          .finally(release);
       }
     } finally {
-      await Promise.all(inflight);
+      while (active > 0) await slotFreed();
       acks.flush(); // no ack is held past its fetch (stop() drains NATS right after the last one)
       current.delete(durable);
     }

@@ -4,7 +4,6 @@
  * Types come from these schemas; there are no hand-written twins.
  */
 import { z } from 'zod';
-import { DateTime } from 'luxon';
 import { DirectionSchema, SlugSchema, VehicleClassSchema } from '../catalogue/schema.ts';
 import type { Catalogue } from '../catalogue/index.ts';
 
@@ -14,6 +13,22 @@ export const MAX_FUTURE_SKEW_MS = 5 * 60 * 1000;
 
 const OFFSET_RE = /(?:Z|[+-]\d{2}(?::?\d{2})?)$/i;
 const ISO_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?/;
+
+const PARTS_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/;
+
+/**
+ * A real calendar instant that Date.parse (how event time is read downstream) reads the same way. Date.parse
+ * alone rolls 2026-02-30 over to March and accepts 24:00, so the calendar fields are checked first. This runs for
+ * every event on the hot path, so it is plain arithmetic rather than a date library.
+ */
+function isRealInstant(v: string): boolean {
+  const m = PARTS_RE.exec(v);
+  if (!m) return false;
+  const [year, month, day, hour, minute] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])];
+  if (month < 1 || month > 12 || hour > 23 || minute > 59) return false;
+  if (day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return false;
+  return Number.isFinite(Date.parse(v));
+}
 
 /** ISO-8601 instant that must carry an offset or Z; a local time without offset is ambiguous at a border. */
 export const InstantSchema = z
@@ -28,8 +43,7 @@ export const InstantSchema = z
       ctx.addIssue({ code: 'custom', message: 'must include a UTC offset or Z: a local time without offset is ambiguous' });
       return;
     }
-    // Date.parse too: event time is read with it downstream, and luxon accepts offsets it cannot read (+05, +25:00)
-    if (!DateTime.fromISO(v, { setZone: true }).isValid || !Number.isFinite(Date.parse(v))) ctx.addIssue({ code: 'custom', message: 'is not a valid date-time' });
+    if (!isRealInstant(v)) ctx.addIssue({ code: 'custom', message: 'is not a valid date-time' });
   });
 
 export const EventIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');

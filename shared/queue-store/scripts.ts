@@ -73,6 +73,8 @@ interface Queued {
  * wake-up that dominated the estimator's CPU profile.
  */
 const queues = new WeakMap<Redis, Queued[]>();
+/** A pipeline goes out as soon as it holds this many calls (bounds one write and one burst of Redis work). */
+const MAX_PIPELINE = 64;
 
 function flush(redis: Redis): void {
   const batch = queues.get(redis);
@@ -115,5 +117,6 @@ export function callScript(redis: Redis, name: ScriptName, keys: string[], args:
       process.nextTick(flush, redis);
     }
     q.push({ command: def.command, argv: [...keys, ...args], resolve, reject });
+    if (q.length >= MAX_PIPELINE) flush(redis); // the pending nextTick then finds nothing (or a newer, smaller batch)
   });
 }

@@ -122,7 +122,10 @@ function replyError(script: string, code: number, arg: unknown, ctx: Record<stri
   }
 }
 
-const CodeReply = z.tuple([z.number().int(), z.number().optional()]).or(z.tuple([z.number().int()]));
+/** A status reply of the apply scripts: [code] or [code, number]. */
+function isCodeReply(r: unknown): r is [number, number?] {
+  return Array.isArray(r) && (r.length === 1 || r.length === 2) && Number.isInteger(r[0]) && (r.length === 1 || typeof r[1] === 'number');
+}
 const Flat = z.array(z.union([z.string(), z.number()]));
 const WindowReply = z.union([
   z.tuple([z.literal(4), z.number()]),
@@ -197,6 +200,20 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     return [k.meta, k.records.A, k.records.S, k.records.C, k.records.X, k.records.L, k.records.O];
   };
 
+  /** The 13 KEYS of apply-event per queue, built once (key strings are the same for every event of a queue). */
+  const applyKeys = new Map<string, string[]>();
+  const applyKeysOf = (q: QueueRef): string[] => {
+    const id = `${q.crossingId}\u0000${q.direction}\u0000${q.vehicleClass}`;
+    let list = applyKeys.get(id);
+    if (!list) {
+      const c = keys.crossing(q.crossingId);
+      const k = keys.queue(q);
+      list = [c.ids, c.cmeta, ...queueKeyList(q), k.vix, k.hist, k.hidx, k.hest];
+      applyKeys.set(id, list);
+    }
+    return list;
+  };
+
   async function applyEvent(ev: KezekEvent): Promise<ApplyOutcome> {
     const ctx = { eventId: ev.eventId, crossingId: ev.crossingId, type: ev.type };
     if (CONTROL_RE.test(ev.eventId)) throw new QueueStoreError('INVALID_RECORD', 'eventId must not contain control characters', ctx);
@@ -216,8 +233,7 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       const ref = 'vehicleRef' in ev && ev.vehicleRef !== undefined ? ev.vehicleRef : '';
       if (ref.includes('|') || CONTROL_RE.test(ref)) throw new QueueStoreError('INVALID_RECORD', "vehicleRef must not contain '|' or control characters", ctx);
       const value = ev.type === 'lanes.changed' ? String(ev.lanesOpen) : ev.type === 'queue.observed' ? String(ev.queueLength) : '';
-      const q = keys.queue(ev);
-      reply = await callScript(redis, 'apply-event', [c.ids, c.cmeta, ...queueKeyList(ev), q.vix, q.hist, q.hidx, q.hest], [
+      reply = await callScript(redis, 'apply-event', applyKeysOf(ev), [
         ev.eventId,
         t,
         kind,
@@ -228,9 +244,9 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
         options.bucketMs,
       ]);
     }
-    const parsed = CodeReply.safeParse(reply);
-    if (!parsed.success) throw new QueueStoreError('BAD_REPLY', 'apply script returned an unexpected reply', { ...ctx, reply });
-    const [code, arg] = parsed.data;
+    // checked by hand, not with the CodeReply schema: this runs once per event on the ingest path
+    if (!isCodeReply(reply)) throw new QueueStoreError('BAD_REPLY', 'apply script returned an unexpected reply', { ...ctx, reply });
+    const [code, arg] = reply;
     const err = replyError('apply', code, arg, ctx);
     if (err) throw err;
     return code === 0 ? 'applied' : 'duplicate';

@@ -5,7 +5,8 @@
 
   KEYS[1]  ids     crossing: applied eventIds (ZSET, score = event ms)
   KEYS[2]  cmeta   crossing: maxT
-  KEYS[3]  meta    queue: maxT, tb (trimmed below), fLen, fLanes, fMaxT (fold of trimmed records)
+  KEYS[3]  meta    queue: maxT, tb (trimmed below), fLen, fLanes, fMaxT (fold of trimmed records),
+                   minT (oldest kept record; absent when none or not yet known)
   KEYS[4]  r:A     KEYS[5] r:S   KEYS[6] r:C   KEYS[7] r:X   KEYS[8] r:L   KEYS[9] r:O
                    records by kind, member "<eventId>\31<ref or value>", score = event ms
   KEYS[10] vix     lex index "<ref>|<A|S>|<ms, 15 digits>|<eventId>" (score 0)
@@ -46,9 +47,12 @@ end
 
 -- Retention: records older than qmax - retention are folded, in record order, into the queue length and lanes
 -- before they are removed, so a multi-day jam keeps its count. The cutoff only moves forward.
+-- minT (the oldest kept record, a function of the kept set) skips the six range scans when nothing is below
+-- the cutoff, which is the common case: the cutoff moves with almost every in-order event.
 local cutoff = qmax - retention
 local tb = numOrNil(redis.call('HGET', meta, 'tb'))
-if not tb or cutoff > tb then
+local minT = numOrNil(redis.call('HGET', meta, 'minT'))
+if (not tb or cutoff > tb) and (not minT or minT < cutoff) then
   local trimmed = {}
   for _, k in ipairs(KINDS) do
     local rows = redis.call('ZRANGEBYSCORE', KIND_KEYS[k], '-inf', '(' .. fmt(cutoff), 'WITHSCORES')
@@ -85,8 +89,14 @@ if not tb or cutoff > tb then
       redis.call('ZREMRANGEBYSCORE', KIND_KEYS[k], '-inf', '(' .. fmt(cutoff))
     end
   end
-  redis.call('HSET', meta, 'tb', fmt(cutoff))
+  minT = nil
+  for _, k in ipairs(KINDS) do
+    local first = redis.call('ZRANGE', KIND_KEYS[k], 0, 0, 'WITHSCORES')
+    if #first > 0 and (not minT or tonumber(first[2]) < minT) then minT = tonumber(first[2]) end
+  end
+  if minT then redis.call('HSET', meta, 'minT', fmt(minT)) else redis.call('HDEL', meta, 'minT') end
 end
+if not tb or cutoff > tb then redis.call('HSET', meta, 'tb', fmt(cutoff)) end
 
 -- History buckets older than qmax - history retention go.
 local hcut = '(' .. fmt(qmax - histRetention)
@@ -105,6 +115,17 @@ if #oldEst > 0 then redis.call('ZREMRANGEBYSCORE', hest, '-inf', hcut) end
 local payload = value
 if kind == 'A' or kind == 'S' or kind == 'C' or kind == 'X' then payload = ref end
 redis.call('ZADD', KIND_KEYS[kind], fmt(t), eventId .. SEP .. payload)
+if minT then
+  if t < minT then redis.call('HSET', meta, 'minT', fmt(t)) end
+else
+  -- unknown (no records before, or a store written before minT existed): take it from the kept records
+  minT = t
+  for _, k in ipairs(KINDS) do
+    local first = redis.call('ZRANGE', KIND_KEYS[k], 0, 0, 'WITHSCORES')
+    if #first > 0 and tonumber(first[2]) < minT then minT = tonumber(first[2]) end
+  end
+  redis.call('HSET', meta, 'minT', fmt(minT))
+end
 
 local bucket = fmt(math.floor(t / bucketMs) * bucketMs)
 local function bucketOf(ms)
