@@ -3,7 +3,7 @@ import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { KezekEventSchema, type KezekEvent } from '../../shared/events/index.ts';
 import { QueueEstimateSchema } from '../../shared/estimates.ts';
 import { gammaP, gammaQuantile } from '../../shared/estimation/gamma.ts';
-import { computeEstimate, drainSeconds, holEstimate, lesEstimate, MODEL_LOOKBACK_MS, qlTrueRate, type ModelContext } from '../../shared/estimation/model.ts';
+import { computeEstimate, coveragePit, distQuantile, drainSeconds, holEstimate, lesEstimate, MODEL_LOOKBACK_MS, qlTrueRate, type ModelContext } from '../../shared/estimation/model.ts';
 import { windowFromEvents } from '../../shared/estimation/reference-window.ts';
 import type { QueueRef } from '../../shared/queue-store/api.ts';
 import { createRng } from '../../shared/sim/random.ts';
@@ -183,6 +183,19 @@ describe('queueing formulas', () => {
   it('QL is zero with a free lane and nobody waiting', () => {
     expect(qlTrueRate(0, 4, 1 / 600, 3)).toBe(0);
     expect(qlTrueRate(3, 4, 1 / 600)).toBeCloseTo(600, 6);
+  });
+
+  it('calibration scores a wait as covered at level a exactly when the quantile at a covers it (atom at zero included)', () => {
+    // 60% chance of no wait beyond the offset, else Gamma: a zero wait is covered by the quantile at EVERY level,
+    // so the level that covers 90% of realised waits must count it as covered (not as a uniform PIT on [0, 0.6]).
+    const d = { k: 0.4, offset: 30, p0: 0.6, mean: 90, shape: 2 };
+    expect(coveragePit(d, 30)).toBe(0);
+    expect(coveragePit(d, 0)).toBe(0);
+    for (const w of [30, 31, 45, 60, 100, 200, 400]) {
+      for (const a of [0.05, 0.1, 0.3, 0.59, 0.61, 0.7, 0.9, 0.95]) {
+        expect(coveragePit(d, w) <= a).toBe(w <= distQuantile(d, a) + 1e-6);
+      }
+    }
   });
 
   it('gamma quantile inverts the incomplete gamma', () => {
