@@ -4,7 +4,8 @@
  * @fastify/helmet builds a new helmet middleware - re-parsing the whole configuration - on every request, which
  * cost ~18% of the CPU of a polled `/waits` in the benchmark. The headers do not depend on the request, so they
  * are computed once here by running helmet against a recording response, then set with one `reply.headers()`.
- * Routes that set their own CSP (Swagger UI at /docs) override it in their handler, as before.
+ * Routes that set their own CSP (Swagger UI at /docs) override it in their handler, as before. JSON API routes get
+ * only the headers that matter for JSON (see below).
  */
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -47,8 +48,12 @@ export const securityHeaders = fp(
       contentSecurityPolicy: { useDefaults: false, directives: DASHBOARD_CSP_DIRECTIVES },
       crossOriginResourcePolicy: { policy: 'cross-origin' },
     });
-    app.addHook('onRequest', async (_req, reply) => {
-      void reply.headers(headers);
+    // JSON API responses (/v1/...) are never rendered as documents, so CSP, frame and opener policies do nothing
+    // for them; `nosniff` (with their application/json type) is what protects them. The full set goes on the
+    // dashboard, docs and everything else. Fewer headers per poll is measurable at tens of thousands of polls a second.
+    const apiHeaders = { 'x-content-type-options': 'nosniff', 'strict-transport-security': headers['strict-transport-security'] ?? 'max-age=31536000; includeSubDomains' };
+    app.addHook('onRequest', async (req, reply) => {
+      void reply.headers(req.url.startsWith('/v1/') ? apiHeaders : headers);
     });
   },
   { name: 'kezek-security-headers' },

@@ -44,14 +44,17 @@ describe('rate limits (Redis-backed, shared across instances)', () => {
 });
 
 describe('security headers, CORS and READ_AUTH', () => {
-  it('sends a CSP without inline scripts on the API and a relaxed one scoped to /docs', async () => {
+  it('sends a CSP without inline scripts on the dashboard, nosniff on JSON API responses, and a relaxed CSP scoped to /docs', async () => {
     const h2 = await createHarness();
     const app = await h2.build();
-    const api = await app.inject('/v1/crossings');
-    const csp = api.headers['content-security-policy'] as string;
+    const page = await app.inject('/');
+    const csp = page.headers['content-security-policy'] as string;
     expect(csp).toMatch(/script-src 'self'(;|$)/);
     expect(csp).not.toMatch(/script-src[^;]*unsafe-inline/);
+    expect(page.headers['x-frame-options']).toBeDefined();
+    const api = await app.inject('/v1/crossings');
     expect(api.headers['x-content-type-options']).toBe('nosniff');
+    expect(api.headers['content-type']).toMatch(/^application\/json/);
     const docs = await app.inject('/docs/');
     expect(docs.statusCode).toBe(200);
     const docsCsp = docs.headers['content-security-policy'] as string;
