@@ -110,12 +110,16 @@ export function createPartitionManager(deps: PartitionManagerDeps): PartitionMan
     if (owned.size > share) {
       // keep the partitions that prefer us; hand over the others
       const extras = [...owned.keys()].sort((a, b) => Number(preferredOwner(a, live) === me) - Number(preferredOwner(b, live) === me)).slice(0, owned.size - share);
-      for (const p of extras) {
-        owned.delete(p);
-        await deps.onLost(p);
-        await leases.release(p, me);
-        log.info({ partition: p, share, instances: live.length }, 'partition released (rebalancing)');
-      }
+      // all at once: each stop waits for its open fetch to end (so nothing fetched is left unacked), and doing them
+      // one after another would delay this tick - and the renewal of the leases we keep - by one fetch per partition
+      for (const p of extras) owned.delete(p);
+      await Promise.all(
+        extras.map(async (p) => {
+          await deps.onLost(p);
+          await leases.release(p, me);
+          log.info({ partition: p, share, instances: live.length }, 'partition released (rebalancing)');
+        }),
+      );
     }
     if (owned.size < share && !stopped) {
       const candidates = deps.partitions
