@@ -11,7 +11,7 @@
  * Run it by hand: `npx tsx test/e2e/fixture-api.ts` (PORT, default 3300; token `official-dev-token`).
  */
 import Fastify, { type FastifyInstance } from 'fastify';
-import helmet from '@fastify/helmet';
+import { computeSecurityHeaders } from '../../services/api/security-headers.ts';
 import type { ServerResponse } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { loadCatalogue, type Catalogue } from '../../shared/catalogue/index.ts';
@@ -127,7 +127,11 @@ export async function startFixtureApi(opts: { officialToken: string; port?: numb
   const clients = new Set<{ res: ServerResponse; crossingId?: string }>();
 
   const app = Fastify({ logger: false });
-  await app.register(helmet, { contentSecurityPolicy: { directives: STRICT_CSP } });
+  // the production header set (services/api/security-headers.ts), with the stricter CSP of this fixture
+  const headers = computeSecurityHeaders({ contentSecurityPolicy: { directives: STRICT_CSP } });
+  app.addHook('onRequest', async (_req, reply) => {
+    void reply.headers(headers);
+  });
   const err = (code: number, error: string, message: string, details?: unknown) => ({ code, body: { error, message, ...(details ? { details } : {}) } });
 
   const frame = (s: number, est: QueueEstimate) => `id: ${s}\nevent: estimate\ndata: ${JSON.stringify(est)}\n\n`;
