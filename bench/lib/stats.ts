@@ -18,6 +18,24 @@ export function ratio(value: number, baseline: number): number | null {
   return value / baseline;
 }
 
+/** Median of unsorted samples (mean of the middle two for an even count); NaN for no samples. */
+export function median(samples: readonly number[]): number {
+  if (samples.length === 0) return NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+/**
+ * Ratio of interleaved rounds: round i measured `values[i]` right after (or before) `baselines[i]`, so each pair
+ * saw the same machine state. The median of the per-round ratios resists a noisy round (a neighbour's burst of
+ * CPU) far better than the ratio of two averages taken minutes apart. null when no round has a valid ratio.
+ */
+export function pairedRatio(values: readonly number[], baselines: readonly number[]): number | null {
+  const ratios = values.map((v, i) => ratio(v, baselines[i] ?? NaN)).filter((r): r is number => r !== null);
+  return ratios.length === 0 ? null : median(ratios);
+}
+
 export type Verdict = 'PASS' | 'FAIL' | 'info' | 'n/a';
 
 /** A target on one number: `>=` or `<` a threshold. Missing numbers never pass. */

@@ -5,14 +5,16 @@
  * clients belong to the caller.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { securityHeaders } from './security-headers.ts';
-import cors from '@fastify/cors';
+import { createSecurityHeaders } from './security-headers.ts';
+import { corsPreflightRoutes, createCorsPolicy } from './cors.ts';
+import { installAccessControl } from './access.ts';
+import { ApiLogController, lazyChildLogger } from './request-log.ts';
 import { jetstream } from '@nats-io/jetstream';
 import { subjects } from '../../shared/events/subjects.ts';
 import { createApiStore } from '../../shared/api-store/store.ts';
 import { createAuthenticator } from './auth.ts';
 import type { AppContext, AppDeps } from './context.ts';
-import { HttpError, badRequest, installErrorHandling, sendError } from './errors.ts';
+import { badRequest, installErrorHandling, sendError } from './errors.ts';
 import { installZodValidation } from './validation.ts';
 import { registerDocs } from './docs.ts';
 import { createEstimatesView } from './view.ts';
@@ -33,8 +35,6 @@ export type { AppDeps, AppContext } from './context.ts';
 /** Used only when PSEUDONYM_KEY is unset (development); main/buildApp warn once. */
 export const DEV_PSEUDONYM_KEY = 'kezek-dev-pseudonym-key-not-for-production';
 
-const RATE_WINDOW_MS = 60_000;
-
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, logger } = deps;
   const log = logger;
@@ -45,6 +45,9 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     bodyLimit: INGEST_BODY_LIMIT,
     trustProxy: false,
     routerOptions: { ignoreTrailingSlash: true },
+    // access log policy (request-log.ts): errors and writes at info, successful reads at debug
+    logController: new ApiLogController(),
+    childLoggerFactory: lazyChildLogger,
     // errors the router raises before any route or error handler runs: the same error shape, no URL echoed back
     frameworkErrors: (err, _request, reply) =>
       sendError(reply, badRequest(err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the URL path is not valid (bad percent-encoding?)')),
@@ -74,46 +77,23 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   installErrorHandling(app);
   installZodValidation(app);
 
-  await app.register(securityHeaders);
-  const origins = config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean);
-  await app.register(cors, {
-    origin: origins.includes('*') ? '*' : origins,
-    methods: ['GET', 'HEAD', 'POST', 'DELETE', 'OPTIONS'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'If-None-Match', 'Last-Event-ID'],
-    exposedHeaders: ['ETag', 'Retry-After', 'RateLimit-Limit', 'RateLimit-Remaining', 'RateLimit-Reset', 'Location'],
-    maxAge: 600,
+  // Security and CORS headers do not depend on the request (beyond a listed Origin): computed once, set by one
+  // synchronous hook. Access control (auth, roles, rate limit) is attached per route by installAccessControl.
+  const security = createSecurityHeaders();
+  const cors = createCorsPolicy(config.CORS_ORIGINS);
+  const apiHeaders = cors.anyOrigin ? { ...security.api, ...cors.headersFor(undefined) } : security.api;
+  const documentHeaders = cors.anyOrigin ? { ...security.document, ...cors.headersFor(undefined) } : security.document;
+  app.addHook('onRequest', (request, reply, done) => {
+    void reply.headers(request.url.startsWith('/v1/') ? apiHeaders : documentHeaders);
+    if (!cors.anyOrigin) void reply.headers(cors.headersFor(request.headers.origin));
+    done();
   });
-
   app.decorateRequest('principal', undefined);
-  const readAuth = config.READ_AUTH === 'on';
-  // Authentication, authorisation and rate limiting run before the body is read, so an anonymous or
-  // throttled client cannot make us parse a megabyte.
-  app.addHook('onRequest', async (request, reply) => {
-    const access = request.routeOptions.config?.access;
-    if (!access || access.kind === 'ops') return;
-    request.principal = ctx.auth.identify(request.headers.authorization);
-    ctx.auth.authorise(access, request.principal, readAuth);
-    const scope = access.kind === 'write' ? 'write' : 'read';
-    const limit = scope === 'write' ? config.WRITE_RATE_LIMIT_PER_MINUTE : config.RATE_LIMIT_PER_MINUTE;
-    if (limit <= 0) return;
-    const clientId = request.principal?.clientId ?? `ip_${request.ip}`;
-    let res;
-    try {
-      res = await ctx.store.rateLimitHit(scope, clientId, limit, RATE_WINDOW_MS);
-    } catch (err) {
-      // fail open: a Redis hiccup must not turn every request into an error
-      request.log.warn({ err: { message: (err as Error).message } }, 'rate limiter unavailable; allowing request');
-      return;
-    }
-    const resetS = Math.ceil(res.resetMs / 1000);
-    void reply.header('RateLimit-Limit', String(limit)).header('RateLimit-Remaining', String(res.remaining)).header('RateLimit-Reset', String(resetS));
-    if (!res.allowed) {
-      return sendError(reply, new HttpError('too_many_requests', `rate limit of ${limit} ${scope} requests per minute exceeded; retry in ${resetS}s`, undefined, { 'Retry-After': String(resetS) }));
-    }
-  });
+  installAccessControl(app, ctx);
 
   await registerDocs(app);
   const opts = { ctx };
+  await app.register(corsPreflightRoutes, { policy: cors });
   await app.register(healthRoutes, opts);
   await app.register(eventsRoutes, opts);
   await app.register(crossingRoutes, opts);

@@ -32,9 +32,12 @@ export function etagMatches(request: FastifyRequest, etag: string): boolean {
 
 export const CACHE_CONTROL = 'public, max-age=5, stale-while-revalidate=10';
 
-/** Sends a precomputed JSON body with its ETag, or 304 when the client already has it. */
+/**
+ * Sends a precomputed JSON body with its ETag, or 304 when the client already has it. (No `Vary`: the API does
+ * not compress or negotiate, so the body depends on nothing in the request beyond the URL.)
+ */
 export function sendCached(request: FastifyRequest, reply: FastifyReply, cached: { body: string; etag: string }, cacheControl = CACHE_CONTROL): FastifyReply {
-  void reply.header('ETag', cached.etag).header('Cache-Control', cacheControl).header('Vary', 'Accept-Encoding');
+  void reply.header('ETag', cached.etag).header('Cache-Control', cacheControl);
   if (etagMatches(request, cached.etag)) return reply.code(304).send();
   return reply.type('application/json; charset=utf-8').send(cached.body);
 }

@@ -3,12 +3,10 @@
  *
  * @fastify/helmet builds a new helmet middleware - re-parsing the whole configuration - on every request, which
  * cost ~18% of the CPU of a polled `/waits` in the benchmark. The headers do not depend on the request, so they
- * are computed once here by running helmet against a recording response, then set with one `reply.headers()`.
- * Routes that set their own CSP (Swagger UI at /docs) override it in their handler, as before. JSON API routes get
- * only the headers that matter for JSON (see below).
+ * are computed once here by running helmet against a recording response; the API's onRequest hook (app.ts) sets
+ * them with one `reply.headers()`. Routes that set their own CSP (Swagger UI at /docs) override it in their handler.
+ * JSON API routes get only the headers that matter for JSON (see `createSecurityHeaders`).
  */
-import type { FastifyInstance } from 'fastify';
-import fp from 'fastify-plugin';
 import helmet, { type HelmetOptions } from 'helmet';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
@@ -42,19 +40,19 @@ export function computeSecurityHeaders(options: HelmetOptions): Record<string, s
   return headers;
 }
 
-export const securityHeaders = fp(
-  async (app: FastifyInstance) => {
-    const headers = computeSecurityHeaders({
-      contentSecurityPolicy: { useDefaults: false, directives: DASHBOARD_CSP_DIRECTIVES },
-      crossOriginResourcePolicy: { policy: 'cross-origin' },
-    });
-    // JSON API responses (/v1/...) are never rendered as documents, so CSP, frame and opener policies do nothing
-    // for them; `nosniff` (with their application/json type) is what protects them. The full set goes on the
-    // dashboard, docs and everything else. Fewer headers per poll is measurable at tens of thousands of polls a second.
-    const apiHeaders = { 'x-content-type-options': 'nosniff', 'strict-transport-security': headers['strict-transport-security'] ?? 'max-age=31536000; includeSubDomains' };
-    app.addHook('onRequest', async (req, reply) => {
-      void reply.headers(req.url.startsWith('/v1/') ? apiHeaders : headers);
-    });
-  },
-  { name: 'kezek-security-headers' },
-);
+/**
+ * The two header sets, computed once: `document` (helmet's full set with the dashboard CSP) for the dashboard, docs
+ * and everything else; `api` for JSON API responses (/v1/...). JSON is never rendered as a document, so CSP, frame
+ * and opener policies do nothing for it; `nosniff` (with its application/json type) is what protects it. HSTS is a
+ * host-wide policy a browser learns from any HTTPS response of the host (the dashboard and docs send it), and API
+ * clients (dispatch systems, apps) do not implement it. Fewer headers per poll is measurable at tens of thousands
+ * of polls a second.
+ */
+export function createSecurityHeaders(): { document: Readonly<Record<string, string>>; api: Readonly<Record<string, string>> } {
+  const document = computeSecurityHeaders({
+    contentSecurityPolicy: { useDefaults: false, directives: DASHBOARD_CSP_DIRECTIVES },
+    crossOriginResourcePolicy: { policy: 'cross-origin' },
+  });
+  const api = { 'x-content-type-options': 'nosniff' };
+  return { document: Object.freeze(document), api: Object.freeze(api) };
+}

@@ -57,15 +57,63 @@ export function installZodValidation(app: FastifyInstance): void {
     const zod = registry.get(schema as object);
     if (!zod) throw new Error(`route schema for ${httpPart ?? '?'} was not built with zs()`);
     const part = PART_NAME[httpPart ?? ''] ?? String(httpPart);
+    const memo = httpPart === 'params' || httpPart === 'querystring' ? createParseMemo() : undefined;
     return (data: unknown) => {
+      const key = memo?.keyOf(data);
+      if (key !== undefined) {
+        const hit = memo!.get(key);
+        if (hit !== undefined) return { value: hit };
+      }
       const res = zod.safeParse(data ?? {});
-      if (res.success) return { value: res.data };
+      if (res.success) {
+        if (key !== undefined) memo!.set(key, Object.freeze(res.data));
+        return { value: res.data };
+      }
       const details = zodDetails(res.error, part);
       const first = details[0];
       return { error: new HttpError('bad_request', first ? `invalid ${part}: ${first.path} ${first.message}` : `invalid ${part}`, details) };
     };
   });
   app.setSerializerCompiler(() => (data: unknown) => JSON.stringify(data));
+}
+
+/**
+ * Polls repeat the same path and query thousands of times a second: successful parses of small flat string
+ * records (path params, query strings) are remembered, so a repeated poll costs one Map lookup instead of a zod
+ * parse. Only successes are kept (an invalid request is always re-validated, for its precise 400), the key is
+ * the exact input (`name=value` pairs in order, NUL-separated), the memo is bounded (cleared when full), and a
+ * remembered value is frozen, since every request with that input gets the same object.
+ */
+const MEMO_MAX_ENTRIES = 2048;
+const MEMO_MAX_KEY_LENGTH = 512;
+
+interface ParseMemo {
+  keyOf(data: unknown): string | undefined;
+  get(key: string): unknown;
+  set(key: string, value: unknown): void;
+}
+
+function createParseMemo(): ParseMemo {
+  const memo = new Map<string, unknown>();
+  return {
+    keyOf(data) {
+      if (data === null || data === undefined) return '';
+      if (typeof data !== 'object') return undefined;
+      let key = '';
+      for (const name in data) {
+        const v = (data as Record<string, unknown>)[name];
+        if (typeof v !== 'string') return undefined;
+        key += `${name}\u0000${v}\u0000`;
+        if (key.length > MEMO_MAX_KEY_LENGTH) return undefined;
+      }
+      return key;
+    },
+    get: (key) => memo.get(key),
+    set(key, value) {
+      if (memo.size >= MEMO_MAX_ENTRIES) memo.clear();
+      memo.set(key, value);
+    },
+  };
 }
 
 export type RouteSchema = FastifySchema & { tags?: string[]; summary?: string; description?: string; security?: unknown[] };

@@ -198,7 +198,7 @@ export function createEstimatesView(deps: ViewDeps): EstimatesView {
 
   function crossingWaits(crossingId: string, filter: WaitsFilter = {}): CachedBody {
     const at = now();
-    const fkey = `${filter.direction ?? '*'}|${filter.vehicleClass ?? '*'}`;
+    const fkey = filter.direction === undefined && filter.vehicleClass === undefined ? '*|*' : `${filter.direction ?? '*'}|${filter.vehicleClass ?? '*'}`;
     let entries = perCrossing.get(crossingId);
     const hit = entries?.get(fkey);
     if (hit && at < hit.validUntil) return hit;

@@ -1,9 +1,25 @@
 /** The pure helpers of the benchmark suite (bench/lib/stats.ts) and its event sources (bench/lib/events.ts). */
 import { describe, expect, it } from 'vitest';
-import { fmt, fmtRatio, formatTable, growth, judge, parseOnly, percentile, ratio, type ResultRow } from '../../bench/lib/stats.ts';
+import { fmt, fmtRatio, formatTable, growth, judge, median, pairedRatio, parseOnly, percentile, ratio, type ResultRow } from '../../bench/lib/stats.ts';
 import { createLiveTraffic, desEvents, syntheticCatalogue } from '../../bench/lib/events.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { validateEvent } from '../../shared/events/index.ts';
+
+describe('median and pairedRatio', () => {
+  it('median of odd and even counts, NaN for none', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
+  });
+
+  it('pairs rounds, takes the median ratio, so one disturbed round does not decide', () => {
+    // round 2's baseline was hit by a neighbour: its ratio is an outlier
+    expect(pairedRatio([80, 90, 85], [100, 30, 100])).toBeCloseTo(0.85, 10);
+    expect(pairedRatio([50, 60], [100, 100])).toBeCloseTo(0.55, 10);
+    expect(pairedRatio([50], [0])).toBeNull();
+    expect(pairedRatio([], [])).toBeNull();
+  });
+});
 
 describe('percentile', () => {
   it('uses the nearest rank, whatever the input order', () => {

@@ -1,0 +1,68 @@
+/**
+ * CORS for browser clients of the API (CORS_ORIGINS: `*` or a comma-separated list of origins).
+ *
+ * The response headers do not depend on the request beyond its Origin, so they are computed once: with `*` every
+ * response carries the same two headers; with a list, an allowed Origin is echoed with `Vary: Origin` (and every
+ * other response says `Vary: Origin` too, so a shared cache never serves one origin's answer to another).
+ * They are set by the API's single onRequest hook (app.ts), together with the security headers - a per-request
+ * CORS plugin hook was a measurable part of a poll's cost. Preflights (OPTIONS with Access-Control-Request-Method)
+ * are answered by `corsPreflightRoutes` with 204, or 403 for an origin that is not allowed.
+ */
+import type { FastifyInstance } from 'fastify';
+import { HttpError } from './errors.ts';
+
+export const CORS_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
+export const CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, If-None-Match, Last-Event-ID';
+export const CORS_EXPOSED_HEADERS = 'ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Location';
+export const CORS_MAX_AGE_SECONDS = 600;
+
+export interface CorsPolicy {
+  /** True when any origin may call the API (`CORS_ORIGINS=*`). */
+  readonly anyOrigin: boolean;
+  /** The CORS headers of an actual (non-preflight) response to a request with this Origin header. */
+  headersFor(origin: string | undefined): Readonly<Record<string, string>>;
+  /** Headers of a successful preflight response, or undefined when the origin is not allowed. */
+  preflight(origin: string | undefined): Record<string, string> | undefined;
+}
+
+export function createCorsPolicy(originsCsv: string): CorsPolicy {
+  const origins = originsCsv.split(',').map((o) => o.trim()).filter(Boolean);
+  const anyOrigin = origins.includes('*');
+  const allowed = new Set(origins);
+  const star = Object.freeze({ 'access-control-allow-origin': '*', 'access-control-expose-headers': CORS_EXPOSED_HEADERS });
+  const varyOnly = Object.freeze({ vary: 'Origin' });
+  const perOrigin = new Map<string, Readonly<Record<string, string>>>(
+    origins.map((o) => [o, Object.freeze({ 'access-control-allow-origin': o, 'access-control-expose-headers': CORS_EXPOSED_HEADERS, vary: 'Origin' })]),
+  );
+  const preflightCommon = {
+    'access-control-allow-methods': CORS_METHODS,
+    'access-control-allow-headers': CORS_ALLOWED_HEADERS,
+    'access-control-max-age': String(CORS_MAX_AGE_SECONDS),
+  };
+  return {
+    anyOrigin,
+    headersFor(origin) {
+      if (anyOrigin) return star;
+      return (origin !== undefined && perOrigin.get(origin)) || varyOnly;
+    },
+    preflight(origin) {
+      if (anyOrigin) return { ...preflightCommon, 'access-control-allow-origin': '*' };
+      if (origin === undefined || !allowed.has(origin)) return undefined;
+      return { ...preflightCommon, 'access-control-allow-origin': origin, vary: 'Origin' };
+    },
+  };
+}
+
+/** OPTIONS on any path: CORS preflight. Hidden from the OpenAPI document. */
+export async function corsPreflightRoutes(app: FastifyInstance, { policy }: { policy: CorsPolicy }): Promise<void> {
+  app.options('/*', { schema: { hide: true } as never, config: { access: { kind: 'ops' } } }, async (request, reply) => {
+    const origin = request.headers.origin;
+    if (request.headers['access-control-request-method'] === undefined) {
+      // a plain OPTIONS (not a preflight): say what the API allows
+      return reply.code(204).header('allow', CORS_METHODS).send();
+    }
+    const headers = policy.preflight(origin);
+    if (!headers) throw new HttpError('forbidden', `origin ${origin ?? '(none)'} is not allowed (CORS_ORIGINS)`);
+    return reply.code(204).headers(headers).send();
+  });
+}
