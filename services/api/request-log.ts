@@ -26,7 +26,7 @@ export class ApiLogController extends LogController {
     const log = reply.log;
     if (error) log.error({ req: request, res: reply, responseTime: reply.elapsedTime, err: error }, 'request errored');
     else if (reply.statusCode >= 400 || !READ_METHODS.has(request.method)) log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
-    else if (log.isLevelEnabled('debug')) log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+    else if ((log as { isLevelEnabled?: (level: string) => boolean }).isLevelEnabled?.('debug') ?? true) log.debug({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
   }
 }
 
