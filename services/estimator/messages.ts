@@ -127,7 +127,10 @@ export async function processMessage(m: JsMsg, ctx: MessageContext): Promise<Out
     return { kind: 'poison', reason, issues: res.issues, crossingId, payload: raw };
   }
   const ev = res.event;
-  const event: KezekEvent = 'vehicleRef' in ev && ev.vehicleRef !== undefined ? ({ ...ev, vehicleRef: pseudonymise(ev.vehicleRef, ctx.pseudonymKey) } as KezekEvent) : ev;
+  // refs normally arrive pseudonymised already (pseudonymise is then the identity): copy the event only when it changes one
+  const ref = 'vehicleRef' in ev ? ev.vehicleRef : undefined;
+  const pseudo = ref === undefined ? undefined : pseudonymise(ref, ctx.pseudonymKey);
+  const event: KezekEvent = pseudo === ref ? ev : ({ ...ev, vehicleRef: pseudo } as KezekEvent);
   try {
     return { kind: await ctx.store.applyEvent(event), event };
   } catch (err) {

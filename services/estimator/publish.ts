@@ -95,10 +95,10 @@ export function createPublisher(deps: PublisherDeps) {
 
   async function refresh(queue: QueueRef): Promise<RefreshResult> {
     const key = queueKey(queue);
-    const lastMs = await store.lastEventMs(queue);
-    if (lastMs === null) return 'no-events';
+    // as of the queue's newest event time (lastEventMs), read in the same script call as the window
+    const window = await store.readLatestWindow(queue, MODEL_LOOKBACK_MS);
+    if (window === null) return 'no-events';
     const prev = cache.get(key) ?? (await store.readEstimate(queue));
-    const window = await store.readWindow(queue, lastMs, MODEL_LOOKBACK_MS);
     const est = model(window, (prev?.revision ?? 0) + 1);
     if (!est) return 'not-catalogued';
     if (!materiallyChanged(prev, est, deps.republishEveryMs)) return 'unchanged';

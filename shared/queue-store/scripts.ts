@@ -1,6 +1,7 @@
 /**
  * The one Lua loader. Each `lua/<name>-<numkeys>.lua` becomes an ioredis command `kezek<Name>` (EVALSHA with
- * EVAL fallback, via `defineCommand`); `-- @include "x"` lines are replaced by `lua/includes/x.lua`.
+ * EVAL fallback, via `defineCommand`); `-- @include "x"` lines are replaced by `lua/includes/x.lua`. `<numkeys>` is
+ * `n` for a script that takes a variable number of keys (the caller's key list is sent with its length).
  * Only store.ts calls these commands.
  */
 import { readFileSync, readdirSync } from 'node:fs';
@@ -14,7 +15,8 @@ const INCLUDE_RE = /^-- @include "([a-z0-9-]+)"$/gm;
 export interface ScriptDef {
   name: string;
   command: string;
-  numberOfKeys: number;
+  /** null: variable (`-n.lua`). */
+  numberOfKeys: number | null;
   lua: string;
 }
 
@@ -35,29 +37,32 @@ export function scriptDefs(): ScriptDef[] {
   cache ??= readdirSync(LUA_DIR)
     .filter((f) => f.endsWith('.lua'))
     .map((file) => {
-      const m = /^([a-z-]+)-(\d+)\.lua$/.exec(file);
-      if (!m) throw new Error(`Lua script ${file} must be named <name>-<numkeys>.lua`);
+      const m = /^([a-z-]+)-(\d+|n)\.lua$/.exec(file);
+      if (!m) throw new Error(`Lua script ${file} must be named <name>-<numkeys|n>.lua`);
       const name = m[1]!;
       return {
         name,
         command: `kezek${camel(name).replace(/^./, (c) => c.toUpperCase())}`,
-        numberOfKeys: Number(m[2]),
+        numberOfKeys: m[2] === 'n' ? null : Number(m[2]),
         lua: resolveIncludes(readFileSync(join(LUA_DIR, file), 'utf8')),
       };
     });
   return cache;
 }
 
+let byName: Map<string, ScriptDef> | undefined;
+const defsByName = () => (byName ??= new Map(scriptDefs().map((d) => [d.name, d])));
+
 const loaded = new WeakSet<Redis>();
 
 /** Defines every script on the client (idempotent per client). */
 export function loadScripts(redis: Redis): void {
   if (loaded.has(redis)) return;
-  for (const s of scriptDefs()) redis.defineCommand(s.command, { numberOfKeys: s.numberOfKeys, lua: s.lua });
+  for (const s of scriptDefs()) redis.defineCommand(s.command, s.numberOfKeys === null ? { lua: s.lua } : { numberOfKeys: s.numberOfKeys, lua: s.lua });
   loaded.add(redis);
 }
 
-export type ScriptName = 'apply-event' | 'apply-status' | 'read-window' | 'write-estimate';
+export type ScriptName = 'apply-events' | 'apply-status' | 'read-window' | 'write-estimate';
 
 interface Queued {
   command: string;
@@ -106,9 +111,10 @@ function flush(redis: Redis): void {
 /** Calls a loaded script by name (pipelined with the other calls of the same tick); checks the key count. */
 export function callScript(redis: Redis, name: ScriptName, keys: string[], args: (string | number)[]): Promise<unknown> {
   loadScripts(redis);
-  const def = scriptDefs().find((s) => s.name === name);
+  const def = defsByName().get(name);
   if (!def) return Promise.reject(new Error(`no Lua script named ${name}`));
-  if (keys.length !== def.numberOfKeys) return Promise.reject(new Error(`${name} takes ${def.numberOfKeys} keys, got ${keys.length}`));
+  if (def.numberOfKeys !== null && keys.length !== def.numberOfKeys) return Promise.reject(new Error(`${name} takes ${def.numberOfKeys} keys, got ${keys.length}`));
+  const argv = def.numberOfKeys === null ? [keys.length, ...keys, ...args] : [...keys, ...args];
   return new Promise((resolve, reject) => {
     let q = queues.get(redis);
     if (!q) {
@@ -116,7 +122,7 @@ export function callScript(redis: Redis, name: ScriptName, keys: string[], args:
       queues.set(redis, q);
       process.nextTick(flush, redis);
     }
-    q.push({ command: def.command, argv: [...keys, ...args], resolve, reject });
+    q.push({ command: def.command, argv, resolve, reject });
     if (q.length >= MAX_PIPELINE) flush(redis); // the pending nextTick then finds nothing (or a newer, smaller batch)
   });
 }

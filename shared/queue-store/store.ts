@@ -1,10 +1,11 @@
 /**
  * The typed wrapper around the queue store's Redis state: the only code that calls the Lua scripts in ./lua.
- * Writes are one atomic script call per event (apply-event / apply-status) or per published estimate
- * (write-estimate); the window read is one script call (read-window). Lua return codes become typed errors in
- * `replyError`. Implements QueueReader (./api.ts) for the API.
+ * Writes are atomic script calls: queue events applied in the same tick are sent per crossing as ONE apply-events
+ * call (each event applied on its own terms and settled by its own result), a crossing.status is one apply-status
+ * call, a published estimate one write-estimate call; the window read is one read-window call. Lua return codes
+ * become typed errors in `replyError`. Implements QueueReader (./api.ts) for the API.
  */
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import { z } from 'zod';
 import type { KezekEvent } from '../events/index.ts';
 import { QueueEstimateSchema, queueKey, type QueueEstimate, type QueueStatus } from '../estimates.ts';
@@ -85,10 +86,16 @@ export interface WriteEstimateResult {
 export interface QueueStore extends QueueReader {
   readonly keys: Keys;
   readonly options: Readonly<Required<Omit<QueueStoreOptions, 'redis' | 'prefix' | 'model'>>>;
-  /** Applies one validated event (vehicle refs already pseudonymised) atomically. Throws QueueStoreError. */
+  /**
+   * Applies one validated event (vehicle refs already pseudonymised) atomically. Throws QueueStoreError. Queue
+   * events of one crossing applied in the same tick share one script call; each resolves with its own outcome
+   * once that call returned.
+   */
   applyEvent(ev: KezekEvent): Promise<ApplyOutcome>;
   /** The QueueWindow as of asOfMs; fromMs = asOfMs - lookbackMs, later when clamped by retention or the record cap. */
   readWindow(queue: QueueRef, asOfMs: number, lookbackMs?: number): Promise<QueueWindow>;
+  /** readWindow as of `lastEventMs(queue)`, in one call; null when the queue has no event. */
+  readLatestWindow(queue: QueueRef, lookbackMs?: number): Promise<QueueWindow | null>;
   /**
    * Stores the latest published estimate; the revision is assigned here (previous + 1). Not written when older (by
    * asOf) than the stored one. `seed: true` writes a cold-start estimate only if the queue has none; any later
@@ -102,6 +109,8 @@ export interface QueueStore extends QueueReader {
   markInitialised(): Promise<void>;
 }
 
+/** Queue events of one crossing per apply-events call at most (bounds one script's run time in Redis). */
+const MAX_APPLY_BATCH = 64;
 const CONTROL_RE = /[\u0000-\u001f]/; // eslint-disable-line no-control-regex
 const SEP = '\u001f';
 
@@ -128,9 +137,13 @@ function isCodeReply(r: unknown): r is [number, number?] {
 }
 const Flat = z.array(z.union([z.string(), z.number()]));
 const WindowReply = z.union([
+  z.tuple([z.literal(5)]),
   z.tuple([z.literal(4), z.number()]),
-  z.tuple([z.literal(0), z.number(), z.number(), z.number(), z.number(), z.number(), z.string(), Flat, Flat, Flat]),
+  z.tuple([z.literal(0), z.number(), z.number(), z.number(), z.number(), z.number(), z.number(), z.string(), Flat, Flat, z.string(), Flat]),
 ]);
+const WriteReply = z.tuple([z.number().int(), z.number().int()]);
+/** Separates the queue records in read-window's reply (no record member holds a control character but SEP). */
+const RS = '\u001e';
 
 const KIND_OF: Record<Exclude<KezekEvent['type'], 'crossing.status'>, StoredKind> = {
   'vehicle.arrived': 'A',
@@ -200,51 +213,118 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     return [k.meta, k.records.A, k.records.S, k.records.C, k.records.X, k.records.L, k.records.O];
   };
 
-  /** The 13 KEYS of apply-event per queue, built once (key strings are the same for every event of a queue). */
+  /** The 11 per-queue KEYS of apply-events, built once (key strings are the same for every event of a queue). */
   const applyKeys = new Map<string, string[]>();
-  const applyKeysOf = (q: QueueRef): string[] => {
-    const id = `${q.crossingId}\u0000${q.direction}\u0000${q.vehicleClass}`;
-    let list = applyKeys.get(id);
+  const applyKeysOf = (q: QueueRef): { id: string; list: string[] } => {
+    const id = `${q.direction}\u0000${q.vehicleClass}`;
+    const full = `${q.crossingId}\u0000${id}`;
+    let list = applyKeys.get(full);
     if (!list) {
-      const c = keys.crossing(q.crossingId);
       const k = keys.queue(q);
-      list = [c.ids, c.cmeta, ...queueKeyList(q), k.vix, k.hist, k.hidx, k.hest];
-      applyKeys.set(id, list);
+      list = [...queueKeyList(q), k.vix, k.hist, k.hidx, k.hest];
+      applyKeys.set(full, list);
     }
-    return list;
+    return { id, list };
   };
+
+  /** One queue event waiting for its crossing's call: its queue, its 5 script values, and who waits for it. */
+  interface PendingApply {
+    crossingId: string;
+    queue: QueueRef;
+    values: (string | number)[];
+    ctx: Record<string, unknown>;
+    resolve: (o: ApplyOutcome) => void;
+    reject: (e: unknown) => void;
+  }
+  /** Queue events waiting for the end of the tick, by crossing (see `applyEvent`). */
+  const batches = new Map<string, PendingApply[]>();
+  let flushScheduled = false;
+
+  function sendBatch(items: PendingApply[]): void {
+    const c = keys.crossing(items[0]!.crossingId);
+    const callKeys = [c.ids, c.cmeta];
+    const args: (string | number)[] = [options.retentionMs, options.historyRetentionMs, options.bucketMs];
+    const queueIndex = new Map<string, number>();
+    for (const it of items) {
+      const { id, list } = applyKeysOf(it.queue);
+      let qi = queueIndex.get(id);
+      if (qi === undefined) {
+        qi = queueIndex.size + 1;
+        queueIndex.set(id, qi);
+        for (const k of list) callKeys.push(k);
+      }
+      args.push(qi);
+      for (const v of it.values) args.push(v);
+    }
+    callScript(redis, 'apply-events', callKeys, args).then(
+      (reply) => {
+        const n = items.length;
+        // checked by hand, not with a schema: this runs once per event on the ingest path
+        if (!Array.isArray(reply) || reply.length !== 2 * n || !reply.every((x) => Number.isInteger(x))) {
+          for (const it of items) it.reject(new QueueStoreError('BAD_REPLY', 'apply-events returned an unexpected reply', { ...it.ctx, reply }));
+          return;
+        }
+        items.forEach((it, i) => {
+          const code = reply[2 * i] as number;
+          const err = replyError('apply', code, reply[2 * i + 1], it.ctx);
+          if (err) it.reject(err);
+          else it.resolve(code === 0 ? 'applied' : 'duplicate');
+        });
+      },
+      (err: unknown) => {
+        // Redis refused or the script failed (not a lost connection): nothing of the call was applied. Each event
+        // is tried again on its own, so one event that makes the script fail does not fail the others with it.
+        if (err instanceof ReplyError && items.length > 1) for (const it of items) sendBatch([it]);
+        else for (const it of items) it.reject(err);
+      },
+    );
+  }
+
+  function flushBatches(): void {
+    flushScheduled = false;
+    const all = [...batches.values()];
+    batches.clear();
+    for (const b of all) sendBatch(b);
+  }
+
+  function enqueueApply(ev: Exclude<KezekEvent, { type: 'crossing.status' }>, values: (string | number)[], ctx: Record<string, unknown>): Promise<ApplyOutcome> {
+    let b = batches.get(ev.crossingId);
+    if (!b) {
+      b = [];
+      batches.set(ev.crossingId, b);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        process.nextTick(flushBatches);
+      }
+    }
+    const batch = b;
+    const p = new Promise<ApplyOutcome>((resolve, reject) => batch.push({ crossingId: ev.crossingId, queue: ev, values, ctx, resolve, reject }));
+    if (b.length >= MAX_APPLY_BATCH) {
+      batches.delete(ev.crossingId);
+      sendBatch(b);
+    }
+    return p;
+  }
 
   async function applyEvent(ev: KezekEvent): Promise<ApplyOutcome> {
     const ctx = { eventId: ev.eventId, crossingId: ev.crossingId, type: ev.type };
     if (CONTROL_RE.test(ev.eventId)) throw new QueueStoreError('INVALID_RECORD', 'eventId must not contain control characters', ctx);
     const t = Date.parse(ev.occurredAt);
-    const c = keys.crossing(ev.crossingId);
-    let reply: unknown;
-    if (ev.type === 'crossing.status') {
-      reply = await callScript(redis, 'apply-status', [c.ids, c.cmeta, c.status(ev.direction, ev.vehicleClass), c.stfold], [
-        ev.eventId,
-        t,
-        statusMember(ev),
-        statusScope(ev.direction, ev.vehicleClass),
-        options.retentionMs,
-      ]);
-    } else {
+    if (ev.type !== 'crossing.status') {
       const kind = KIND_OF[ev.type];
       const ref = 'vehicleRef' in ev && ev.vehicleRef !== undefined ? ev.vehicleRef : '';
       if (ref.includes('|') || CONTROL_RE.test(ref)) throw new QueueStoreError('INVALID_RECORD', "vehicleRef must not contain '|' or control characters", ctx);
       const value = ev.type === 'lanes.changed' ? String(ev.lanesOpen) : ev.type === 'queue.observed' ? String(ev.queueLength) : '';
-      reply = await callScript(redis, 'apply-event', applyKeysOf(ev), [
-        ev.eventId,
-        t,
-        kind,
-        ref,
-        value,
-        options.retentionMs,
-        options.historyRetentionMs,
-        options.bucketMs,
-      ]);
+      return enqueueApply(ev, [ev.eventId, t, kind, ref, value], ctx);
     }
-    // checked by hand, not with the CodeReply schema: this runs once per event on the ingest path
+    const c = keys.crossing(ev.crossingId);
+    const reply = await callScript(redis, 'apply-status', [c.ids, c.cmeta, c.status(ev.direction, ev.vehicleClass), c.stfold], [
+      ev.eventId,
+      t,
+      statusMember(ev),
+      statusScope(ev.direction, ev.vehicleClass),
+      options.retentionMs,
+    ]);
     if (!isCodeReply(reply)) throw new QueueStoreError('BAD_REPLY', 'apply script returned an unexpected reply', { ...ctx, reply });
     const [code, arg] = reply;
     const err = replyError('apply', code, arg, ctx);
@@ -252,23 +332,32 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     return code === 0 ? 'applied' : 'duplicate';
   }
 
-  async function readWindow(queue: QueueRef, asOfMs: number, lookbackMs = options.lookbackMs): Promise<QueueWindow> {
-    if (!Number.isFinite(asOfMs) || !(lookbackMs > 0)) throw new QueueStoreError('BAD_ARGUMENT', 'asOfMs must be finite and lookbackMs > 0', { asOfMs, lookbackMs });
+  /** `asOfMs` undefined: as of the queue's newest event time (null when it has none). */
+  async function windowCall(queue: QueueRef, asOfMs: number | undefined, lookbackMs: number): Promise<QueueWindow | null> {
+    if ((asOfMs !== undefined && !Number.isFinite(asOfMs)) || !(lookbackMs > 0)) throw new QueueStoreError('BAD_ARGUMENT', 'asOfMs must be finite and lookbackMs > 0', { asOfMs, lookbackMs });
     const q = keys.queue(queue);
     const reply = await callScript(
       redis,
       'read-window',
       [...queueKeyList(queue), q.vix, ...keys.statusKeysFor(queue), keys.crossing(queue.crossingId).stfold],
-      [asOfMs - lookbackMs, asOfMs, options.maxWindowRecords, ...keys.statusScopesFor(queue)],
+      [lookbackMs, asOfMs ?? '', options.maxWindowRecords, ...keys.statusScopesFor(queue)],
     );
     const parsed = WindowReply.safeParse(reply);
     if (!parsed.success) throw new QueueStoreError('BAD_REPLY', 'read-window returned an unexpected reply', { queue });
     const r = parsed.data;
+    if (r[0] === 5) return null;
     if (r[0] === 4) throw replyError('read-window', 4, r[1], { queue, asOfMs })!;
-    const [, fromMs, queueLengthAtFrom, lanes, last, stT, stM, ea, es, flat] = r;
+    const [, latestMs, fromMs, queueLengthAtFrom, lanes, last, stT, stM, ea, es, packed, statusFlat] = r;
     const records: QueueRecord[] = [];
-    for (let i = 0; i + 2 < flat.length; i += 3) records.push(parseRecord(String(flat[i]), Number(flat[i + 1]), String(flat[i + 2])));
+    if (packed !== '') {
+      for (const rec of packed.split(RS)) {
+        const i = rec.indexOf(SEP);
+        records.push(parseRecord(rec[0]!, Number(rec.slice(1, i)), rec.slice(i + 1)));
+      }
+    }
+    for (let i = 0; i + 1 < statusFlat.length; i += 2) records.push(parseStatusRecord(Number(statusFlat[i]), String(statusFlat[i + 1])));
     records.sort(compareRecords);
+    asOfMs ??= latestMs;
     return {
       queue: { crossingId: queue.crossingId, direction: queue.direction, vehicleClass: queue.vehicleClass },
       asOfMs,
@@ -281,6 +370,11 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       records,
       lastEventMs: last < 0 ? null : last,
     };
+  }
+
+  async function readWindow(queue: QueueRef, asOfMs: number, lookbackMs = options.lookbackMs): Promise<QueueWindow> {
+    if (!Number.isFinite(asOfMs)) throw new QueueStoreError('BAD_ARGUMENT', 'asOfMs must be finite and lookbackMs > 0', { asOfMs, lookbackMs });
+    return (await windowCall(queue, asOfMs, lookbackMs))!;
   }
 
   function summaryOf(e: QueueEstimate): Summary {
@@ -300,7 +394,7 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       wopts.seed ? 'seed' : 'publish',
       Math.max(0, Math.floor(wopts.minRevision ?? 0)),
     ]);
-    const parsed = z.tuple([z.number().int(), z.number().int()]).safeParse(reply);
+    const parsed = WriteReply.safeParse(reply);
     if (!parsed.success) throw new QueueStoreError('BAD_REPLY', 'write-estimate returned an unexpected reply', { queue: queueKey(est) });
     const [code, revision] = parsed.data;
     if (code === 0) await redis.sadd(keys.queueIndex, queueKey(est));
@@ -409,6 +503,7 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     options,
     applyEvent,
     readWindow,
+    readLatestWindow: (queue, lookbackMs = options.lookbackMs) => windowCall(queue, undefined, lookbackMs),
     writeEstimate,
     readEstimate,
     readAllEstimates,

@@ -111,11 +111,20 @@ afterAll(async () => {
   await redis.quit();
 });
 
-async function applyInOrder(events: KezekEvent[], opts: { retentionMs?: number } = {}): Promise<{ store: QueueStore; prefix: string; outcomes: string[] }> {
+async function applyInOrder(events: KezekEvent[], opts: { retentionMs?: number; historyRetentionMs?: number } = {}): Promise<{ store: QueueStore; prefix: string; outcomes: string[] }> {
   const prefix = uniquePrefix();
   const store = createQueueStore({ redis, prefix, ...opts });
   // fired together: ioredis pipelines them in array order, each is still one atomic script call
   const outcomes = await Promise.all(events.map((e) => store.applyEvent(e).catch((err: { code?: string }) => `error:${err.code}`)));
+  return { store, prefix, outcomes };
+}
+
+/** One event per store call: each is awaited before the next is sent (no batching). */
+async function applyOneByOne(events: KezekEvent[], opts: { retentionMs?: number; historyRetentionMs?: number } = {}): Promise<{ store: QueueStore; prefix: string; outcomes: string[] }> {
+  const prefix = uniquePrefix();
+  const store = createQueueStore({ redis, prefix, ...opts });
+  const outcomes: string[] = [];
+  for (const e of events) outcomes.push(await store.applyEvent(e).catch((err: { code?: string }) => `error:${err.code}`));
   return { store, prefix, outcomes };
 }
 
@@ -177,6 +186,31 @@ describe('order independence of the queue store', () => {
       const w = await r.store.readWindow(QA, asOf, 30 * MIN);
       expect(w).toEqual(windowFromEvents(events, QA, asOf, 30 * MIN));
       expect(w.queueLengthAtFrom).toBe(windowFromEvents(events, QA, asOf, 30 * MIN).queueLengthAtFrom);
+    }
+  });
+
+  it('events applied together (one script call per crossing and tick) give the same outcomes and state as one call each', async () => {
+    // retention and history retention short enough that records, eventIds and history buckets are trimmed inside
+    // batches; a late block (older than the retention) is refused as too late; duplicates within a batch
+    const all = [...simulateQueue({ ...spec(QA, 21), durationMs: 3 * HOUR }).events, ...simulateQueue({ ...spec(QB, 22), durationMs: 3 * HOUR }).events, ...edgeCases()];
+    const sorted = [...all].sort((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt));
+    const late = sorted.slice(0, 40);
+    const opts = { retentionMs: 45 * MIN, historyRetentionMs: 10 * MIN };
+    // an eventId that the per-event sequence forgets within the batch (trimmed once a newer event moved the
+    // crossing's cutoff past it): its redelivery right after is too late, not a duplicate
+    const endMs = Date.parse(sorted[sorted.length - 1]!.occurredAt);
+    const mk = (id: string, ms: number) => KezekEventSchema.parse({ eventId: id, ...QA, type: 'vehicle.arrived', occurredAt: new Date(ms).toISOString(), vehicleRef: id });
+    const forgotten = [mk('forgotten', endMs + HOUR), mk('newer', endMs + HOUR + opts.retentionMs + MIN)];
+    for (const events of [
+      [...delivery(sorted, 7, 20), ...late, ...forgotten, forgotten[0]!],
+      [...delivery(sorted, 8, 150), ...late.slice(0, 10)],
+    ]) {
+      const one = await applyOneByOne(events, opts);
+      const together = await applyInOrder(events, opts);
+      expect(together.outcomes).toEqual(one.outcomes);
+      expect(one.outcomes).toContain('error:TOO_LATE');
+      expect(one.outcomes).toContain('duplicate');
+      expect(await canonicalDump(together.store, together.prefix)).toEqual(await canonicalDump(one.store, one.prefix));
     }
   });
 });

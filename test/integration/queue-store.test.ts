@@ -48,6 +48,25 @@ async function applyAll(store: QueueStore, events: KezekEvent[]) {
 }
 
 describe('queue store: apply-event', () => {
+  it('events applied in the same tick are settled one by one: a duplicate, a conflict or a failing queue does not affect the others', async () => {
+    const store = newStore();
+    const a = arrived(T0, 'v1');
+    expect(await store.applyEvent(a)).toBe('applied');
+    const clash = KezekEventSchema.parse({ ...a, occurredAt: new Date(T0 + MIN).toISOString() });
+    const ok = arrived(T0 + 2 * MIN, 'v2');
+    const other = ev('vehicle.arrived', T0 + 2 * MIN, { vehicleRef: 'w1' }, Q2);
+    // a queue whose state the script cannot use (a key of the wrong type) fails its own event only
+    await redis.set(store.keys.queue(Q2).meta, 'not a hash');
+    const settled = await Promise.allSettled([store.applyEvent(a), store.applyEvent(clash), store.applyEvent(ok), store.applyEvent(other)]);
+    expect(settled.map((r) => (r.status === 'fulfilled' ? r.value : (r.reason as { code?: string; message: string }).code ?? r.reason.message))).toEqual([
+      'duplicate',
+      'EVENT_ID_CONFLICT',
+      'applied',
+      expect.stringMatching(/WRONGTYPE/),
+    ]);
+    expect((await store.readWindow(Q, T0 + 10 * MIN)).records.map((r) => r.eventId)).toEqual([a.eventId, ok.eventId]);
+  });
+
   it('when a duplicate eventId arrives, nothing changes and DUPLICATE is reported', async () => {
     const store = newStore();
     const events = [arrived(T0, 'v1'), arrived(T0 + MIN, 'v2'), started(T0 + 2 * MIN, 'v1'), observed(T0 + 3 * MIN, 5)];

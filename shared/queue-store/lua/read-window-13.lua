@@ -8,23 +8,41 @@
   KEYS[9..12]      status ZSETs of the 4 scopes that apply to the queue (dir:class, dir:*, *:class, *:*)
   KEYS[13] stfold  per scope tb and fold
 
-  ARGV[1] fromMs  ARGV[2] asOfMs  ARGV[3] max records (the lookback is halved until the window fits)
+  ARGV[1] lookback ms  ARGV[2] asOfMs, or '' for the queue's newest event time (its maxT and the maxT of the 4
+  status scopes: what the estimator refreshes to)  ARGV[3] max records (the lookback is halved until the window fits)
   ARGV[4..7] the 4 scope names, in the order of KEYS[9..12]
 
-  Returns {4, cutoffMs} when asOfMs is older than what retention kept, else
-    {0, fromMs, queueLengthAtFrom, lanesAtFrom or -1, lastEventMs or -1, statusMs or -1, statusMember or '',
-     {ref, ms, ...} earlierArrivals, {ref, ms, ...} earlierStarts, {kind, ms, member, ...} records}
-  (fromMs may be later than asked: clamped to the retention boundary and shrunk to fit the record cap).
+  Returns {5} when ARGV[2] is '' and the queue has no event, {4, cutoffMs} when asOfMs is older than what retention
+  kept, else
+    {0, asOfMs, fromMs, queueLengthAtFrom, lanesAtFrom or -1, lastEventMs or -1, statusMs or -1, statusMember or '',
+     {ref, ms, ...} earlierArrivals, {ref, ms, ...} earlierStarts,
+     queue records as ONE string "<kind><ms>\31<member>" joined by "\30" (members hold no control character but
+     the \31 after the eventId, see store.ts), {ms, member, ...} status records}
+  (fromMs may be later than asked: clamped to the retention boundary and shrunk to fit the record cap). One string
+  instead of three reply items per record: decoding the reply was most of a window read's cost in the client.
 ]]
 -- @include "common"
 
-local from = tonumber(ARGV[1])
-local asOf = tonumber(ARGV[2])
+local lookback = tonumber(ARGV[1])
 local cap = tonumber(ARGV[3])
 local meta, vix, stfold = KEYS[1], KEYS[8], KEYS[13]
 local KINDS = { 'A', 'S', 'C', 'X', 'L', 'O' }
 local KIND_KEYS = { A = KEYS[2], S = KEYS[3], C = KEYS[4], X = KEYS[5], L = KEYS[6], O = KEYS[7] }
 local scopes = { { key = KEYS[9], name = ARGV[4] }, { key = KEYS[10], name = ARGV[5] }, { key = KEYS[11], name = ARGV[6] }, { key = KEYS[12], name = ARGV[7] } }
+
+local asOf
+if ARGV[2] == '' then
+  asOf = numOrNil(redis.call('HGET', meta, 'maxT'))
+  local smax = redis.call('HMGET', stfold, scopes[1].name .. ':maxT', scopes[2].name .. ':maxT', scopes[3].name .. ':maxT', scopes[4].name .. ':maxT')
+  for i = 1, 4 do
+    local v = numOrNil(smax[i])
+    if v and (not asOf or v > asOf) then asOf = v end
+  end
+  if not asOf then return { 5 } end
+else
+  asOf = tonumber(ARGV[2])
+end
+local from = asOf - lookback
 
 -- Below the trim boundaries only folds remain: the window cannot start earlier.
 local boundary = numOrNil(redis.call('HGET', meta, 'tb'))
@@ -119,17 +137,15 @@ for _, k in ipairs(KINDS) do
   local rows = redis.call('ZRANGEBYSCORE', KIND_KEYS[k], '(' .. fromS, asOfS, 'WITHSCORES')
   rowsByKind[k] = rows
   for i = 1, #rows, 2 do
-    recs[#recs + 1] = k
-    recs[#recs + 1] = rows[i + 1]
-    recs[#recs + 1] = rows[i]
+    recs[#recs + 1] = k .. rows[i + 1] .. SEP .. rows[i]
   end
 end
+local statusRecs = {}
 for _, s in ipairs(scopes) do
   local rows = redis.call('ZRANGEBYSCORE', s.key, '(' .. fromS, asOfS, 'WITHSCORES')
   for i = 1, #rows, 2 do
-    recs[#recs + 1] = 'T'
-    recs[#recs + 1] = rows[i + 1]
-    recs[#recs + 1] = rows[i]
+    statusRecs[#statusRecs + 1] = rows[i + 1]
+    statusRecs[#statusRecs + 1] = rows[i]
   end
 end
 
@@ -163,4 +179,4 @@ local function earlier(resolvedKind, indexedKind)
   return out
 end
 
-return { 0, from, len, lanes, last, stT, stM, earlier('S', 'A'), earlier('C', 'S'), recs }
+return { 0, asOf, from, len, lanes, last, stT, stM, earlier('S', 'A'), earlier('C', 'S'), table.concat(recs, '\30'), statusRecs }
