@@ -2,19 +2,52 @@
  * Row 1, ingest: events/second END TO END (first byte sent -> the estimator has applied and acked every event)
  * (a) through `POST /v1/events` in batches of 500 and (b) published directly to JetStream, beside the RAW
  * baseline: the same payloads published to a bare stream and pull-consumed with one trivial Lua call each.
- * Each variant gets its own prefix (fresh stream, empty store) and its own child processes.
+ * Each variant gets its own prefix (fresh stream, empty store) and its own child processes; each consumer first
+ * processes the same number of warm-up events (untimed), and every timed message is serialised before the clock
+ * starts, on both sides.
  */
 import type { KezekEvent } from '../../shared/events/index.ts';
 import { pseudonymiseEvent } from '../../shared/privacy.ts';
-import { desEvents, publishEvents } from '../lib/events.ts';
+import { desEvents } from '../lib/events.ts';
 import { BENCH_PRODUCER_TOKEN, BENCH_PSEUDONYM_KEY, type Harness } from '../lib/harness.ts';
 import { cpuMs, startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
 import { baselineNames } from '../services/ipc.ts';
-import { subjects } from '../../shared/events/subjects.ts';
+import { subjectForEvent, subjects } from '../../shared/events/subjects.ts';
 import { fmt, fmtRatio, judge, ratio, type ResultRow } from '../lib/stats.ts';
 
 const BATCH = 500;
 const HTTP_CONCURRENCY = 4;
+/**
+ * Events each consumer (estimator or baseline) processes before the timed part, so both are measured warm (JIT
+ * compiled, connections and scripts loaded), as a long-running service is: a cold start is paid once per process,
+ * not per event. Same count on both sides.
+ */
+const WARMUP_EVENTS = 2_000;
+
+/** Pre-serialised, pseudonymised events with their subjects and ids: nothing is computed in the timed loop. */
+interface Prepared {
+  subject: string;
+  payload: string;
+  msgID: string;
+}
+
+function prepare(events: readonly KezekEvent[], s: ReturnType<typeof subjects>): Prepared[] {
+  return events.map((ev) => {
+    const clean = pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, BENCH_PSEUDONYM_KEY);
+    return { subject: subjectForEvent(s, clean), payload: JSON.stringify(clean), msgID: clean.eventId };
+  });
+}
+
+/** Publishes with up to 2,000 acks outstanding, exactly as the baseline's messages are published. */
+async function publishPrepared(h: Harness, items: readonly Prepared[]): Promise<void> {
+  const inflight = new Set<Promise<unknown>>();
+  for (const it of items) {
+    const p: Promise<unknown> = h.js.publish(it.subject, it.payload, { msgID: it.msgID, timeout: 30_000 }).finally(() => inflight.delete(p));
+    inflight.add(p);
+    if (inflight.size >= 2000) await Promise.race(inflight);
+  }
+  await Promise.all(inflight);
+}
 
 /** Waits until the child has processed `target` more messages than `from`; returns the wall-clock ms it happened. */
 async function drained(child: BenchChild, from: number, target: number, timeoutMs: number): Promise<number> {
@@ -66,6 +99,9 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   h.progress(`ingest: generating ${n} DES events on the 72 catalogued queues`);
   const events = desEvents({ catalogue: h.catalogue, queues: h.catalogue.queues(), count: n, endMs: Date.now() - 60_000, tag: 'ing' });
   const count = events.length;
+  // warm-up traffic: other eventIds, the hour before the measured events
+  const firstMs = Math.min(...events.map((e) => Date.parse(e.occurredAt)));
+  const warmup = desEvents({ catalogue: h.catalogue, queues: h.catalogue.queues(), count: WARMUP_EVENTS, endMs: firstMs - 60_000, tag: 'ingw' });
   const payloads = events.map((ev) => JSON.stringify(pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, BENCH_PSEUDONYM_KEY)));
   const avgBytes = payloads.reduce((a, p) => a + Buffer.byteLength(p), 0) / count;
   const timeout = Math.max(120_000, count * 5);
@@ -75,6 +111,9 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   h.progress(`ingest (a): ${count} events via POST /v1/events (batches of ${BATCH}, ${HTTP_CONCURRENCY} concurrent requests)`);
   const estA = await startChild('estimator', { env: h.env(pa) });
   const api = await startChild('api', { env: h.env(pa) });
+  h.progress(`ingest (a): warm-up, ${warmup.length} events`);
+  const warmA = await postBatches(api.info.port as number, warmup);
+  await drained(estA, 0, warmA.accepted, timeout);
   const fromA = (await estA.stats()).processed ?? 0;
   const t0a = performance.now();
   const posted = await postBatches(api.info.port as number, events);
@@ -91,10 +130,14 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   const pb = h.newPrefix('ingb');
   h.progress(`ingest (b): ${count} events published directly to JetStream`);
   const estB = await startChild('estimator', { env: h.env(pb) });
+  const preparedB = prepare(events, subjects(pb));
+  h.progress(`ingest (b): warm-up, ${warmup.length} events`);
+  await publishPrepared(h, prepare(warmup, subjects(pb)));
+  await drained(estB, 0, warmup.length, timeout);
   const fromB = (await estB.stats()).processed ?? 0;
   const cpuB = cpuOf(h, estB.pid);
   const t0b = performance.now();
-  await publishEvents(h.js, subjects(pb), events, BENCH_PSEUDONYM_KEY);
+  await publishPrepared(h, preparedB);
   const tPublished = performance.now();
   const endB = await drained(estB, fromB, count, timeout);
   const rateB = (count * 1000) / (endB - t0b);
@@ -108,16 +151,16 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   h.progress(`ingest baseline: ${count} messages, bare JetStream pull consumer + 1 trivial Lua call each`);
   const base = await startChild('baseline', { env: h.env(pc) });
   const names = baselineNames(pc);
+  const warmPayloads = warmup.map((ev) => JSON.stringify(pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, BENCH_PSEUDONYM_KEY)));
+  h.progress(`ingest baseline: warm-up, ${warmPayloads.length} messages`);
+  await publishPrepared(h, warmPayloads.map((payload, i) => ({ subject: names.subject, payload, msgID: `basew:${i}` })));
+  await drained(base, 0, warmPayloads.length, timeout);
+  const fromC = (await base.stats()).processed ?? 0;
+  const preparedC = payloads.map((payload, i) => ({ subject: names.subject, payload, msgID: `base:${i}` }));
   const cpuC = cpuOf(h, base.pid);
   const t0c = performance.now();
-  const inflight = new Set<Promise<unknown>>();
-  for (let i = 0; i < count; i++) {
-    const p: Promise<unknown> = h.js.publish(names.subject, payloads[i]!, { msgID: `base:${i}`, timeout: 30_000 }).finally(() => inflight.delete(p));
-    inflight.add(p);
-    if (inflight.size >= 2000) await Promise.race(inflight);
-  }
-  await Promise.all(inflight);
-  const endC = await drained(base, 0, count, timeout);
+  await publishPrepared(h, preparedC);
+  const endC = await drained(base, fromC, count, timeout);
   const rateBase = (count * 1000) / (endC - t0c);
   const cpuUsedC = cpuSince(h, base.pid, cpuC, count);
   await base.stop();
