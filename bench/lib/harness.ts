@@ -29,6 +29,8 @@ export interface BenchOptions {
   pollConnections: number;
   /** Interleaved bare/ours rounds per polling measurement (pollSeconds is split between them). */
   pollRounds: number;
+  /** Interleaved baseline/(b)/(a) rounds of the ingest row (each round runs all three in full). */
+  ingestRounds: number;
   /** Queue counts and events per count of the cost-growth row. */
   growthQueues: number[];
   growthEvents: number;
@@ -42,8 +44,8 @@ export interface BenchOptions {
 
 export function defaultOptions(quick: boolean): BenchOptions {
   return quick
-    ? { quick, ingestEvents: 5_000, freshnessRates: [100, 1000], freshnessSeconds: 5, pollSeconds: 4, pollConnections: 50, pollRounds: 2, growthQueues: [10, 100, 1000], growthEvents: 2_000, memoryCheckpoints: [5_000, 15_000], replayEvents: 10_000, memoryBudgetSeconds: 60 }
-    : { quick, ingestEvents: 15_000, freshnessRates: [100, 500, 1000], freshnessSeconds: 10, pollSeconds: 12, pollConnections: 50, pollRounds: 3, growthQueues: [10, 100, 1000], growthEvents: 4_000, memoryCheckpoints: [15_000, 50_000], replayEvents: 50_000, memoryBudgetSeconds: 180 };
+    ? { quick, ingestEvents: 5_000, ingestRounds: 1, freshnessRates: [100, 1000], freshnessSeconds: 5, pollSeconds: 4, pollConnections: 50, pollRounds: 2, growthQueues: [10, 100, 1000], growthEvents: 2_000, memoryCheckpoints: [5_000, 15_000], replayEvents: 10_000, memoryBudgetSeconds: 60 }
+    : { quick, ingestEvents: 15_000, ingestRounds: 3, freshnessRates: [100, 500, 1000], freshnessSeconds: 10, pollSeconds: 12, pollConnections: 50, pollRounds: 3, growthQueues: [10, 100, 1000], growthEvents: 4_000, memoryCheckpoints: [15_000, 50_000], replayEvents: 50_000, memoryBudgetSeconds: 180 };
 }
 
 export interface Harness {

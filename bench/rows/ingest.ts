@@ -13,7 +13,7 @@ import { BENCH_PRODUCER_TOKEN, BENCH_PSEUDONYM_KEY, type Harness } from '../lib/
 import { cpuMs, startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
 import { baselineNames } from '../services/ipc.ts';
 import { subjectForEvent, subjects } from '../../shared/events/subjects.ts';
-import { fmt, fmtRatio, judge, ratio, type ResultRow } from '../lib/stats.ts';
+import { fmt, fmtRatio, judge, median, pairedRatio, ratio, type ResultRow } from '../lib/stats.ts';
 
 const BATCH = 500;
 const HTTP_CONCURRENCY = 4;
@@ -63,22 +63,29 @@ async function drained(child: BenchChild, from: number, target: number, timeoutM
   return at;
 }
 
-async function postBatches(port: number, events: readonly KezekEvent[]): Promise<{ accepted: number; failed: number }> {
+/** Serialises events into POST bodies of BATCH events (before any clock starts). */
+function batchBodies(events: readonly KezekEvent[]): { body: string; size: number }[] {
+  const bodies: { body: string; size: number }[] = [];
+  for (let i = 0; i < events.length; i += BATCH) bodies.push({ body: JSON.stringify(events.slice(i, i + BATCH)), size: Math.min(BATCH, events.length - i) });
+  return bodies;
+}
+
+/** POSTs prepared batches, HTTP_CONCURRENCY requests at a time. */
+async function postBodies(port: number, bodies: readonly { body: string; size: number }[]): Promise<{ accepted: number; failed: number }> {
   let next = 0;
   let accepted = 0;
   let failed = 0;
   const worker = async () => {
-    while (next < events.length) {
-      const batch = events.slice(next, next + BATCH);
-      next += BATCH;
+    while (next < bodies.length) {
+      const b = bodies[next++]!;
       const res = await fetch(`http://127.0.0.1:${port}/v1/events`, {
         method: 'POST',
         headers: { 'content-type': 'application/json', authorization: `Bearer ${BENCH_PRODUCER_TOKEN}` },
-        body: JSON.stringify(batch),
+        body: b.body,
       });
       const body = (await res.json()) as { accepted?: number };
       if (res.status === 202) accepted += body.accepted ?? 0;
-      else failed += batch.length;
+      else failed += b.size;
     }
   };
   await Promise.all(Array.from({ length: HTTP_CONCURRENCY }, worker));
@@ -94,6 +101,93 @@ function cpuSince(h: Harness, pid: number, from: Cpu, events: number): Cpu {
   return { consumer: per(now.consumer, from.consumer), nats: per(now.nats, from.nats), redis: per(now.redis, from.redis) };
 }
 
+interface Workload {
+  events: KezekEvent[];
+  warmup: KezekEvent[];
+  payloads: string[];
+  warmPayloads: string[];
+  timeout: number;
+}
+
+interface RunResult {
+  rate: number;
+  cpu?: Cpu;
+  acceptRate?: number;
+  publishOnlyRate?: number;
+  accepted?: number;
+  failed?: number;
+  counters?: Record<string, number>;
+}
+
+/** (a) HTTP ingest: estimator + API children on a fresh prefix; warm-up, then the timed POSTs. */
+async function runHttp(h: Harness, w: Workload): Promise<RunResult> {
+  const count = w.events.length;
+  const pa = h.newPrefix('inga');
+  const estA = await startChild('estimator', { env: h.env(pa) });
+  const api = await startChild('api', { env: h.env(pa) });
+  const warmA = await postBodies(api.info.port as number, batchBodies(w.warmup));
+  const bodies = batchBodies(w.events);
+  await drained(estA, 0, warmA.accepted, w.timeout);
+  const fromA = (await estA.stats()).processed ?? 0;
+  const t0a = performance.now();
+  const posted = await postBodies(api.info.port as number, bodies);
+  const tAccepted = performance.now();
+  const endA = await drained(estA, fromA, count, w.timeout);
+  const statsA = await estA.stats();
+  await api.stop();
+  await estA.stop();
+  await h.cleanup(pa);
+  return { rate: (count * 1000) / (endA - t0a), acceptRate: (count * 1000) / (tAccepted - t0a), accepted: posted.accepted, failed: posted.failed, counters: statsA.counters };
+}
+
+/** (b) direct JetStream publishing to the estimator's stream. */
+async function runDirect(h: Harness, w: Workload): Promise<RunResult> {
+  const count = w.events.length;
+  const pb = h.newPrefix('ingb');
+  const estB = await startChild('estimator', { env: h.env(pb) });
+  const preparedB = prepare(w.events, subjects(pb));
+  await publishPrepared(h, prepare(w.warmup, subjects(pb)));
+  await drained(estB, 0, w.warmup.length, w.timeout);
+  const fromB = (await estB.stats()).processed ?? 0;
+  const cpuB = cpuOf(h, estB.pid);
+  const t0b = performance.now();
+  await publishPrepared(h, preparedB);
+  const tPublished = performance.now();
+  const endB = await drained(estB, fromB, count, w.timeout);
+  const cpu = cpuSince(h, estB.pid, cpuB, count);
+  const statsB = await estB.stats();
+  await estB.stop();
+  await h.cleanup(pb);
+  return { rate: (count * 1000) / (endB - t0b), publishOnlyRate: (count * 1000) / (tPublished - t0b), cpu, counters: statsB.counters };
+}
+
+/** Baseline: the same payloads on a bare stream, one trivial Lua call per message. */
+async function runBaseline(h: Harness, w: Workload): Promise<RunResult> {
+  const count = w.events.length;
+  const pc = h.newPrefix('ingbase');
+  const base = await startChild('baseline', { env: h.env(pc) });
+  const names = baselineNames(pc);
+  await publishPrepared(h, w.warmPayloads.map((payload, i) => ({ subject: names.subject, payload, msgID: `basew:${i}` })));
+  await drained(base, 0, w.warmPayloads.length, w.timeout);
+  const fromC = (await base.stats()).processed ?? 0;
+  const preparedC = w.payloads.map((payload, i) => ({ subject: names.subject, payload, msgID: `base:${i}` }));
+  const cpuC = cpuOf(h, base.pid);
+  const t0c = performance.now();
+  await publishPrepared(h, preparedC);
+  const endC = await drained(base, fromC, count, w.timeout);
+  const cpu = cpuSince(h, base.pid, cpuC, count);
+  await base.stop();
+  await h.cleanup(pc);
+  return { rate: (count * 1000) / (endC - t0c), cpu };
+}
+
+const medianOf = (xs: readonly (number | undefined)[]): number => median(xs.filter((x): x is number => x !== undefined && Number.isFinite(x)));
+const medianCpu = (runs: readonly RunResult[]): Cpu => ({
+  consumer: medianOf(runs.map((r) => r.cpu?.consumer)),
+  nats: medianOf(runs.map((r) => r.cpu?.nats)),
+  redis: medianOf(runs.map((r) => r.cpu?.redis)),
+});
+
 export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   const n = h.opts.ingestEvents;
   h.progress(`ingest: generating ${n} DES events on the 72 catalogued queues`);
@@ -102,74 +196,45 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   // warm-up traffic: other eventIds, the hour before the measured events
   const firstMs = Math.min(...events.map((e) => Date.parse(e.occurredAt)));
   const warmup = desEvents({ catalogue: h.catalogue, queues: h.catalogue.queues(), count: WARMUP_EVENTS, endMs: firstMs - 60_000, tag: 'ingw' });
-  const payloads = events.map((ev) => JSON.stringify(pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, BENCH_PSEUDONYM_KEY)));
+  const serialise = (evs: readonly KezekEvent[]) => evs.map((ev) => JSON.stringify(pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, BENCH_PSEUDONYM_KEY)));
+  const payloads = serialise(events);
+  const w: Workload = { events, warmup, payloads, warmPayloads: serialise(warmup), timeout: Math.max(120_000, count * 5) };
   const avgBytes = payloads.reduce((a, p) => a + Buffer.byteLength(p), 0) / count;
-  const timeout = Math.max(120_000, count * 5);
 
-  // (a) HTTP ingest
-  const pa = h.newPrefix('inga');
-  h.progress(`ingest (a): ${count} events via POST /v1/events (batches of ${BATCH}, ${HTTP_CONCURRENCY} concurrent requests)`);
-  const estA = await startChild('estimator', { env: h.env(pa) });
-  const api = await startChild('api', { env: h.env(pa) });
-  h.progress(`ingest (a): warm-up, ${warmup.length} events`);
-  const warmA = await postBatches(api.info.port as number, warmup);
-  await drained(estA, 0, warmA.accepted, timeout);
-  const fromA = (await estA.stats()).processed ?? 0;
-  const t0a = performance.now();
-  const posted = await postBatches(api.info.port as number, events);
-  const tAccepted = performance.now();
-  const endA = await drained(estA, fromA, count, timeout);
-  const rateA = (count * 1000) / (endA - t0a);
-  const acceptRate = (count * 1000) / (tAccepted - t0a);
-  const statsA = await estA.stats();
-  await api.stop();
-  await estA.stop();
-  await h.cleanup(pa);
-
-  // (b) direct JetStream publishing
-  const pb = h.newPrefix('ingb');
-  h.progress(`ingest (b): ${count} events published directly to JetStream`);
-  const estB = await startChild('estimator', { env: h.env(pb) });
-  const preparedB = prepare(events, subjects(pb));
-  h.progress(`ingest (b): warm-up, ${warmup.length} events`);
-  await publishPrepared(h, prepare(warmup, subjects(pb)));
-  await drained(estB, 0, warmup.length, timeout);
-  const fromB = (await estB.stats()).processed ?? 0;
-  const cpuB = cpuOf(h, estB.pid);
-  const t0b = performance.now();
-  await publishPrepared(h, preparedB);
-  const tPublished = performance.now();
-  const endB = await drained(estB, fromB, count, timeout);
-  const rateB = (count * 1000) / (endB - t0b);
-  const cpuUsedB = cpuSince(h, estB.pid, cpuB, count);
-  const statsB = await estB.stats();
-  await estB.stop();
-  await h.cleanup(pb);
-
-  // baseline: same payloads, bare stream, one INCR-like Lua call per message
-  const pc = h.newPrefix('ingbase');
-  h.progress(`ingest baseline: ${count} messages, bare JetStream pull consumer + 1 trivial Lua call each`);
-  const base = await startChild('baseline', { env: h.env(pc) });
-  const names = baselineNames(pc);
-  const warmPayloads = warmup.map((ev) => JSON.stringify(pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, BENCH_PSEUDONYM_KEY)));
-  h.progress(`ingest baseline: warm-up, ${warmPayloads.length} messages`);
-  await publishPrepared(h, warmPayloads.map((payload, i) => ({ subject: names.subject, payload, msgID: `basew:${i}` })));
-  await drained(base, 0, warmPayloads.length, timeout);
-  const fromC = (await base.stats()).processed ?? 0;
-  const preparedC = payloads.map((payload, i) => ({ subject: names.subject, payload, msgID: `base:${i}` }));
-  const cpuC = cpuOf(h, base.pid);
-  const t0c = performance.now();
-  await publishPrepared(h, preparedC);
-  const endC = await drained(base, fromC, count, timeout);
-  const rateBase = (count * 1000) / (endC - t0c);
-  const cpuUsedC = cpuSince(h, base.pid, cpuC, count);
-  await base.stop();
-  await h.cleanup(pc);
+  // Interleaved rounds, the order reversed every other round, so slow drifts of this shared machine hit both sides;
+  // each round's ratio pairs runs a few seconds apart, and the verdict is on the median of the rounds' ratios.
+  const rounds = h.opts.ingestRounds;
+  const runsA: RunResult[] = [];
+  const runsB: RunResult[] = [];
+  const runsBase: RunResult[] = [];
+  for (let i = 0; i < rounds; i++) {
+    const steps: [string, () => Promise<void>][] = [
+      [`baseline (bare JetStream pull consumer + 1 trivial Lua call per message)`, async () => void runsBase.push(await runBaseline(h, w))],
+      [`(b) published directly to JetStream`, async () => void runsB.push(await runDirect(h, w))],
+      [`(a) POST /v1/events (batches of ${BATCH}, ${HTTP_CONCURRENCY} concurrent requests)`, async () => void runsA.push(await runHttp(h, w))],
+    ];
+    if (i % 2 === 1) steps.reverse();
+    for (const [what, run] of steps) {
+      h.progress(`ingest round ${i + 1}/${rounds}: ${what}, ${WARMUP_EVENTS} warm-up + ${count} timed events`);
+      await run();
+    }
+  }
+  const rateA = medianOf(runsA.map((r) => r.rate));
+  const rateB = medianOf(runsB.map((r) => r.rate));
+  const rateBase = medianOf(runsBase.map((r) => r.rate));
+  const acceptRate = medianOf(runsA.map((r) => r.acceptRate));
+  const cpuUsedB = medianCpu(runsB);
+  const cpuUsedC = medianCpu(runsBase);
+  const roundsData = runsBase.map((b, i) => ({ baseline: b.rate, a: runsA[i]?.rate, b: runsB[i]?.rate, ratioA: ratio(runsA[i]?.rate ?? NaN, b.rate), ratioB: ratio(runsB[i]?.rate ?? NaN, b.rate) }));
+  const posted = { accepted: runsA.reduce((a, r) => a + (r.accepted ?? 0), 0), failed: runsA.reduce((a, r) => a + (r.failed ?? 0), 0) };
+  const statsA = { counters: runsA.at(-1)?.counters };
+  const statsB = { counters: runsB.at(-1)?.counters };
+  const tPublishedRate = medianOf(runsB.map((r) => r.publishOnlyRate));
 
   const target = { op: '>=' as const, threshold: 0.6, label: '>= 60% of baseline' };
-  const rA = ratio(rateA, rateBase);
-  const rB = ratio(rateB, rateBase);
-  const note = `${count} events, avg ${fmt(avgBytes, 'B', 0)}`;
+  const rA = pairedRatio(runsA.map((r) => r.rate), runsBase.map((r) => r.rate));
+  const rB = pairedRatio(runsB.map((r) => r.rate), runsBase.map((r) => r.rate));
+  const note = `${count} events, avg ${fmt(avgBytes, 'B', 0)}${rounds > 1 ? `, median of ${rounds} rounds` : ''}`;
   return [
     {
       group: '1 ingest',
@@ -198,7 +263,7 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
       ratio: fmtRatio(rB),
       target: target.label,
       verdict: judge(rB, target),
-      data: { events: count, perSecond: rateB, publishOnlyPerSecond: (count * 1000) / (tPublished - t0b), baselinePerSecond: rateBase, ratio: rB, estimator: statsB.counters },
+      data: { events: count, perSecond: rateB, publishOnlyPerSecond: tPublishedRate, baselinePerSecond: rateBase, ratio: rB, estimator: statsB.counters, rounds: roundsData },
     },
     {
       group: '1 ingest',

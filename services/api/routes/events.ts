@@ -110,11 +110,23 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
           }
         }
       };
-      try {
-        for (let i = 0; i < events.length; i += PUBLISH_CONCURRENCY) {
-          const dup = await Promise.all(events.slice(i, i + PUBLISH_CONCURRENCY).map(publishOne));
-          duplicates += dup.filter(Boolean).length;
+      // a sliding window of PUBLISH_CONCURRENCY publishes in flight (not chunks that each wait for their slowest ack);
+      // after a failure no further event is started
+      let next = 0;
+      let failed = false;
+      const worker = async () => {
+        while (!failed && next < events.length) {
+          const ev = events[next++]!;
+          try {
+            if (await publishOne(ev)) duplicates++;
+          } catch (err) {
+            failed = true;
+            throw err;
+          }
         }
+      };
+      try {
+        await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, events.length) }, worker));
       } catch (err) {
         log.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code }, events: events.length, retries }, 'publish failed; answering 503');
         throw unavailable('the event broker is unavailable; retry the whole batch (re-sent events are de-duplicated)');
