@@ -14,8 +14,8 @@ import { connectNats, DUPLICATE_WINDOW_MS } from '../../shared/nats.ts';
 import { CONSUMER_DEFAULTS } from '../../services/estimator/consumer.ts';
 import { baselineNames, serveChild } from './ipc.ts';
 
-const BATCH = 256; // the estimator's defaults
-const CONCURRENCY = 64; // keep equal to the estimator's default concurrency (services/estimator/estimator.ts)
+const BATCH = 512; // the estimator's defaults
+const CONCURRENCY = 256; // keep equal to the estimator's default concurrency (services/estimator/estimator.ts)
 
 const config = loadConfigOrExit();
 const names = baselineNames(config.KEZEK_PREFIX);

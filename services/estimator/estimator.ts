@@ -77,6 +77,8 @@ export interface EstimatorStats {
   deadLettered: number;
   retried: number;
   published: number;
+  /** Background estimate refreshes run (published or not). */
+  refreshes: number;
   rebuilds: number;
   /** Partition replays (crossing mode). */
   partitionReplays: number;
@@ -110,12 +112,15 @@ export function queuesTouchedBy(ev: KezekEvent, catalogue: Catalogue): QueueRef[
     .filter((q) => q.crossingId === ev.crossingId && (ev.direction === undefined || ev.direction === q.direction) && (ev.vehicleClass === undefined || ev.vehicleClass === q.vehicleClass));
 }
 
+/** How often the consume loop checks the store's initialised marker (Redis lost its data -> rebuild). */
+const MARKER_CHECK_EVERY_MS = 1000;
+
 export function createEstimator(deps: EstimatorDeps): Estimator {
   const log = deps.logger.child({ component: 'estimator' });
   const now = deps.now ?? Date.now;
   const s = subjects(deps.prefix);
-  const batchSize = deps.batchSize ?? 256;
-  const concurrency = deps.concurrency ?? 64;
+  const batchSize = deps.batchSize ?? 512;
+  const concurrency = deps.concurrency ?? 256;
   const fetchExpiresMs = Math.max(1000, deps.fetchExpiresMs ?? 2000); // the client refuses less than 1 s; its idle heartbeat is half the expiry, so a longer fetch rides out a busy CPU
   const consumerOpts: ConsumerOptions = { ...CONSUMER_DEFAULTS, ...deps.consumer, prefix: deps.prefix };
   const store = createQueueStore({ redis: deps.redis, prefix: deps.prefix, ...deps.store });
@@ -137,13 +142,14 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     minIntervalMs: deps.refreshIntervalMs ?? 1000,
     logger: log,
     onResult: (r) => {
+      stats.refreshes += 1;
       if (r === 'published') stats.published += 1;
     },
   });
   /** Consumer handles by durable name: `consumers.get` costs an API round trip, so it is done once per durable. */
   const consumerHandles = new Map<string, Consumer>();
 
-  const stats: EstimatorStats = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, rebuilds: 0, partitionReplays: 0 };
+  const stats: EstimatorStats = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0 };
   const partitioned = deps.partitioning === 'crossing';
   const leases = createLeaseStore(deps.redis, deps.prefix);
   const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
@@ -400,6 +406,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
 
   async function runLoop(): Promise<void> {
     let errorDelay = 250;
+    let markerCheckedAt = -Infinity;
     while (!stopping) {
       try {
         if (pendingRebuild) {
@@ -413,9 +420,14 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
           }
           continue;
         }
-        if (!(await store.isInitialised())) {
-          await doRebuild('initialised marker missing (Redis lost its data?)');
-          continue;
+        // the marker is checked at most once a second, not per fetch (a Redis round trip per fetch under load);
+        // events applied to an emptied Redis in between are applied again by the rebuild (idempotent)
+        if (Date.now() - markerCheckedAt >= MARKER_CHECK_EVERY_MS) {
+          if (!(await store.isInitialised())) {
+            await doRebuild('initialised marker missing (Redis lost its data?)');
+            continue;
+          }
+          markerCheckedAt = Date.now();
         }
         const { transient } = await cycle(true);
         if (transient) await waitForRedis();
