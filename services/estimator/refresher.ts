@@ -27,6 +27,7 @@ export interface Refresher {
   enqueue(q: QueueRef, urgent?: boolean): void;
   /** Refreshes everything pending now (ignoring the interval) and resolves when idle. */
   drain(): Promise<void>;
+  /** Queues waiting for a refresh or being refreshed. */
   pending(): number;
   close(): Promise<void>;
 }
@@ -38,6 +39,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let forceAll = false;
+  let inFlight = 0;
   let closed = false;
 
   const isDue = (key: string, urgent: boolean, now: number) => forceAll || urgent || now - (lastRun.get(key) ?? -Infinity) >= opts.minIntervalMs;
@@ -60,11 +62,14 @@ export function createRefresher(opts: RefresherOptions): Refresher {
       await Promise.all(
         batch.map(async ([key, q]) => {
           lastRun.set(key, Date.now());
+          inFlight += 1;
           try {
             const result = await opts.refresh(q); // not inside `onResult?.(...)`: that would skip the call
             opts.onResult?.(result);
           } catch (err) {
             opts.logger.error({ err, queue: key }, 'refreshing an estimate failed');
+          } finally {
+            inFlight -= 1;
           }
         }),
       );
@@ -114,7 +119,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
         forceAll = false;
       }
     },
-    pending: () => pending.size,
+    pending: () => pending.size + inFlight,
     async close() {
       if (timer) clearTimeout(timer);
       timer = undefined;
