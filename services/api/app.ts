@@ -5,9 +5,9 @@
  * clients belong to the caller.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { createSecurityHeaders } from './security-headers.ts';
+import { createHeaderSetter, createSecurityHeaders } from './security-headers.ts';
 import { corsPreflightRoutes, createCorsPolicy } from './cors.ts';
-import { installAccessControl } from './access.ts';
+import { installRequestHooks } from './access.ts';
 import { ApiLogController, lazyChildLogger } from './request-log.ts';
 import { jetstream } from '@nats-io/jetstream';
 import { subjects } from '../../shared/events/subjects.ts';
@@ -74,22 +74,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   };
 
   app.decorate('kezek', ctx);
-  installErrorHandling(app);
+  // Security and CORS headers depend on nothing but the route's kind and the Origin: computed once, set by each
+  // route's single onRequest hook (installRequestHooks), which also does access control (auth, roles, rate limit).
+  const cors = createCorsPolicy(config.CORS_ORIGINS);
+  const setHeaders = createHeaderSetter(createSecurityHeaders(), cors);
+  installErrorHandling(app, setHeaders);
   installZodValidation(app);
 
-  // Security and CORS headers do not depend on the request (beyond a listed Origin): computed once, set by one
-  // synchronous hook. Access control (auth, roles, rate limit) is attached per route by installAccessControl.
-  const security = createSecurityHeaders();
-  const cors = createCorsPolicy(config.CORS_ORIGINS);
-  const apiHeaders = cors.anyOrigin ? { ...security.api, ...cors.headersFor(undefined) } : security.api;
-  const documentHeaders = cors.anyOrigin ? { ...security.document, ...cors.headersFor(undefined) } : security.document;
-  app.addHook('onRequest', (request, reply, done) => {
-    void reply.headers(request.url.startsWith('/v1/') ? apiHeaders : documentHeaders);
-    if (!cors.anyOrigin) void reply.headers(cors.headersFor(request.headers.origin));
-    done();
-  });
   app.decorateRequest('principal', undefined);
-  installAccessControl(app, ctx);
+  installRequestHooks(app, ctx, setHeaders);
 
   await registerDocs(app);
   const opts = { ctx };

@@ -95,8 +95,11 @@ interface KnownRoute {
   re: RegExp;
 }
 
-/** Registers the error handler, the 404 handler and 405 detection. Call before routes are registered. */
-export function installErrorHandling(app: FastifyInstance): void {
+/**
+ * Registers the error handler, the 404 handler and 405 detection. Call before routes are registered. `setHeaders`
+ * gives a request that matched no route the same security/CORS headers as the routes' own hook does.
+ */
+export function installErrorHandling(app: FastifyInstance, setHeaders?: (request: FastifyRequest, reply: FastifyReply, isApi: boolean) => void): void {
   const known: KnownRoute[] = [];
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -117,6 +120,7 @@ export function installErrorHandling(app: FastifyInstance): void {
 
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '/';
+    setHeaders?.(request, reply, path.startsWith('/v1/'));
     const allowed = [...new Set(known.filter((r) => r.re.test(path)).map((r) => r.method))].filter((m) => m !== 'HEAD' && m !== 'OPTIONS');
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       return sendError(reply, new HttpError('method_not_allowed', `${request.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`, undefined, { Allow: allowed.join(', ') }));

@@ -7,7 +7,9 @@
  * them with one `reply.headers()`. Routes that set their own CSP (Swagger UI at /docs) override it in their handler.
  * JSON API routes get only the headers that matter for JSON (see `createSecurityHeaders`).
  */
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import helmet, { type HelmetOptions } from 'helmet';
+import type { CorsPolicy } from './cors.ts';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export const DASHBOARD_CSP_DIRECTIVES = {
@@ -55,4 +57,24 @@ export function createSecurityHeaders(): { document: Readonly<Record<string, str
   });
   const api = { 'x-content-type-options': 'nosniff' };
   return { document: Object.freeze(document), api: Object.freeze(api) };
+}
+
+/**
+ * Sets the security and CORS headers of a response with ONE `reply.headers()` call: the merged objects (JSON API or
+ * document set x the CORS headers for the request's Origin) are built once and reused.
+ */
+export type HeaderSetter = (request: FastifyRequest, reply: FastifyReply, isApi: boolean) => void;
+
+export function createHeaderSetter(security: ReturnType<typeof createSecurityHeaders>, cors: CorsPolicy): HeaderSetter {
+  const merged = [new Map<object, Readonly<Record<string, string>>>(), new Map<object, Readonly<Record<string, string>>>()];
+  return (request, reply, isApi) => {
+    const corsHeaders = cors.headersFor(request.headers.origin);
+    const cache = merged[isApi ? 1 : 0]!;
+    let all = cache.get(corsHeaders);
+    if (!all) {
+      all = Object.freeze({ ...(isApi ? security.api : security.document), ...corsHeaders });
+      cache.set(corsHeaders, all);
+    }
+    void reply.headers(all);
+  };
 }

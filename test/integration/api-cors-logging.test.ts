@@ -16,12 +16,25 @@ beforeAll(async () => {
 afterAll(async () => h.close());
 
 describe('CORS', () => {
-  it('with CORS_ORIGINS=* every response allows any origin and exposes ETag; a preflight gets 204 with the allowed methods and headers', async () => {
+  it('with CORS_ORIGINS=* a cross-origin request is allowed and sees ETag; a request without Origin gets no CORS headers, every response varies on Origin; preflight 204', async () => {
     const app = await h.build();
+    const browser = await app.inject({ url: '/v1/crossings/korday/waits', headers: { origin: 'https://fleet.example' } });
+    expect(browser.headers['access-control-allow-origin']).toBe('*');
+    expect(String(browser.headers['access-control-expose-headers'])).toMatch(/\bETag\b/);
+    expect(browser.headers.vary).toMatch(/Origin/);
     const plain = await app.inject('/v1/crossings/korday/waits');
-    expect(plain.headers['access-control-allow-origin']).toBe('*');
-    expect(String(plain.headers['access-control-expose-headers'])).toMatch(/\bETag\b/);
-    expect(plain.headers.vary).toBeUndefined();
+    expect(plain.headers['access-control-allow-origin']).toBeUndefined();
+    expect(plain.headers['access-control-expose-headers']).toBeUndefined();
+    expect(plain.headers.vary).toMatch(/Origin/);
+    // the security headers come with them, on matched routes and on a 404 alike
+    expect(plain.headers['x-content-type-options']).toBe('nosniff');
+    const missing = await app.inject({ url: '/v1/nothing-here', headers: { origin: 'https://fleet.example' } });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['x-content-type-options']).toBe('nosniff');
+    expect(missing.headers['access-control-allow-origin']).toBe('*');
+    const page = await app.inject('/');
+    expect(page.headers['content-security-policy']).toBeDefined();
+    expect(page.headers.vary).toMatch(/Origin/);
     const pre = await app.inject({ method: 'OPTIONS', url: '/v1/crossings/korday/waits', headers: { origin: 'https://fleet.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'if-none-match' } });
     expect(pre.statusCode).toBe(204);
     expect(pre.headers['access-control-allow-origin']).toBe('*');
