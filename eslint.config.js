@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'coverage/**', 'test-results/**', 'services/api/public/vendor/**'] },
+  { ignores: ['node_modules/**', '.data/**', 'dist/**', 'coverage/**', 'test-results/**', 'services/api/public/vendor/**', '.prof-tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
