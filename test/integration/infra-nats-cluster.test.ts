@@ -67,6 +67,18 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+async function retryUntil<T>(fn: () => Promise<T>, withinMs: number): Promise<T> {
+  const deadline = Date.now() + withinMs;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
 describe('infra/nats/cluster', () => {
   it('creates the Kezek streams with three replicas spread over n1, n2 and n3', async () => {
     const jsm = await jetstreamManager(nc);
@@ -85,7 +97,9 @@ describe('infra/nats/cluster', () => {
     expect(ack.stream).toBe(s.eventsStream);
     const dup = await js.publish(s.eventsFor('korday', 'KZ-KG'), ev('c-1'), { msgID: 'c-1', retries: 10, timeout: 5000 });
     expect(dup.duplicate).toBe(true);
-    const info = await (await jetstreamManager(nc)).streams.info(s.eventsStream);
+    // the JetStream API (account info, stream info) answers once a new meta leader is elected, which can take a few
+    // seconds more than the stream's own failover on a loaded machine: retry the read, not the assertion
+    const info = await retryUntil(async () => (await jetstreamManager(nc, { timeout: 5000 })).streams.info(s.eventsStream), 30_000);
     expect(info.state.messages).toBe(2);
-  });
+  }, 60_000);
 });
