@@ -104,14 +104,15 @@ export const KezekEventSchema = z.discriminatedUnion('type', [
 export type KezekEvent = z.infer<typeof KezekEventSchema>;
 export type VehicleEvent = z.infer<typeof VehicleArrivedSchema> | z.infer<typeof VehicleServiceStartedSchema> | z.infer<typeof VehicleCrossedSchema> | z.infer<typeof VehicleAbandonedSchema>;
 
-const QUEUE_EVENT_FIELDS: Record<string, { required: readonly string[]; optional: readonly string[] }> = {
-  'vehicle.arrived': { required: [], optional: ['vehicleRef'] },
-  'vehicle.service_started': { required: ['vehicleRef'], optional: [] },
-  'vehicle.crossed': { required: ['vehicleRef'], optional: [] },
-  'vehicle.abandoned': { required: ['vehicleRef'], optional: [] },
-  'lanes.changed': { required: ['lanesOpen'], optional: [] },
-  'queue.observed': { required: ['queueLength'], optional: [] },
-};
+// a Map, not an object literal: `type` is untrusted input ("__proto__", "constructor", ...)
+const QUEUE_EVENT_FIELDS = new Map<string, { required: readonly string[]; optional: readonly string[] }>([
+  ['vehicle.arrived', { required: [], optional: ['vehicleRef'] }],
+  ['vehicle.service_started', { required: ['vehicleRef'], optional: [] }],
+  ['vehicle.crossed', { required: ['vehicleRef'], optional: [] }],
+  ['vehicle.abandoned', { required: ['vehicleRef'], optional: [] }],
+  ['lanes.changed', { required: ['lanesOpen'], optional: [] }],
+  ['queue.observed', { required: ['queueLength'], optional: [] }],
+]);
 const COMMON_REQUIRED = ['eventId', 'crossingId', 'occurredAt', 'type', 'direction', 'vehicleClass'] as const;
 const SLUG_RE = /^[a-z0-9]+(?:-[a-z0-9]+)*$/;
 const DIRECTION_RE = /^[A-Z]{2}-[A-Z]{2}$/;
@@ -129,7 +130,7 @@ const isIntIn = (v: unknown, min: number, max: number): boolean => typeof v === 
  * checks it never accepts what zod rejects.
  */
 export function isCertainlyValidQueueEvent(x: Record<string, unknown>): boolean {
-  const fields = typeof x.type === 'string' ? QUEUE_EVENT_FIELDS[x.type] : undefined;
+  const fields = typeof x.type === 'string' ? QUEUE_EVENT_FIELDS.get(x.type) : undefined;
   if (!fields) return false;
   let n = 0;
   for (const key in x) {

@@ -18,10 +18,11 @@ const valid: Record<string, unknown>[] = [
   { ...base, type: 'queue.observed', queueLength: 0 },
 ];
 
+const TYPES_TRICKY = ['__proto__', 'constructor', 'toString'];
 const FIELDS = ['eventId', 'crossingId', 'occurredAt', 'direction', 'vehicleClass', 'type', 'vehicleRef', 'source', 'lanesOpen', 'queueLength', 'status', 'until', 'extra', '__proto__', 'constructor'];
 const tricky = fc.oneof(
   fc.constantFrom(
-    '', 'x', 'korday', 'Korday', 'kor day', 'KZ-KG', 'kz-kg', 'KZ-KGX', 'truck', 'tank', 'car', 'vehicle.arrived', 'crossing.status',
+    ...TYPES_TRICKY, '', 'x', 'korday', 'Korday', 'kor day', 'KZ-KG', 'kz-kg', 'KZ-KGX', 'truck', 'tank', 'car', 'vehicle.arrived', 'crossing.status',
     '2026-11-22T10:00:00+05:00', '2026-11-22T10:00:00', '2026-02-30T10:00:00Z', '2026-11-22T24:00:00Z', '2026-11-22T10:00Z',
     '2026-11-22T10:00:00.123456789-03:30', '1999-12-31T23:59:59Z', 'x'.repeat(129), 'a'.repeat(65), '2026-11-22T10:00:00+05:00'.padEnd(41, '0'),
   ),
@@ -82,6 +83,12 @@ describe('validateEvent hot path', () => {
     // both branches were exercised
     expect(accepted).toBeGreaterThan(500);
     expect(rejected).toBeGreaterThan(5_000);
+  });
+
+  it.each(['__proto__', 'constructor', 'toString', 'hasOwnProperty'])('a type of %s is not a queue event type (no prototype lookup)', (type) => {
+    const x = JSON.parse(`{"eventId":"e1","crossingId":"korday","occurredAt":"2026-11-22T10:00:00+05:00","direction":"KZ-KG","vehicleClass":"truck","type":"vehicle.arrived","type":"${type}"}`) as Record<string, unknown>;
+    expect(() => isCertainlyValidQueueEvent(x)).not.toThrow();
+    expect(isCertainlyValidQueueEvent(x)).toBe(false);
   });
 
   it('rejects JSON-parsed prototype tricks (falls back to zod)', () => {
