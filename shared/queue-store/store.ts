@@ -110,7 +110,7 @@ export interface QueueStore extends QueueReader {
 }
 
 /** Queue events of one crossing per apply-events call at most (bounds one script's run time in Redis). */
-const MAX_APPLY_BATCH = 64;
+export const MAX_APPLY_BATCH = 64;
 const CONTROL_RE = /[\u0000-\u001f]/; // eslint-disable-line no-control-regex
 const SEP = '\u001f';
 

@@ -23,7 +23,7 @@ import { findBinary, freePort, isPortOpen } from '../../shared/local-servers.ts'
 import { createKeys } from '../../shared/queue-store/keys.ts';
 import { leaseKeys } from '../../shared/leases/keys.ts';
 import { apiKeys, createApiStore } from '../../shared/api-store/store.ts';
-import { createQueueStore } from '../../shared/queue-store/store.ts';
+import { createQueueStore, MAX_APPLY_BATCH } from '../../shared/queue-store/store.ts';
 import { createEstimator } from '../../services/estimator/estimator.ts';
 import { durableName } from '../../services/estimator/consumer.ts';
 import { desEvents } from '../../bench/lib/events.ts';
@@ -158,7 +158,8 @@ describe('Redis Cluster: key slots', () => {
           monitor?.disconnect();
         }
         if (monitor) {
-          expect(blocks.filter((x) => x.size > 0).length).toBeGreaterThan(events.length);
+          // not vacuous: the monitor saw the scripts (a crossing's events share one call, at most MAX_APPLY_BATCH each)
+          expect(blocks.filter((x) => x.size > 0).length).toBeGreaterThanOrEqual(Math.ceil(events.length / MAX_APPLY_BATCH));
           const crossSlot = blocks.filter((x) => x.size > 1);
           expect(crossSlot.length, 'scripts that touched keys of several slots').toBe(0);
         }
