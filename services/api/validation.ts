@@ -102,7 +102,8 @@ function createParseMemo(): ParseMemo {
       let key = '';
       for (const name in data) {
         const v = (data as Record<string, unknown>)[name];
-        if (typeof v !== 'string') return undefined;
+        // a NUL inside a name or value (`%00`) could make two different inputs share a key: not remembered
+        if (typeof v !== 'string' || v.includes('\u0000') || name.includes('\u0000')) return undefined;
         key += `${name}\u0000${v}\u0000`;
         if (key.length > MEMO_MAX_KEY_LENGTH) return undefined;
       }

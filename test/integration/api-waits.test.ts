@@ -89,6 +89,15 @@ describe('waits from the in-process view', () => {
     expect(unknown.json().details[0].message).toMatch(/colour/);
   });
 
+  it('validation is memoised per exact input: a repeated valid query stays 200, a look-alike with NUL bytes is still a 400', async () => {
+    for (let i = 0; i < 3; i++) expect((await app.inject('/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=car')).statusCode).toBe(200);
+    // would share the memo key "direction\0KZ-KG\0vehicleClass\0car\0" if NULs were not excluded
+    const lookAlike = await app.inject('/v1/crossings/korday/waits?direction=KZ-KG%00vehicleClass%00car');
+    expect(lookAlike.statusCode).toBe(400);
+    expect(lookAlike.json().details[0].path).toBe('query.direction');
+    expect((await app.inject('/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=car')).json().queues).toHaveLength(1);
+  });
+
   it('answers asOf from the store, 400 for a future asOf, stale for an asOf far past the newest event', async () => {
     const t0 = Date.now() - 10 * 60_000;
     await h.publishEstimate(makeEstimate({ crossingId: 'nur-zholy', direction: 'KZ-CN', vehicleClass: 'truck', waitSeconds: 999, asOf: new Date(t0).toISOString(), lastEventAt: new Date(t0).toISOString(), revision: 1 }));
