@@ -12,14 +12,12 @@
 import type { FastifyInstance } from 'fastify';
 import { HttpError } from './errors.ts';
 
-export const CORS_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
-export const CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, If-None-Match, Last-Event-ID';
-export const CORS_EXPOSED_HEADERS = 'ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Location';
-export const CORS_MAX_AGE_SECONDS = 600;
+const CORS_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
+const CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, If-None-Match, Last-Event-ID';
+const CORS_EXPOSED_HEADERS = 'ETag, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset, Location';
+const CORS_MAX_AGE_SECONDS = 600;
 
 export interface CorsPolicy {
-  /** True when any origin may call the API (`CORS_ORIGINS=*`). */
-  readonly anyOrigin: boolean;
   /** The CORS headers of an actual (non-preflight) response to a request with this Origin header (or none). */
   headersFor(origin: string | undefined): Readonly<Record<string, string>>;
   /** Headers of a successful preflight response, or undefined when the origin is not allowed. */
@@ -29,7 +27,6 @@ export interface CorsPolicy {
 export function createCorsPolicy(originsCsv: string): CorsPolicy {
   const origins = originsCsv.split(',').map((o) => o.trim()).filter(Boolean);
   const anyOrigin = origins.includes('*');
-  const allowed = new Set(origins);
   const star = Object.freeze({ 'access-control-allow-origin': '*', 'access-control-expose-headers': CORS_EXPOSED_HEADERS, vary: 'Origin' });
   const varyOnly = Object.freeze({ vary: 'Origin' });
   const perOrigin = new Map<string, Readonly<Record<string, string>>>(
@@ -42,7 +39,6 @@ export function createCorsPolicy(originsCsv: string): CorsPolicy {
     vary: 'Origin',
   };
   return {
-    anyOrigin,
     headersFor(origin) {
       if (origin === undefined) return varyOnly;
       if (anyOrigin) return star;
@@ -50,7 +46,7 @@ export function createCorsPolicy(originsCsv: string): CorsPolicy {
     },
     preflight(origin) {
       if (anyOrigin) return { ...preflightCommon, 'access-control-allow-origin': '*' };
-      if (origin === undefined || !allowed.has(origin)) return undefined;
+      if (origin === undefined || !perOrigin.has(origin)) return undefined;
       return { ...preflightCommon, 'access-control-allow-origin': origin };
     },
   };

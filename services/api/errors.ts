@@ -3,6 +3,7 @@
  * failure: our own HttpErrors, fastify's framework errors (413, 415, bad JSON), unknown routes (404) and
  * known paths with the wrong method (405). 5xx bodies never carry internals.
  */
+import type { HeaderSetter } from './security-headers.ts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export type ErrorCode =
@@ -99,7 +100,7 @@ interface KnownRoute {
  * Registers the error handler, the 404 handler and 405 detection. Call before routes are registered. `setHeaders`
  * gives a request that matched no route the same security/CORS headers as the routes' own hook does.
  */
-export function installErrorHandling(app: FastifyInstance, setHeaders?: (request: FastifyRequest, reply: FastifyReply, isApi: boolean) => void): void {
+export function installErrorHandling(app: FastifyInstance, setHeaders: HeaderSetter): void {
   const known: KnownRoute[] = [];
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -120,7 +121,7 @@ export function installErrorHandling(app: FastifyInstance, setHeaders?: (request
 
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '/';
-    setHeaders?.(request, reply, path.startsWith('/v1/'));
+    setHeaders(request, reply, path.startsWith('/v1/'));
     const allowed = [...new Set(known.filter((r) => r.re.test(path)).map((r) => r.method))].filter((m) => m !== 'HEAD' && m !== 'OPTIONS');
     if (allowed.length > 0 && !allowed.includes(request.method)) {
       return sendError(reply, new HttpError('method_not_allowed', `${request.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`, undefined, { Allow: allowed.join(', ') }));

@@ -3,8 +3,8 @@
  *
  * @fastify/helmet builds a new helmet middleware - re-parsing the whole configuration - on every request, which
  * cost ~18% of the CPU of a polled `/waits` in the benchmark. The headers do not depend on the request, so they
- * are computed once here by running helmet against a recording response; the API's onRequest hook (app.ts) sets
- * them with one `reply.headers()`. Routes that set their own CSP (Swagger UI at /docs) override it in their handler.
+ * are computed once here by running helmet against a recording response; each route's onRequest hook (access.ts)
+ * sets them with one `reply.headers()`. Routes that set their own CSP (Swagger UI at /docs) override it in their handler.
  * JSON API routes get only the headers that matter for JSON (see `createSecurityHeaders`).
  */
 import type { FastifyReply, FastifyRequest } from 'fastify';
