@@ -155,7 +155,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   /** Consumer handles by durable name: `consumers.get` costs an API round trip, so it is done once per durable. */
   const consumerHandles = new Map<string, Consumer>();
 
-  const stats: EstimatorStats = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, refreshPending: 0, rebuilds: 0, partitionReplays: 0 };
+  // refreshPending is read from the refresher when asked (stats()), not kept here
+  const stats: Omit<EstimatorStats, 'refreshPending'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0 };
   const partitioned = deps.partitioning === 'crossing';
   const leases = createLeaseStore(deps.redis, deps.prefix);
   const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
