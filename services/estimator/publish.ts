@@ -102,7 +102,9 @@ export function createPublisher(deps: PublisherDeps) {
     const est = model(window, (prev?.revision ?? 0) + 1);
     if (!est) return 'not-catalogued';
     if (!materiallyChanged(prev, est, deps.republishEveryMs)) return 'unchanged';
-    const res = await store.writeEstimate(est, { minRevision: prev ? 0 : await publishedRevision(queue) });
+    // the floor is the revision we know was published: the cached one even when Redis has just lost the stored
+    // estimate (a 0 floor there would restart revisions at 1), else the last one on the estimates stream
+    const res = await store.writeEstimate(est, { minRevision: prev?.revision ?? (await publishedRevision(queue)) });
     if (!res.written) {
       cache.delete(key);
       return 'unchanged';
