@@ -12,6 +12,7 @@ import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, RetentionPolicy,
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { connectNats, DUPLICATE_WINDOW_MS } from '../../shared/nats.ts';
 import { CONSUMER_DEFAULTS } from '../../services/estimator/consumer.ts';
+import { createAckBatcher } from '../../services/estimator/messages.ts';
 import { baselineNames, serveChild } from './ipc.ts';
 
 const BATCH = 512; // the estimator's defaults
@@ -47,26 +48,39 @@ const consumer = await js.consumers.get(streamName, names.durable);
 
 let fetchErrors = 0;
 
+// the same consumption machinery as the estimator (services/estimator/estimator.ts `cycle`): a counting semaphore
+// of CONCURRENCY handlers per fetch, and acks collected per event-loop turn by the estimator's own ack batcher
+const acks = createAckBatcher();
+
 async function loop(): Promise<void> {
   while (!stopping) {
-    const inflight = new Set<Promise<void>>();
+    let active = 0;
+    let wake: (() => void) | undefined;
+    const release = () => {
+      active -= 1;
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    const slotFreed = () => new Promise<void>((r) => (wake = r));
     try {
       const msgs = await consumer.fetch({ max_messages: BATCH, expires: 1000 });
       for await (const m of msgs) {
-        const p: Promise<void> = (async (msg: JsMsg) => {
+        while (active >= CONCURRENCY) await slotFreed();
+        active += 1;
+        void (async (msg: JsMsg) => {
           await incr(counterKey);
-          msg.ack();
+          acks.ack(msg);
           processed += 1;
           if (echo) nc.publish(echo, msg.data);
-        })(m).finally(() => inflight.delete(p));
-        inflight.add(p);
-        if (inflight.size >= CONCURRENCY) await Promise.race(inflight);
+        })(m).finally(release);
       }
     } catch {
       // e.g. "heartbeats missed" when the 2 cores are saturated: like the estimator, fetch again
       fetchErrors += 1;
     } finally {
-      await Promise.all(inflight);
+      while (active > 0) await slotFreed();
+      acks.flush();
     }
   }
 }
