@@ -33,11 +33,26 @@ export interface ForkOptions {
   execArgv?: string[];
 }
 
+/**
+ * `BENCH_PROFILE=estimator,api` (any of estimator, api, baseline, bare) runs those children with `--cpu-prof`;
+ * the profiles land in bench/results/profiles/<name>-<n>/ (git-ignored), for Chrome DevTools; the largest file of
+ * a directory is the main thread's.
+ */
+export const PROFILES_DIR = fileURLToPath(new URL('../results/profiles/', import.meta.url));
+function profileFlags(name: string): string[] {
+  const wanted = (process.env.BENCH_PROFILE ?? '').split(',').map((s) => s.trim());
+  if (!wanted.includes(name)) return [];
+  // one directory per child: node writes one profile per thread (tsx's loader runs in a worker thread)
+  const dir = join(PROFILES_DIR, `${name}-${childCount}`);
+  mkdirSync(dir, { recursive: true });
+  return ['--cpu-prof', '--cpu-prof-dir', dir];
+}
+
 export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare', opts: ForkOptions): Promise<BenchChild> {
   mkdirSync(LOGS_DIR, { recursive: true });
   const logFd = openSync(join(LOGS_DIR, `${name}-${++childCount}.log`), 'w');
   const proc: ChildProcess = fork(`${SERVICES_DIR}${name}.ts`, opts.args ?? [], {
-    execArgv: ['--import', 'tsx', '--expose-gc', ...(opts.execArgv ?? [])],
+    execArgv: ['--import', 'tsx', '--expose-gc', ...profileFlags(name), ...(opts.execArgv ?? [])],
     // the child's own config comes from this env only (shared/config.ts reads it); PATH is needed for nothing else
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'warn', ...opts.env },
     stdio: ['ignore', logFd, logFd, 'ipc'],

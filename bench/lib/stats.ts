@@ -36,6 +36,43 @@ export function pairedRatio(values: readonly number[], baselines: readonly numbe
   return ratios.length === 0 ? null : median(ratios);
 }
 
+/** One measurement's upper latency tail: `values[k]` is its percentile `fromPct + k * stepPct` (non-decreasing). */
+export interface LatencyTail {
+  count: number;
+  fromPct: number;
+  stepPct: number;
+  values: readonly number[];
+}
+
+/**
+ * The percentile `pct` of several measurements pooled, as if every request of every round were one sample set:
+ * each round's CDF is read off its tail (F(v) = the highest percentile point at or below v, and fromPct below its
+ * first point), weighted by its request count, and the answer is the smallest tail value where the pooled CDF
+ * reaches `pct`. Exact to the tails' step. NaN when pct is below a tail's start or there is nothing to pool.
+ */
+export function pooledPercentile(tails: readonly LatencyTail[], pct: number): number {
+  const total = tails.reduce((a, t) => a + t.count, 0);
+  if (total <= 0 || tails.some((t) => pct < t.fromPct || t.values.length === 0)) return NaN;
+  const cdf = (t: LatencyTail, v: number): number => {
+    // values are non-decreasing: binary search for the last point <= v
+    let lo = 0;
+    let hi = t.values.length - 1;
+    if (t.values[0]! > v) return t.fromPct;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (t.values[mid]! <= v) lo = mid;
+      else hi = mid - 1;
+    }
+    return Math.min(100, t.fromPct + lo * t.stepPct);
+  };
+  const candidates = [...new Set(tails.flatMap((t) => t.values))].sort((a, b) => a - b);
+  for (const v of candidates) {
+    const f = tails.reduce((a, t) => a + t.count * cdf(t, v), 0) / total;
+    if (f >= pct - 1e-9) return v;
+  }
+  return candidates[candidates.length - 1] ?? NaN;
+}
+
 export type Verdict = 'PASS' | 'FAIL' | 'info' | 'n/a';
 
 /** A target on one number: `>=` or `<` a threshold. Missing numbers never pass. */

@@ -1,84 +1,39 @@
 /**
- * Row 3, polling: autocannon (its CLI in a child process, so the load generator never shares an event loop with
- * a server) against the real API child: GET /v1/crossings/korday/waits without and with If-None-Match (304s),
- * bulk GET /v1/waits, each with RATE_LIMIT_PER_MINUTE=0, plus the per-crossing poll with the Redis rate limiter
- * ON (limit high enough that nothing is rejected). Baseline: a BARE Fastify child serving the very same bodies
- * as constants, measured in rounds interleaved with ours (bare, ours, bare, ours, ...): the ratio is the median of
- * the rounds' ratios, so a burst of noise on this 2-core machine moves one round, not the verdict. The estimator runs first only to publish the cold-start estimates of all 72 queues, then stops,
- * so the documents (and ETags) stay the same during the runs.
+ * Row 3, polling: wrk, or autocannon where wrk is not installed (bench/lib/load.ts; a child process, so the load
+ * generator never shares an event loop with a server) against the real API child: GET /v1/crossings/korday/waits
+ * without and with If-None-Match (304s), bulk GET /v1/waits, each with RATE_LIMIT_PER_MINUTE=0, plus the
+ * per-crossing poll with the Redis rate limiter ON (limit high enough that nothing is rejected). Baseline: a BARE
+ * Fastify child serving the very same bodies as constants, measured in rounds interleaved with ours (bare, ours,
+ * bare, ours, ...): the ratio is the median of the rounds' ratios, so a burst of noise on this 2-core machine moves
+ * one round, not the verdict. The estimator runs first only to publish the cold-start estimates of all 72 queues,
+ * then stops, so the documents (and ETags) stay the same during the runs.
  */
-import { execFile } from 'node:child_process';
-import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Harness } from '../lib/harness.ts';
+import { pickLoadTool, runLoad, type LoadResult } from '../lib/load.ts';
 import { startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
-import { fmt, fmtRatio, median, pairedRatio, ratio, type ResultRow, type Verdict } from '../lib/stats.ts';
+import { fmt, fmtRatio, median, pairedRatio, pooledPercentile, ratio, type ResultRow, type Verdict } from '../lib/stats.ts';
 
-const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
 const HIGH_LIMIT = '100000000';
 /** Discarded run before each measurement: JIT warm-up of the server (and tsx's first compile of each route). */
 const WARMUP_SECONDS = 2;
 
-export interface CannonResult {
-  reqPerSec: number;
-  p50: number;
-  p99: number;
-  ok2xx: number;
-  ok3xx: number;
-  other: number;
-  errors: number;
-  bytesPerReq: number;
-}
-
-/** Runs the autocannon CLI (JSON output) in a child process. */
-export function cannon(url: string, seconds: number, connections: number, headers: Record<string, string> = {}): Promise<CannonResult> {
-  const args = [AUTOCANNON, '-j', '-c', String(connections), '-d', String(seconds), ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
-  return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
-      if (err) return reject(err);
-      try {
-        const r = JSON.parse(stdout) as {
-          requests: { average: number; total: number };
-          latency: { p50: number; p99: number };
-          throughput: { total: number };
-          errors: number;
-          timeouts: number;
-          '2xx': number;
-          '3xx': number;
-          '4xx': number;
-          '5xx': number;
-          non2xx: number;
-        };
-        resolve({
-          reqPerSec: r.requests.average,
-          p50: r.latency.p50,
-          p99: r.latency.p99,
-          ok2xx: r['2xx'],
-          ok3xx: r['3xx'],
-          other: r['4xx'] + r['5xx'],
-          errors: r.errors + r.timeouts,
-          bytesPerReq: r.requests.total > 0 ? r.throughput.total / r.requests.total : 0,
-        });
-      } catch (e) {
-        reject(new Error(`autocannon output was not JSON: ${(e as Error).message}`));
-      }
-    });
-  });
-}
-
 /**
- * Rounds of one configuration as one result: median req/s over the rounds (what a typical round saw), the worst
- * round's p99, response counts summed.
+ * Rounds of one configuration as one result: median req/s over the rounds (what a typical round saw), response
+ * counts summed, and the p99 of all the rounds' requests pooled (wrk's tails; bench/lib/stats.ts
+ * `pooledPercentile`), or, with autocannon (no tail), the worst round's p99: a median would drop the tail the
+ * target is about.
  */
-function summarise(rounds: readonly CannonResult[]): CannonResult {
-  const sum = (k: keyof CannonResult) => rounds.reduce((a, r) => a + r[k], 0);
+function summarise(rounds: readonly LoadResult[]): LoadResult {
+  const sum = (k: 'ok2xx' | 'ok3xx' | 'other' | 'errors' | 'requests') => rounds.reduce((a, r) => a + r[k], 0);
+  const tails = rounds.map((r) => r.tail).filter((t): t is NonNullable<typeof t> => t !== undefined);
   return {
     reqPerSec: median(rounds.map((r) => r.reqPerSec)),
     p50: median(rounds.map((r) => r.p50)),
-    // the worst round's p99: a median would drop the tail the target is about
-    p99: Math.max(...rounds.map((r) => r.p99)),
+    p99: tails.length === rounds.length && tails.length > 0 ? pooledPercentile(tails, 99) : Math.max(...rounds.map((r) => r.p99)),
+    requests: sum('requests'),
     ok2xx: sum('ok2xx'),
     ok3xx: sum('ok3xx'),
     other: sum('other'),
@@ -121,23 +76,32 @@ export async function pollingRow(h: Harness): Promise<ResultRow[]> {
   ];
   // Warm both servers up (JIT, tsx's first compile of each route), then measure in interleaved rounds: bare, ours,
   // bare, ours... Each round's pair sees the same machine state; the ratio is the median of the rounds' ratios.
-  for (const url of [`${bareBase}/bare/crossing`, `${bareBase}/bare/bulk`]) await cannon(url, WARMUP_SECONDS, c);
-  for (const r of runs) await cannon(r.url, WARMUP_SECONDS, c, r.headers);
+  const { tool, why } = pickLoadTool();
+  h.progress(`polling: load generator ${tool} (${why})`);
+  const load = (url: string, seconds: number, headers?: Record<string, string>, expect: '2xx' | '3xx' = '2xx') => runLoad(tool, url, seconds, c, { headers, expect });
+  // every configuration answers with the status class it is meant to (wrk only reports statuses >= 400)
+  for (const r of runs) {
+    const res = await fetch(r.url, { headers: r.headers });
+    await res.arrayBuffer();
+    if (`${String(res.status)[0]}xx` !== r.expect) throw new Error(`${r.what}: expected ${r.expect}, got ${res.status}`);
+  }
+  for (const url of [`${bareBase}/bare/crossing`, `${bareBase}/bare/bulk`]) await load(url, WARMUP_SECONDS);
+  for (const r of runs) await load(r.url, WARMUP_SECONDS, r.headers, r.expect);
   const rounds = h.opts.pollRounds;
   const perRound = Math.max(1, Math.round(s / rounds));
   const rows: ResultRow[] = [];
   for (const r of runs) {
-    const ours: CannonResult[] = [];
-    const bares: CannonResult[] = [];
+    const ours: LoadResult[] = [];
+    const bares: LoadResult[] = [];
     for (let i = 0; i < rounds; i++) {
       h.progress(`polling: ${r.what} vs bare ${r.bare}, round ${i + 1}/${rounds}, ${c} connections, ${perRound} s each`);
       // the order alternates, so a drift of the machine within a round does not always favour one side
       if (i % 2 === 0) {
-        bares.push(await cannon(`${bareBase}/bare/${r.bare}`, perRound, c));
-        ours.push(await cannon(r.url, perRound, c, r.headers));
+        bares.push(await load(`${bareBase}/bare/${r.bare}`, perRound));
+        ours.push(await load(r.url, perRound, r.headers, r.expect));
       } else {
-        ours.push(await cannon(r.url, perRound, c, r.headers));
-        bares.push(await cannon(`${bareBase}/bare/${r.bare}`, perRound, c));
+        ours.push(await load(r.url, perRound, r.headers, r.expect));
+        bares.push(await load(`${bareBase}/bare/${r.bare}`, perRound));
       }
     }
     const res = summarise(ours);
@@ -150,9 +114,9 @@ export async function pollingRow(h: Harness): Promise<ResultRow[]> {
     const verdict: Verdict = !judged ? 'info' : unexpected > 0 ? 'FAIL' : rr !== null && rr >= 0.7 && res.p99 < 5 ? 'PASS' : 'FAIL';
     rows.push({
       group: '3 polling',
-      what: `${r.what}${unexpected > 0 ? ` - ${unexpected} unexpected responses/errors` : ''}`,
-      result: `${fmt(res.reqPerSec, 'req/s')}, p99 ${fmt(res.p99, 'ms', 0)}`,
-      baseline: `bare ${r.bare}: ${fmt(b.reqPerSec, 'req/s')}, p99 ${fmt(b.p99, 'ms', 0)}`,
+      what: `${r.what} [${tool}]${unexpected > 0 ? ` - ${unexpected} unexpected responses/errors` : ''}`,
+      result: `${fmt(res.reqPerSec, 'req/s')}, p99 ${fmt(res.p99, 'ms', tool === 'wrk' ? 1 : 0)}`,
+      baseline: `bare ${r.bare}: ${fmt(b.reqPerSec, 'req/s')}, p99 ${fmt(b.p99, 'ms', tool === 'wrk' ? 1 : 0)}`,
       ratio: fmtRatio(rr),
       target: judged ? '>= 70% of bare; p99 < 5 ms' : '-',
       verdict,
@@ -162,6 +126,8 @@ export async function pollingRow(h: Harness): Promise<ResultRow[]> {
         unexpected,
         bare: b,
         connections: c,
+        loadTool: tool,
+        loadToolReason: why,
         secondsPerRound: perRound,
         rounds: ours.map((x, i) => ({ reqPerSec: x.reqPerSec, p99: x.p99, bareReqPerSec: bares[i]!.reqPerSec, bareP99: bares[i]!.p99, ratio: ratio(x.reqPerSec, bares[i]!.reqPerSec) })),
       },

@@ -21,6 +21,6 @@ app.get<{ Params: { name: string } }>('/bare/:name', async (request, reply) => {
   return reply.header('content-type', 'application/json; charset=utf-8').send(body);
 });
 const child = serveChild({ counters: () => ({}), shutdown: () => app.close() });
-await app.listen({ host: '127.0.0.1', port: 0 });
+await app.listen({ host: '127.0.0.1', port: Number(process.env.PORT ?? 0) }); // PORT: when run by hand
 const addr = app.server.address();
 child.ready({ port: typeof addr === 'object' && addr ? addr.port : 0 });

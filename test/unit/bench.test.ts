@@ -1,9 +1,38 @@
 /** The pure helpers of the benchmark suite (bench/lib/stats.ts) and its event sources (bench/lib/events.ts). */
 import { describe, expect, it } from 'vitest';
-import { fmt, fmtRatio, formatTable, growth, judge, median, pairedRatio, parseOnly, percentile, ratio, type ResultRow } from '../../bench/lib/stats.ts';
+import { fmt, fmtRatio, formatTable, growth, judge, median, pairedRatio, parseOnly, percentile, pooledPercentile, ratio, type ResultRow } from '../../bench/lib/stats.ts';
 import { createLiveTraffic, desEvents, syntheticCatalogue } from '../../bench/lib/events.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { validateEvent } from '../../shared/events/index.ts';
+
+describe('pooledPercentile: the p99 of several rounds as one sample set', () => {
+  const flat = { fromPct: 90, stepPct: 1, values: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1] };
+  // 2 % of this round's requests took 5 ms or more, 1 % took 9 ms or more
+  const spiky = { fromPct: 90, stepPct: 1, values: [1, 1, 1, 1, 1, 1, 1, 1, 5, 9, 10] };
+
+  it('one round: its own percentile', () => {
+    expect(pooledPercentile([{ count: 100, ...spiky }], 99)).toBe(9);
+    expect(pooledPercentile([{ count: 100, ...spiky }], 98)).toBe(5);
+  });
+
+  it('equal rounds: a spike in one counts for its share of all requests (neither the worst round nor the median)', () => {
+    // pooled CDF at 1 ms: (100 + 97) / 2 = 98.5 %; at 5 ms: (100 + 98) / 2 = 99 %
+    expect(pooledPercentile([{ count: 100, ...flat }, { count: 100, ...spiky }], 99)).toBe(5);
+  });
+
+  it('weights rounds by their request counts', () => {
+    // at 1 ms: (300 x 100 + 100 x 97) / 400 = 99.25 %
+    expect(pooledPercentile([{ count: 300, ...flat }, { count: 100, ...spiky }], 99)).toBe(1);
+    // the spiky round dominating: at 5 ms (100 x 100 + 300 x 98) / 400 = 98.5 %, at 9 ms 99.25 %
+    expect(pooledPercentile([{ count: 100, ...flat }, { count: 300, ...spiky }], 99)).toBe(9);
+  });
+
+  it('NaN when the percentile is below the tails or there is nothing to pool', () => {
+    expect(pooledPercentile([{ count: 100, ...flat }], 50)).toBeNaN();
+    expect(pooledPercentile([], 99)).toBeNaN();
+    expect(pooledPercentile([{ count: 0, ...flat }], 99)).toBeNaN();
+  });
+});
 
 describe('median and pairedRatio', () => {
   it('median of odd and even counts, NaN for none', () => {

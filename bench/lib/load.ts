@@ -1,0 +1,147 @@
+/**
+ * HTTP load generators of the polling row, each run as a child process (never in a server's event loop):
+ * - `wrk` (Debian's package, C, one thread) when it is installed: it measures latency in microseconds and its own
+ *   event loop adds little to what it measures, so the p99 is the server's;
+ * - `autocannon` (a dev dependency, always there) otherwise. It is a Node process: at 20k+ req/s on 2 cores its own
+ *   event-loop turns and GC pauses land in the latencies it records (whole milliseconds), so its p99 reads 1-5 ms
+ *   higher than wrk's against the same server (measured on this machine: bare route 5-6 ms vs 2.6-4.5 ms).
+ * `BENCH_LOAD_TOOL=autocannon|wrk` picks one explicitly.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { LatencyTail } from './stats.ts';
+
+export type LoadTool = 'wrk' | 'autocannon';
+
+export interface LoadResult {
+  reqPerSec: number;
+  /** Latency percentiles in ms (wrk: microsecond resolution; autocannon: whole ms, truncated). */
+  p50: number;
+  p99: number;
+  /** Responses by status class; wrk only tells 4xx/5xx apart from the rest, see `runLoad`. */
+  ok2xx: number;
+  ok3xx: number;
+  other: number;
+  /** Connection errors and timeouts. */
+  errors: number;
+  bytesPerReq: number;
+  /** Requests completed. */
+  requests: number;
+  /** wrk only: the latency tail in ms, percentiles 90.00 to 100 in steps of 0.01, for pooling rounds exactly. */
+  tail?: LatencyTail;
+}
+
+const AUTOCANNON = createRequire(import.meta.url).resolve('autocannon/autocannon.js');
+
+function wrkInstalled(): boolean {
+  try {
+    // `wrk -v` prints its version and exits 1; a missing binary throws ENOENT
+    execFileSync('wrk', ['-v'], { stdio: 'pipe' });
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ENOENT' && typeof (err as { status?: unknown }).status === 'number';
+  }
+}
+
+/** The load generator this run uses, with the reason (shown in the results). */
+export function pickLoadTool(env: NodeJS.ProcessEnv = process.env): { tool: LoadTool; why: string } {
+  const asked = env.BENCH_LOAD_TOOL;
+  if (asked === 'autocannon') return { tool: 'autocannon', why: 'BENCH_LOAD_TOOL=autocannon' };
+  if (asked === 'wrk') {
+    if (!wrkInstalled()) throw new Error('BENCH_LOAD_TOOL=wrk but no wrk binary on PATH (apt-get install wrk)');
+    return { tool: 'wrk', why: 'BENCH_LOAD_TOOL=wrk' };
+  }
+  if (asked !== undefined && asked !== '') throw new Error(`BENCH_LOAD_TOOL must be wrk or autocannon, got ${JSON.stringify(asked)}`);
+  return wrkInstalled() ? { tool: 'wrk', why: 'wrk is installed' } : { tool: 'autocannon', why: 'wrk is not installed (apt-get install wrk for microsecond latencies)' };
+}
+
+/** wrk's summary as one JSON line (its `done` hook); latencies are in microseconds. */
+const WRK_REPORT = `
+done = function(summary, latency, requests)
+  local e = summary.errors
+  local tail = {}
+  for k = 0, 1000 do tail[#tail + 1] = string.format('%d', latency:percentile(90 + k / 100)) end
+  io.write(string.format('KEZEK_WRK {"requests":%d,"durationUs":%d,"bytes":%d,"connect":%d,"read":%d,"write":%d,"status":%d,"timeout":%d,"p50":%d,"p99":%d,"tail":[%s]}\\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write, e.status, e.timeout,
+    latency:percentile(50), latency:percentile(99), table.concat(tail, ',')))
+end
+`;
+let wrkScript: string | undefined;
+
+function runWrk(url: string, seconds: number, connections: number, headers: Record<string, string>, expect: '2xx' | '3xx'): Promise<LoadResult> {
+  if (!wrkScript) {
+    wrkScript = join(mkdtempSync(join(tmpdir(), 'kezek-bench-wrk-')), 'report.lua');
+    writeFileSync(wrkScript, WRK_REPORT);
+  }
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', wrkScript, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+  return new Promise((resolve, reject) => {
+    execFile('wrk', args, { maxBuffer: 1024 * 1024 }, (err, stdout) => {
+      if (err) return reject(err);
+      const line = stdout.split('\n').find((l) => l.startsWith('KEZEK_WRK '));
+      if (!line) return reject(new Error(`wrk printed no summary: ${stdout.slice(0, 300)}`));
+      const r = JSON.parse(line.slice('KEZEK_WRK '.length)) as { requests: number; durationUs: number; bytes: number; connect: number; read: number; write: number; status: number; timeout: number; p50: number; p99: number; tail: number[] };
+      // wrk counts responses with a status >= 400 as `status` errors and does not tell 2xx from 3xx: the rest are
+      // booked to the class the caller expects, which pollingRow checks with a request of its own beforehand
+      const good = r.requests - r.status;
+      resolve({
+        reqPerSec: r.durationUs > 0 ? (r.requests * 1e6) / r.durationUs : 0,
+        p50: r.p50 / 1000,
+        p99: r.p99 / 1000,
+        ok2xx: expect === '2xx' ? good : 0,
+        ok3xx: expect === '3xx' ? good : 0,
+        other: r.status,
+        errors: r.connect + r.read + r.write + r.timeout,
+        bytesPerReq: r.requests > 0 ? r.bytes / r.requests : 0,
+        requests: r.requests,
+        tail: { count: r.requests, fromPct: 90, stepPct: 0.01, values: r.tail.map((us) => us / 1000) },
+      });
+    });
+  });
+}
+
+function runAutocannon(url: string, seconds: number, connections: number, headers: Record<string, string>): Promise<LoadResult> {
+  const args = [AUTOCANNON, '-j', '-c', String(connections), '-d', String(seconds), ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
+      if (err) return reject(err);
+      try {
+        const r = JSON.parse(stdout) as {
+          requests: { average: number; total: number };
+          latency: { p50: number; p99: number };
+          throughput: { total: number };
+          errors: number;
+          timeouts: number;
+          '2xx': number;
+          '3xx': number;
+          '4xx': number;
+          '5xx': number;
+        };
+        resolve({
+          reqPerSec: r.requests.average,
+          p50: r.latency.p50,
+          p99: r.latency.p99,
+          ok2xx: r['2xx'],
+          ok3xx: r['3xx'],
+          other: r['4xx'] + r['5xx'],
+          errors: r.errors + r.timeouts,
+          bytesPerReq: r.requests.total > 0 ? r.throughput.total / r.requests.total : 0,
+          requests: r.requests.total,
+        });
+      } catch (e) {
+        reject(new Error(`autocannon output was not JSON: ${(e as Error).message}`));
+      }
+    });
+  });
+}
+
+/**
+ * `connections` keep-alive connections sending GETs back to back for `seconds`. `expect` is the status class every
+ * response should have (wrk can only verify that none was >= 400; autocannon counts each class).
+ */
+export function runLoad(tool: LoadTool, url: string, seconds: number, connections: number, opts: { headers?: Record<string, string>; expect?: '2xx' | '3xx' } = {}): Promise<LoadResult> {
+  const headers = opts.headers ?? {};
+  return tool === 'wrk' ? runWrk(url, seconds, connections, headers, opts.expect ?? '2xx') : runAutocannon(url, seconds, connections, headers);
+}
