@@ -270,7 +270,10 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   async function doRebuild(reason: string): Promise<RebuildReport> {
     const started = Date.now();
     const manager = await init();
-    log.warn({ reason }, 'rebuilding the queue store from the events stream');
+    // a first start (nothing in the stream yet) is routine; a rebuild with events to re-apply means the store was lost
+    const streamed = await manager.streams.info(s.eventsStream).then((i) => i.state.messages, () => undefined);
+    if (streamed === 0) log.info({ reason }, 'initialising the queue store (the events stream is empty)');
+    else log.warn({ reason, streamedEvents: streamed }, 'rebuilding the queue store from the events stream');
     stats.rebuilds += 1;
     await deleteConsumer(manager, deps.prefix);
     consumerHandles.clear();
