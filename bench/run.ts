@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [--only ingest,freshness,polling,growth,replay]`
+ * `npm run bench [-- --quick] [--only ingest,freshness,polling,growth,replay,scaleout]`
  *
  * Starts a throwaway nats-server + redis-server, runs the selected rows (each starts the real estimator / API as
  * child processes, see bench/services/), prints progress on stderr, then ONE table on stdout, and writes
@@ -48,7 +48,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--ingest-events') ingest = Number(argv[++i]);
     else if (a === '--help' || a === '-h') {
       process.stdout.write(
-        'usage: npm run bench -- [--quick] [--only ingest,freshness,polling,growth,replay] [--checkpoints N,M] [--memory-budget S] [--ingest-events N]\n' +
+        'usage: npm run bench -- [--quick] [--only ingest,freshness,polling,growth,replay,scaleout] [--checkpoints N,M] [--memory-budget S] [--ingest-events N]\n' +
           '  --quick            small counts and short durations (a few minutes)\n' +
           '  --checkpoints N,M  events processed at which the growth row measures memory (default 100000,1000000;\n' +
           '                     the replay row then rebuilds from those 1M events)\n' +
