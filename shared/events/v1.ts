@@ -24,10 +24,20 @@ const PARTS_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})/;
 function isRealInstant(v: string): boolean {
   const m = PARTS_RE.exec(v);
   if (!m) return false;
-  const [year, month, day, hour, minute] = [Number(m[1]), Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])];
-  if (month < 1 || month > 12 || hour > 23 || minute > 59) return false;
-  if (day < 1 || day > new Date(Date.UTC(year, month, 0)).getUTCDate()) return false;
+  const year = Number(m[1]);
+  const month = Number(m[2]);
+  const day = Number(m[3]);
+  if (month < 1 || month > 12 || Number(m[4]) > 23 || Number(m[5]) > 59) return false;
+  if (day < 1 || day > daysInMonth(year, month)) return false;
   return Number.isFinite(Date.parse(v));
+}
+
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+/** Days of a month (1-12) as `new Date(Date.UTC(year, month, 0)).getUTCDate()` tells, without a Date per event. */
+function daysInMonth(year: number, month: number): number {
+  if (month !== 2) return DAYS_IN_MONTH[month - 1]!;
+  const y = year >= 0 && year <= 99 ? 1900 + year : year; // Date.UTC reads years 0-99 as 1900-1999
+  return (y % 4 === 0 && y % 100 !== 0) || y % 400 === 0 ? 29 : 28;
 }
 
 /** ISO-8601 instant that must carry an offset or Z; a local time without offset is ambiguous at a border. */

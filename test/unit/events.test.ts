@@ -6,6 +6,19 @@ const catalogue = loadCatalogue();
 const now = Date.parse('2026-11-22T06:00:00Z');
 const base = { eventId: 'e1', crossingId: 'korday', occurredAt: '2026-11-22T10:00:00+05:00', direction: 'KZ-KG', vehicleClass: 'truck' };
 
+describe('occurredAt: the last day of every month, as the calendar (Date.UTC) has it', () => {
+  const farFuture = Date.parse('9999-12-31T23:59:59Z');
+  // leap rules (4, 100, 400) and ordinary years (events before 2000 are refused whatever their day)
+  const years = [2000, 2001, 2023, 2024, 2026, 2028, 2100, 2200, 2300, 2400, 9996, 9999];
+  const cases = years.flatMap((y) => Array.from({ length: 12 }, (_, i) => [y, i + 1] as const));
+  it.each(cases)('year %i month %i', (year, month) => {
+    const last = new Date(Date.UTC(year, month, 0)).getUTCDate();
+    const at = (day: number) => `${String(year).padStart(4, '0')}-${String(month).padStart(2, '0')}-${String(day).padStart(2, '0')}T10:00:00Z`;
+    expect(validateEvent({ ...base, type: 'vehicle.arrived', occurredAt: at(last) }, { catalogue, now: farFuture }).ok).toBe(true);
+    expect(validateEvent({ ...base, type: 'vehicle.arrived', occurredAt: at(last + 1) }, { catalogue, now: farFuture }).ok).toBe(false);
+  });
+});
+
 describe('event contract v1', () => {
   it.each([
     { ...base, type: 'vehicle.arrived' },
