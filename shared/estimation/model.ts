@@ -240,10 +240,17 @@ class Replay {
   advance(t: number): void {
     const dt = t - this.t;
     if (dt <= 0) return;
+    // spelled out rather than looped over arrays: this runs once per record of every window replayed
     const fc = Math.exp(-dt / P.capacityTauMs);
-    for (const d of [this.satStarts, this.laneTime, this.durN, this.durSum, this.durSq]) d.v *= fc;
+    this.satStarts.v *= fc;
+    this.laneTime.v *= fc;
+    this.durN.v *= fc;
+    this.durSum.v *= fc;
+    this.durSq.v *= fc;
     const ft = Math.exp(-dt / P.thetaTauMs);
-    for (const d of [this.abandons, this.silent, this.exposure]) d.v *= ft;
+    this.abandons.v *= ft;
+    this.silent.v *= ft;
+    this.exposure.v *= ft;
     const waiting = this.queue.length;
     if (waiting > 0) {
       this.exposure.v += (waiting * dt) / 1000;
