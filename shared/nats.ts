@@ -5,6 +5,8 @@
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { jetstreamManager, RetentionPolicy, StorageType, DiscardPolicy, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream';
 import type { Logger } from './logger.ts';
+// side effect: the request clean-up fix, in place before any connection exists (see the module)
+import './nats-request-patch.ts';
 import { subjects } from './events/subjects.ts';
 
 export const DUPLICATE_WINDOW_MS = 2 * 60 * 60 * 1000; // 2 h: covers producer retries after long outages of the link
