@@ -81,6 +81,8 @@ export interface EstimatorStats {
   refreshes: number;
   /** Queues waiting for (or in) a background refresh right now: 0 = every applied event is in the estimates. */
   refreshPending: number;
+  /** Messages the consumer still has to take from the stream, as last seen (the largest over partitions). */
+  backlog: number;
   rebuilds: number;
   /** Partition replays (crossing mode). */
   partitionReplays: number;
@@ -155,8 +157,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   /** Consumer handles by durable name: `consumers.get` costs an API round trip, so it is done once per durable. */
   const consumerHandles = new Map<string, Consumer>();
 
-  // refreshPending is read from the refresher when asked (stats()), not kept here
-  const stats: Omit<EstimatorStats, 'refreshPending'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0 };
+  // refreshPending and backlog are read from the refresher when asked (stats()), not kept here
+  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0 };
   const partitioned = deps.partitioning === 'crossing';
   const leases = createLeaseStore(deps.redis, deps.prefix);
   const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
@@ -198,7 +200,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
    * One fetch: every message is decided and settled by a small pool; unless replaying for a rebuild, the touched
    * queues go to the background refresher. Returns how many messages it saw and whether a transient error happened.
    */
-  async function cycle(refresh: boolean, durable: string = s.estimatorDurable): Promise<{ messages: number; transient: boolean }> {
+  async function cycle(refresh: boolean, durable: string = s.estimatorDurable, scope = '*'): Promise<{ messages: number; transient: boolean }> {
     let consumer = consumerHandles.get(durable);
     if (!consumer) {
       consumer = await js.consumers.get(s.eventsStream, durable);
@@ -234,11 +236,16 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
           for (const q of queuesTouchedBy(outcome.event, deps.catalogue)) refresher.enqueue(q, urgent);
         }
       }
+      // how much is still to apply: refreshes wait while that is a lot, and catch up when it reaches 0 (refresher.ts)
+      if (refresh) refresher.noteBacklog(scope, undelivered + active - 1);
     };
+    /** Messages in the stream behind the latest one received (JetStream's num_pending at its delivery). */
+    let undelivered = 0;
     try {
       for await (const m of msgs) {
         messages += 1;
         stats.received += 1;
+        if (refresh) undelivered = m.info.pending;
         while (active >= concurrency) await slotFreed();
         active += 1;
         void handle(m)
@@ -249,6 +256,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       while (active > 0) await slotFreed();
       acks.flush(); // no ack is held past its fetch (stop() drains NATS right after the last one)
       current.delete(durable);
+      if (refresh && messages === 0) refresher.noteBacklog(scope, 0);
     }
     return { messages, transient };
   }
@@ -383,7 +391,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
           // the previous owner may have died between a Lua call and its refresh
           await refreshCrossing(crossingId);
         }
-        const { transient } = await cycle(true, durable);
+        const { transient } = await cycle(true, durable, crossingId);
         if (transient) await waitForRedis();
         errorDelay = 250;
       } catch (err) {
@@ -488,7 +496,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
 
   return {
     store,
-    stats: () => ({ ...stats, refreshPending: refresher.pending() }),
+    stats: () => ({ ...stats, refreshPending: refresher.pending(), backlog: refresher.backlog() }),
     partitions: () => partitionManager?.owned() ?? [],
     start() {
       if (boot) return boot;

@@ -4,9 +4,14 @@
  * Applying an event is cheap (one Lua call); recomputing an estimate is not (read the queue's window, run the
  * model). So consumption only marks queues as touched, and this loop recomputes them:
  * - a queue touched after a quiet spell is refreshed at once (low rates: the estimate follows each event);
- * - a busy queue is refreshed at most once per `minIntervalMs` (wall clock), with a trailing refresh, so under load
- *   refresh work is bounded by the number of queues, not the number of events;
- * - urgent changes (lanes, status, counts) skip the wait: an official's lane change shows at once.
+ * - while events keep coming, a busy queue is refreshed at most once per `minIntervalMs` (wall clock), so under
+ *   load refresh work is bounded by the number of queues, not the number of events;
+ * - when no event has been applied for `idleMs` (a burst is over), every queue still waiting is refreshed at once,
+ *   without the rest of the `minIntervalMs` pause: the estimates catch up right after the last event;
+ * - urgent changes (lanes, status, counts) skip the wait: an official's lane change shows at once;
+ * - while the consumer is far behind the stream (a burst, a broker outage ridden out, a restart with a backlog),
+ *   non-urgent refreshes wait for it to catch up (at most `maxDeferMs`): an estimate computed half-way through a
+ *   backlog is stale before it is published, and the CPU goes to applying events instead.
  * One queue is never refreshed concurrently with itself. The estimate is always computed as of the queue's newest
  * event (event time), so WHEN a refresh runs changes how often estimates are published, never their values.
  */
@@ -21,6 +26,12 @@ export interface RefresherOptions {
   concurrency?: number;
   logger: Logger;
   onResult?: (r: RefreshResult) => void;
+  /** A consumer at least this many messages behind the stream counts as backlogged (see `noteBacklog`). Default 1000. */
+  backlogThreshold?: number;
+  /** The longest a touched queue's refresh waits for a backlog to clear. Default 5000 ms. */
+  maxDeferMs?: number;
+  /** No event applied for this long = idle: everything waiting is refreshed at once. Default 100 ms. */
+  idleMs?: number;
 }
 
 export interface Refresher {
@@ -29,12 +40,29 @@ export interface Refresher {
   drain(): Promise<void>;
   /** Queues waiting for a refresh or being refreshed. */
   pending(): number;
+  /**
+   * How many messages a consumer still has to apply: those not yet delivered (JetStream's pending count at its
+   * latest message) plus those in progress. `scope` is '*' for the single consumer of all queues, or the
+   * crossingId of a partition's consumer. At `backlogThreshold` or more, non-urgent refreshes of those queues wait.
+   */
+  noteBacklog(scope: string, pendingMessages: number): void;
+  /** The largest backlog last noted. */
+  backlog(): number;
   close(): Promise<void>;
 }
 
 export function createRefresher(opts: RefresherOptions): Refresher {
   const concurrency = opts.concurrency ?? 4;
-  const pending = new Map<string, { q: QueueRef; urgent: boolean }>();
+  const backlogThreshold = opts.backlogThreshold ?? 1000;
+  const maxDeferMs = opts.maxDeferMs ?? 5000;
+  /** catchUp: waited for a backlog that has cleared since, so due at once. */
+  const pending = new Map<string, { q: QueueRef; urgent: boolean; catchUp: boolean }>();
+  /** Backlog by scope ('*' or a crossingId). */
+  const backlogs = new Map<string, number>();
+  const idleMs = opts.idleMs ?? 100;
+  /** When an event was last applied (enqueue), and the timer that notices when that stops. */
+  let lastTouch = 0;
+  let idleTimer: NodeJS.Timeout | undefined;
   const lastRun = new Map<string, number>();
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -42,7 +70,11 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   let inFlight = 0;
   let closed = false;
 
-  const isDue = (key: string, urgent: boolean, now: number) => forceAll || urgent || now - (lastRun.get(key) ?? -Infinity) >= opts.minIntervalMs;
+  const backlogged = (q: QueueRef) => (backlogs.get('*') ?? 0) >= backlogThreshold || (backlogs.get(q.crossingId) ?? 0) >= backlogThreshold;
+  /** How long after its last refresh a waiting (non-urgent) queue becomes due; 0 = now. */
+  const intervalFor = (e: { q: QueueRef; catchUp: boolean }) => (e.catchUp ? 0 : backlogged(e.q) ? maxDeferMs : opts.minIntervalMs);
+  const isDue = (key: string, e: { q: QueueRef; urgent: boolean; catchUp: boolean }, now: number) =>
+    forceAll || e.urgent || now - (lastRun.get(key) ?? -Infinity) >= intervalFor(e);
 
   /** Takes at most `concurrency` queues at a time, urgent ones first, so an urgent change waits one batch at most. */
   async function loop(): Promise<void> {
@@ -54,7 +86,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
         if (e.urgent) {
           urgent.push([key, e.q]);
           if (urgent.length >= concurrency) break;
-        } else if (due.length < concurrency && isDue(key, false, now)) due.push([key, e.q]);
+        } else if (due.length < concurrency && isDue(key, e, now)) due.push([key, e.q]);
       }
       const batch = [...urgent, ...due].slice(0, concurrency);
       if (batch.length === 0) return;
@@ -80,12 +112,33 @@ export function createRefresher(opts: RefresherOptions): Refresher {
     if (timer || closed || pending.size === 0) return;
     const now = Date.now();
     let wait = Infinity;
-    for (const key of pending.keys()) wait = Math.min(wait, (lastRun.get(key) ?? -Infinity) + opts.minIntervalMs - now);
+    for (const [key, e] of pending) wait = Math.min(wait, (lastRun.get(key) ?? -Infinity) + intervalFor(e) - now);
     timer = setTimeout(() => {
       timer = undefined;
       kick();
-    }, Math.max(0, Math.min(wait, opts.minIntervalMs)));
+    }, Math.max(0, Math.min(wait, maxDeferMs)));
     timer.unref();
+  }
+
+  /** Re-armed at most once per idleMs while events keep coming; when they stopped, everything waiting is due. */
+  function armIdle(): void {
+    if (idleTimer || closed) return;
+    idleTimer = setTimeout(onIdle, idleMs);
+    idleTimer.unref();
+  }
+  function onIdle(): void {
+    idleTimer = undefined;
+    const quiet = Date.now() - lastTouch;
+    if (quiet < idleMs) {
+      idleTimer = setTimeout(onIdle, idleMs - quiet);
+      idleTimer.unref();
+      return;
+    }
+    if (pending.size === 0 || closed) return;
+    for (const e of pending.values()) e.catchUp = true;
+    if (timer) clearTimeout(timer);
+    timer = undefined;
+    void kick();
   }
 
   function kick(): Promise<void> {
@@ -101,10 +154,13 @@ export function createRefresher(opts: RefresherOptions): Refresher {
       if (closed) return;
       const key = queueKey(q);
       const prev = pending.get(key);
-      pending.set(key, { q, urgent: urgent || (prev?.urgent ?? false) });
+      const entry = { q, urgent: urgent || (prev?.urgent ?? false), catchUp: prev?.catchUp ?? false };
+      pending.set(key, entry);
+      const now = Date.now();
+      lastTouch = now;
+      armIdle();
       if (!running) {
-        const now = Date.now();
-        if (isDue(key, urgent, now)) {
+        if (isDue(key, entry, now)) {
           if (timer) clearTimeout(timer);
           timer = undefined;
           void kick();
@@ -120,9 +176,22 @@ export function createRefresher(opts: RefresherOptions): Refresher {
       }
     },
     pending: () => pending.size + inFlight,
+    noteBacklog(scope, pendingMessages) {
+      const was = (backlogs.get(scope) ?? 0) >= backlogThreshold;
+      backlogs.set(scope, pendingMessages);
+      if (was && pendingMessages < backlogThreshold && !running && !closed) {
+        // no longer behind: the normal interval applies again to what waited
+        if (timer) clearTimeout(timer);
+        timer = undefined;
+        schedule();
+      }
+    },
+    backlog: () => Math.max(0, ...backlogs.values()),
     async close() {
       if (timer) clearTimeout(timer);
       timer = undefined;
+      if (idleTimer) clearTimeout(idleTimer);
+      idleTimer = undefined;
       await this.drain();
       closed = true;
     },

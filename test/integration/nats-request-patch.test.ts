@@ -32,7 +32,11 @@ describe('nats-core request clean-up patch', () => {
         constructed.push(message ?? '');
       }
     };
-    nc.subscribe(`${prefix}.echo`, { callback: (_err, msg) => msg.respond(msg.data) });
+    nc.subscribe(`${prefix}.echo`, {
+      callback: (_err, msg) => {
+        msg.respond(msg.data);
+      },
+    });
     nc.subscribe(`${prefix}.slow`, { callback: () => undefined }); // never answers
     await nc.flush();
   });

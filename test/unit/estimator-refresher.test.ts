@@ -7,13 +7,14 @@ const q1: QueueRef = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: '
 const q2: QueueRef = { crossingId: 'korday', direction: 'KG-KZ', vehicleClass: 'car' };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function harness(minIntervalMs: number) {
+function harness(minIntervalMs: number, backlog: { backlogThreshold?: number; maxDeferMs?: number; idleMs?: number } = {}) {
   const calls: string[] = [];
   let active = 0;
   let maxActivePerQueue = 0;
   const activeByQueue = new Map<string, number>();
   const r = createRefresher({
     minIntervalMs,
+    ...backlog,
     logger: pino({ level: 'silent' }),
     refresh: async (q) => {
       const k = `${q.direction}/${q.vehicleClass}`;
@@ -97,5 +98,87 @@ describe('estimate refresher under load', () => {
     expect(order).toHaveLength(11);
     expect(order.indexOf('URGENT')).toBeLessThanOrEqual(2); // right after the batch that was running
     await r.close();
+  });
+
+  describe('while the consumer is far behind the stream', () => {
+    const q3: QueueRef = { crossingId: 'nur-zholy', direction: 'KZ-CN', vehicleClass: 'truck' };
+
+    it('non-urgent refreshes wait while it is far behind; once events stop, every waiting queue is refreshed', async () => {
+      const h = harness(30, { backlogThreshold: 100, maxDeferMs: 60_000, idleMs: 60 });
+      h.r.enqueue(q1);
+      h.r.enqueue(q2);
+      await sleep(30);
+      expect(h.calls).toHaveLength(2); // first touches: at once, backlog or not
+      h.r.noteBacklog('*', 5000);
+      for (let i = 0; i < 8; i++) {
+        // events keep coming (never idle), far more than the normal interval
+        h.r.enqueue(q1);
+        h.r.enqueue(q2);
+        await sleep(20);
+      }
+      expect(h.calls).toHaveLength(2);
+      expect(h.r.backlog()).toBe(5000);
+      h.r.noteBacklog('*', 0);
+      await sleep(150); // idle, then the catch-up
+      expect(h.calls.slice(2).sort()).toEqual(['KG-KZ/car', 'KZ-KG/truck']);
+      await h.r.close();
+    });
+
+    it('when events stop, what waits is refreshed without sitting out the rest of the interval', async () => {
+      const h = harness(60_000, { idleMs: 60 });
+      h.r.enqueue(q1);
+      await sleep(20);
+      for (let i = 0; i < 5; i++) {
+        h.r.enqueue(q1); // a busy queue: held back by the 60 s interval while events keep coming
+        await sleep(20);
+      }
+      expect(h.calls).toEqual(['KZ-KG/truck']);
+      await sleep(120);
+      expect(h.calls).toEqual(['KZ-KG/truck', 'KZ-KG/truck']);
+      expect(h.r.pending()).toBe(0);
+      await h.r.close();
+    });
+
+    it('urgent changes are not held back by a backlog', async () => {
+      const h = harness(60_000, { backlogThreshold: 100, maxDeferMs: 60_000 });
+      h.r.enqueue(q1);
+      await sleep(20);
+      h.r.noteBacklog('*', 10_000);
+      h.r.enqueue(q1, true);
+      await sleep(30);
+      expect(h.calls).toEqual(['KZ-KG/truck', 'KZ-KG/truck']);
+      await h.r.close();
+    });
+
+    it('a backlog that does not clear delays a refresh by at most maxDeferMs', async () => {
+      const h = harness(10, { backlogThreshold: 100, maxDeferMs: 150, idleMs: 10_000 });
+      h.r.enqueue(q1);
+      await sleep(20);
+      h.r.noteBacklog('*', 10_000);
+      h.r.enqueue(q1);
+      await sleep(60);
+      expect(h.calls).toHaveLength(1);
+      await sleep(200);
+      expect(h.calls).toHaveLength(2);
+      await h.r.close();
+    });
+
+    it("a partition's backlog holds back its own crossing only; the normal interval applies again once it clears", async () => {
+      const h = harness(20, { backlogThreshold: 100, maxDeferMs: 60_000, idleMs: 10_000 });
+      h.r.enqueue(q1);
+      h.r.enqueue(q3);
+      await sleep(30);
+      h.r.noteBacklog('korday', 10_000);
+      h.r.noteBacklog('nur-zholy', 3);
+      h.r.enqueue(q1);
+      h.r.enqueue(q3);
+      await sleep(80);
+      expect(h.calls.filter((c) => c === 'KZ-CN/truck')).toHaveLength(2);
+      expect(h.calls.filter((c) => c === 'KZ-KG/truck')).toHaveLength(1);
+      h.r.noteBacklog('korday', 50);
+      await sleep(30);
+      expect(h.calls.filter((c) => c === 'KZ-KG/truck')).toHaveLength(2);
+      await h.r.close();
+    });
   });
 });
