@@ -24,6 +24,8 @@ export interface RefresherOptions {
   refresh: (q: QueueRef) => Promise<RefreshResult>;
   minIntervalMs: number;
   concurrency?: number;
+  /** Refreshes at a time once no event has been applied for idleMs (nothing to take the CPU from). Default 4. */
+  idleConcurrency?: number;
   logger: Logger;
   onResult?: (r: RefreshResult) => void;
   /** A consumer at least this many messages behind the stream counts as backlogged (see `noteBacklog`). Default 1000. */
@@ -52,7 +54,8 @@ export interface Refresher {
 }
 
 export function createRefresher(opts: RefresherOptions): Refresher {
-  const concurrency = opts.concurrency ?? 4;
+  const busyConcurrency = opts.concurrency ?? 4;
+  const idleConcurrency = Math.max(busyConcurrency, opts.idleConcurrency ?? 4);
   const backlogThreshold = opts.backlogThreshold ?? 1000;
   const maxDeferMs = opts.maxDeferMs ?? 5000;
   /** catchUp: waited for a backlog that has cleared since, so due at once. */
@@ -76,10 +79,14 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   const isDue = (key: string, e: { q: QueueRef; urgent: boolean; catchUp: boolean }, now: number) =>
     forceAll || e.urgent || now - (lastRun.get(key) ?? -Infinity) >= intervalFor(e);
 
-  /** Takes at most `concurrency` queues at a time, urgent ones first, so an urgent change waits one batch at most. */
+  /**
+   * Takes at most `concurrency` queues at a time (`idleConcurrency` when events stopped), urgent ones first, so an
+   * urgent change waits one batch at most.
+   */
   async function loop(): Promise<void> {
     for (;;) {
       const now = Date.now();
+      const concurrency = now - lastTouch >= idleMs ? idleConcurrency : busyConcurrency;
       const urgent: [string, QueueRef][] = [];
       const due: [string, QueueRef][] = [];
       for (const [key, e] of pending) {
