@@ -5,7 +5,7 @@
  * event published after the garbage is applied), nothing is retried forever, the queue store is unchanged, and no
  * clear vehicle ref reaches the DLQ.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, onTestFailed } from 'vitest';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import type { NatsConnection } from '@nats-io/transport-node';
@@ -87,7 +87,9 @@ describe('fuzzing the estimator consumer with garbage on the events subjects', (
       fc.integer({ min: 1, max: 4 }).map((k) => Buffer.from(JSON.stringify({ ...valid(`g-${++n}`), source: 'x'.repeat(k * 100_000) }))),
     );
     const subject = fc.oneof(fc.constant(s.eventsFor('korday', 'KZ-KG')), fc.constant(s.eventsFor('nowhere')), fc.stringMatching(/^[a-z0-9-]{1,20}$/).map((t) => `${prefix}.v1.events.${t}.all`));
-    const cases = fc.sample(fc.tuple(subject, garbage), { numRuns: NUM_RUNS, seed: Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000) });
+    const seed = Number(process.env.FUZZ_SEED ?? Date.now() % 1_000_000);
+    onTestFailed(() => console.error(`consumer fuzz failed: FUZZ_SEED=${seed} npx vitest run test/fuzz/consumer.test.ts reproduces the garbage`));
+    const cases = fc.sample(fc.tuple(subject, garbage), { numRuns: NUM_RUNS, seed });
     const sent = cases.filter(([, data]) => {
       try {
         return !validateEvent(JSON.parse(data.toString()), { catalogue }).ok; // only what the contract rejects
