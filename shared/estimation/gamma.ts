@@ -18,7 +18,14 @@ export function lnGamma(x: number): number {
 export function gammaP(a: number, x: number): number {
   if (x <= 0) return 0;
   if (!Number.isFinite(x)) return 1;
-  const gln = lnGamma(a);
+  return gammaPWith(a, x, lnGamma(a), Math.log(x));
+}
+
+/**
+ * gammaP for x > 0 finite, with lnGamma(a) and log(x) supplied by the caller (the quantile search and the
+ * calibration reuse them): the same operations in the same order as gammaP, so the same result to the bit.
+ */
+export function gammaPWith(a: number, x: number, gln: number, logX: number): number {
   if (x < a + 1) {
     let ap = a;
     let del = 1 / a;
@@ -29,7 +36,7 @@ export function gammaP(a: number, x: number): number {
       sum += del;
       if (Math.abs(del) < Math.abs(sum) * 1e-12) break;
     }
-    return Math.min(1, sum * Math.exp(-x + a * Math.log(x) - gln));
+    return Math.min(1, sum * Math.exp(-x + a * logX - gln));
   }
   const FPMIN = 1e-300;
   let b = x + 1 - a;
@@ -48,24 +55,30 @@ export function gammaP(a: number, x: number): number {
     h *= del;
     if (Math.abs(del - 1) < 1e-12) break;
   }
-  return Math.max(0, 1 - Math.exp(-x + a * Math.log(x) - gln) * h);
+  return Math.max(0, 1 - Math.exp(-x + a * logX - gln) * h);
 }
 
 /** Standard normal quantile (Acklam's rational approximation, |error| < 1.2e-9). */
+// coefficients hoisted out of normalQuantile (called for every quantile)
+const NQ_A = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239] as const;
+const NQ_B = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572] as const;
+const NQ_C = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783] as const;
+const NQ_D = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416] as const;
+
 export function normalQuantile(p: number): number {
-  const a = [-39.69683028665376, 220.9460984245205, -275.9285104469687, 138.357751867269, -30.66479806614716, 2.506628277459239];
-  const b = [-54.47609879822406, 161.5858368580409, -155.6989798598866, 66.80131188771972, -13.28068155288572];
-  const c = [-0.007784894002430293, -0.3223964580411365, -2.400758277161838, -2.549732539343734, 4.374664141464968, 2.938163982698783];
-  const d = [0.007784695709041462, 0.3224671290700398, 2.445134137142996, 3.754408661907416];
+  const a = NQ_A;
+  const b = NQ_B;
+  const c = NQ_C;
+  const d = NQ_D;
   const lo = 0.02425;
   if (p < lo) {
     const q = Math.sqrt(-2 * Math.log(p));
-    return (((((c[0]! * q + c[1]!) * q + c[2]!) * q + c[3]!) * q + c[4]!) * q + c[5]!) / ((((d[0]! * q + d[1]!) * q + d[2]!) * q + d[3]!) * q + 1);
+    return (((((c[0] * q + c[1]) * q + c[2]) * q + c[3]) * q + c[4]) * q + c[5]) / ((((d[0] * q + d[1]) * q + d[2]) * q + d[3]) * q + 1);
   }
   if (p > 1 - lo) return -normalQuantile(1 - p);
   const q = p - 0.5;
   const r = q * q;
-  return ((((((a[0]! * r + a[1]!) * r + a[2]!) * r + a[3]!) * r + a[4]!) * r + a[5]!) * q) / (((((b[0]! * r + b[1]!) * r + b[2]!) * r + b[3]!) * r + b[4]!) * r + 1);
+  return ((((((a[0] * r + a[1]) * r + a[2]) * r + a[3]) * r + a[4]) * r + a[5]) * q) / (((((b[0] * r + b[1]) * r + b[2]) * r + b[3]) * r + b[4]) * r + 1);
 }
 
 /**
@@ -73,6 +86,11 @@ export function normalQuantile(p: number): number {
  * (bisection inside a bracket whenever Newton would leave it). Converges in a handful of steps.
  */
 export function gammaQuantile(p: number, a: number): number {
+  return gammaQuantileWith(p, a, lnGamma(a));
+}
+
+/** gammaQuantile with lnGamma(a) supplied by the caller (bit-identical to gammaQuantile). */
+export function gammaQuantileWith(p: number, a: number, gln: number): number {
   if (p <= 0) return 0;
   if (p >= 1) return Infinity;
   const z = normalQuantile(p);
@@ -80,13 +98,14 @@ export function gammaQuantile(p: number, a: number): number {
   let x = a * Math.pow(Math.max(1 - h + z * Math.sqrt(h), 0.05), 3);
   let lo = 0;
   let hi = Infinity;
-  const gln = lnGamma(a);
   for (let i = 0; i < 60; i++) {
-    const f = gammaP(a, x) - p;
+    // gammaP(a, x) with lnGamma(a) computed once and log(x) shared with the density below
+    const logX = x > 0 && Number.isFinite(x) ? Math.log(x) : NaN;
+    const f = (x <= 0 ? 0 : !Number.isFinite(x) ? 1 : gammaPWith(a, x, gln, logX)) - p;
     if (Math.abs(f) < 1e-10) break;
     if (f < 0) lo = x;
     else hi = x;
-    const pdf = Math.exp((a - 1) * Math.log(x) - x - gln);
+    const pdf = Math.exp((a - 1) * (x > 0 && Number.isFinite(x) ? logX : Math.log(x)) - x - gln);
     let next = x - f / pdf;
     if (!(next > lo && next < hi) || !Number.isFinite(next)) next = Number.isFinite(hi) ? (lo + hi) / 2 : x * 2;
     if (Math.abs(next - x) <= 1e-12 * x) {

@@ -5,7 +5,7 @@
  */
 import type { ClassProfile } from '../catalogue/schema.ts';
 import type { EstimateMethod, QueueEstimate, QueueStatus } from '../estimates.ts';
-import { gammaP, gammaQuantile } from './gamma.ts';
+import { gammaP, gammaPWith, gammaQuantileWith, lnGamma } from './gamma.ts';
 import { compareRecords, type QueueRecord, type QueueWindow } from './window.ts';
 
 /** Lookback the model is tuned for: long enough to span an overnight closure's service history. */
@@ -73,14 +73,28 @@ export interface WaitDist {
 
 export function distQuantile(d: WaitDist, q: number): number {
   if (q <= d.p0 || d.mean <= 0) return d.offset;
+  return quantileWith(d, q, lnGamma(d.shape));
+}
+
+/** distQuantile past its early return, with lnGamma(d.shape) supplied (bit-identical). */
+function quantileWith(d: WaitDist, q: number, gln: number): number {
   const c = Math.min(0.9999, (q - d.p0) / (1 - d.p0));
-  return d.offset + (gammaQuantile(c, d.shape) * d.mean) / d.shape;
+  return d.offset + (gammaQuantileWith(c, d.shape, gln) * d.mean) / d.shape;
 }
 
 export function distCdf(d: WaitDist, w: number): number {
   if (w < d.offset) return 0;
   if (d.mean <= 0) return 1;
   return d.p0 + (1 - d.p0) * gammaP(d.shape, ((w - d.offset) * d.shape) / d.mean);
+}
+
+/** distCdf with lnGamma(d.shape) supplied (bit-identical: gammaP's own early returns, then the same series). */
+function cdfWith(d: WaitDist, w: number, gln: number): number {
+  if (w < d.offset) return 0;
+  if (d.mean <= 0) return 1;
+  const x = ((w - d.offset) * d.shape) / d.mean;
+  const p = x <= 0 ? 0 : !Number.isFinite(x) ? 1 : gammaPWith(d.shape, x, gln, Math.log(x));
+  return d.p0 + (1 - d.p0) * p;
 }
 
 /**
@@ -95,21 +109,45 @@ export function coveragePit(d: WaitDist, w: number): number {
   return w <= d.offset + 0.5 ? 0 : distCdf(d, w);
 }
 
-interface Pit {
-  v: number;
-  /** Weight (recency x time the arrival stands for). */
-  w: number;
-}
+/**
+ * Weighted empirical coverage at level a: share of PIT mass (values pv, weights pw) <= a, summed in prediction
+ * order. The bisections of the calibration ask for many levels that select the same PITs; a level between the
+ * largest value <= a and the smallest value > a of an earlier pass selects the same set, so it gets that pass's
+ * value (the same sum of the same terms in the same order) without another pass.
+ */
+class CoverageCache {
+  private readonly below: number[] = [];
+  private readonly above: number[] = [];
+  private readonly value: number[] = [];
 
-function pitOf(d: WaitDist, w: number): Pit {
-  return { v: coveragePit(d, w), w: 1 };
-}
+  constructor(
+    private readonly pv: readonly number[],
+    private readonly pw: readonly number[],
+    private readonly total: number,
+  ) {}
 
-/** Weighted empirical coverage at level a: share of PIT mass <= a. */
-function coverageAt(pits: readonly Pit[], total: number, a: number): number {
-  let c = 0;
-  for (const p of pits) if (p.v <= a) c += p.w;
-  return c / total;
+  at(a: number): number {
+    for (let j = 0; j < this.value.length; j++) if (this.below[j]! <= a && a < this.above[j]!) return this.value[j]!;
+    const { pv, pw } = this;
+    let c = 0;
+    let below = -Infinity;
+    let above = Infinity;
+    for (let i = 0; i < pv.length; i++) {
+      const v = pv[i]!;
+      if (v <= a) {
+        c += pw[i]!;
+        if (v > below) below = v;
+      } else if (v < above) above = v;
+    }
+    const value = c / this.total;
+    // a NaN level selects nothing: never reuse a pass made for it
+    if (!Number.isNaN(a)) {
+      this.below.push(below);
+      this.above.push(above);
+      this.value.push(value);
+    }
+    return value;
+  }
 }
 
 /** Quantile at nominal level q after mapping the level with `map` (the calibration). */
@@ -157,9 +195,18 @@ interface Prediction {
   gap: number;
   dist: WaitDist;
   median: number;
+  /** lnGamma(dist.shape) once computed (NaN before): shared by the median and the calibration's PIT. */
+  gln: number;
   les: number | null;
-  outcome?: { kind: 'served'; wait: number } | { kind: 'left' };
+  /** What became of the vehicle (fields, not an object per vehicle): served after `wait` ms, or left. */
+  outcome: typeof PENDING | typeof SERVED | typeof LEFT;
+  /** The realised wait (ms) when served. */
+  wait: number;
 }
+
+const PENDING = 0;
+const SERVED = 1;
+const LEFT = 2;
 
 interface Decayed {
   v: number;
@@ -260,7 +307,7 @@ class Replay {
   }
 
   private markLeft(e: Entry): void {
-    if (e.pred !== undefined) this.preds[e.pred]!.outcome = { kind: 'left' };
+    if (e.pred !== undefined) this.preds[e.pred]!.outcome = LEFT;
   }
 
   apply(r: QueueRecord): void {
@@ -278,7 +325,15 @@ class Replay {
             const times = this.arrivalTimes;
             const nb = Math.min(times.length, P.gapArrivals);
             const gap = Math.min(nb === 0 ? r.t - this.lastArrivalT : (r.t - times[times.length - nb]!) / nb, P.maxGapMs);
-            this.preds.push({ t: r.t, gap, dist, median: distQuantile(dist, 0.5), les: this.les });
+            // distQuantile(dist, 0.5), keeping lnGamma(shape) for the calibration
+            let gln = NaN;
+            let median: number;
+            if (0.5 <= dist.p0 || dist.mean <= 0) median = dist.offset;
+            else {
+              gln = lnGamma(dist.shape);
+              median = quantileWith(dist, 0.5, gln);
+            }
+            this.preds.push({ t: r.t, gap, dist, median, gln, les: this.les, outcome: PENDING, wait: 0 });
           }
         }
         this.push(e);
@@ -294,17 +349,27 @@ class Replay {
         if (e) {
           // FIFO: everyone still listed ahead of this vehicle has left without being served.
           const idx = this.queue.indexOf(e);
-          const gone = this.removeAt(0, idx + 1);
-          gone.pop();
-          for (const g of gone) {
-            if (g.src === 'arrival' && g.ref !== undefined) {
-              this.silent.v += 1;
-              this.markLeft(g);
+          if (idx === 0) {
+            // the usual case (the head starts service): no array to allocate
+            this.queue.shift();
+            this.byRef.delete(ref!); // e is byRef.get(ref)
+          } else {
+            const gone = this.removeAt(0, idx + 1);
+            gone.pop();
+            for (const g of gone) {
+              if (g.src === 'arrival' && g.ref !== undefined) {
+                this.silent.v += 1;
+                this.markLeft(g);
+              }
             }
           }
           if (e.src !== 'observed') wait = r.t - e.t;
           if (e.src === 'arrival') this.matched += 1;
-          if (e.pred !== undefined && wait !== undefined) this.preds[e.pred]!.outcome = { kind: 'served', wait };
+          if (e.pred !== undefined && wait !== undefined) {
+            const p = this.preds[e.pred]!;
+            p.outcome = SERVED;
+            p.wait = wait;
+          }
         } else {
           if (ref !== undefined && this.ghosts.has(ref)) {
             this.ghosts.delete(ref);
@@ -433,11 +498,17 @@ class Replay {
     return (n * scv + 10 * prior) / (n + 10);
   }
 
-  thetas(): { total: number; silent: number } {
+  /** Total abandonment rate (reported and silent leavers), per second per waiting vehicle. */
+  thetaTotal(): number {
     const patience = this.prior.patienceMeanMinutes;
     const theta0 = patience ? 1 / (patience * 60) : 0;
     const den = this.exposure.v + P.thetaPriorExposureS;
-    return { total: (this.abandons.v + this.silent.v + theta0 * P.thetaPriorExposureS) / den, silent: this.silent.v / den };
+    return (this.abandons.v + this.silent.v + theta0 * P.thetaPriorExposureS) / den;
+  }
+
+  /** Rate of silent leavers only. */
+  thetaSilent(): number {
+    return this.silent.v / (this.exposure.v + P.thetaPriorExposureS);
   }
 
   missingShare(): number {
@@ -447,26 +518,53 @@ class Replay {
 
   /** Estimated number waiting at t: listed vehicles that have not silently left, plus unreported arrivals since the last count. */
   queueLengthAt(t: number): { n: number; relVar: number } {
-    const { silent } = this.thetas();
+    this.measureQueue(t);
+    return { n: this.qN, relVar: this.qRelVar };
+  }
+
+  /** Result of the last measureQueue (no object per prediction). */
+  qN = 0;
+  qRelVar = 0;
+
+  /** queueLengthAt into qN / qRelVar. */
+  private measureQueue(t: number): void {
+    const silent = this.thetaSilent();
     const f = this.missingShare();
+    const queue = this.queue;
+    const lastObsT = this.lastObsT;
     let n = 0;
     let recentReported = 0;
-    for (const e of this.queue) {
-      const age = Math.max(0, t - e.t) / 1000;
-      n += e.src === 'arrival' && silent > 0 ? Math.exp(-silent * age) : 1;
-      if (e.src === 'arrival' && e.t > this.lastObsT) recentReported += 1;
+    if (silent > 0) {
+      for (let i = 0; i < queue.length; i++) {
+        const e = queue[i]!;
+        if (e.src === 'arrival') {
+          n += Math.exp(-silent * (Math.max(0, t - e.t) / 1000));
+          if (e.t > lastObsT) recentReported += 1;
+        } else n += 1;
+      }
+    } else {
+      for (let i = 0; i < queue.length; i++) {
+        const e = queue[i]!;
+        n += 1;
+        if (e.src === 'arrival' && e.t > lastObsT) recentReported += 1;
+      }
     }
     const extra = (recentReported * f) / (1 - f);
     n += extra;
-    const relVar = n > 0 ? (extra * (1 + f)) / (n * n) + (f > 0 ? 0.02 : 0) : 0;
-    return { n, relVar };
+    this.qN = n;
+    this.qRelVar = n > 0 ? (extra * (1 + f)) / (n * n) + (f > 0 ? 0.02 : 0) : 0;
   }
 
   busyLanes(t: number, lanes: number): number {
     if (!this.sawCrossed) return lanes;
     const stale = 8 * this.prior.serviceTimeMeanSeconds * 1000;
     let busy = 0;
-    for (const s of this.inService.values()) if (t - s < stale) busy += 1;
+    for (const s of this.inService.values()) {
+      if (t - s < stale) {
+        busy += 1;
+        if (busy >= lanes) return lanes; // = Math.min(lanes, busy) for any later count
+      }
+    }
     return Math.min(lanes, busy);
   }
 
@@ -478,22 +576,24 @@ class Replay {
     const lanes = closed || lanesNow <= 0 ? (this.lastPositiveLanes ?? this.prior.lanesTypical) : lanesNow;
     const mu = this.muPerLane();
     const c = Math.max(lanes, 1) * mu;
-    const { total: theta } = this.thetas();
-    const q = this.queueLengthAt(t);
+    const theta = this.thetaTotal();
+    this.measureQueue(t);
+    const qN = this.qN;
+    const qRelVar = this.qRelVar;
     let offset = 0;
     let k: number;
     if (closed) {
       offset = (this.status!.untilMs! - t) / 1000;
-      const n = q.n * Math.exp(-theta * offset);
+      const n = qN * Math.exp(-theta * offset);
       k = Math.max(0, n + 1 - lanes);
     } else {
-      k = Math.max(0, q.n + 1 - (lanes - this.busyLanes(t, lanes)));
+      k = Math.max(0, qN + 1 - (lanes - this.busyLanes(t, lanes)));
     }
     if (k <= 0) return { k: 0, offset, p0: 1, mean: 0, shape: 1 };
     const scv = this.serviceScv();
     const kk = Math.max(k, 1);
     const scvEff = (scv * kk + lanes) / (kk + lanes);
-    const relVar = scvEff / kk + 1 / this.muEvidence() + q.relVar + P.modelVarFloor;
+    const relVar = scvEff / kk + 1 / this.muEvidence() + qRelVar + P.modelVarFloor;
     const p0 = k < 1 ? 1 - k : 0;
     const mean = k < 1 ? 1 / c : drainSeconds(k, c, theta);
     return { k, offset, p0, mean, shape: 1 / relVar };
@@ -508,7 +608,16 @@ class Replay {
 
 function replay(w: QueueWindow, profile: ClassProfile, collect: boolean): Replay {
   const rs = new Replay(w, profile, collect);
-  const records = [...w.records].sort(compareRecords);
+  // the store returns records sorted already: copy and sort only when they are not (same order either way)
+  let records = w.records;
+  for (let i = 1; i < records.length; i++) {
+    const a = records[i - 1]!;
+    const b = records[i]!;
+    if (!(a.t < b.t) && compareRecords(a, b) > 0) {
+      records = [...w.records].sort(compareRecords);
+      break;
+    }
+  }
   for (const r of records) rs.apply(r);
   rs.advance(w.asOfMs);
   return rs;
@@ -527,7 +636,9 @@ interface Calibration {
 
 function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
   const heavy = now.k >= P.heavyK;
-  const pits: Pit[] = [];
+  // PITs as two parallel arrays (value, weight), in prediction order
+  const pv: number[] = [];
+  const pw: number[] = [];
   let wSum = 0;
   let errModel = 0;
   let errLes = 0;
@@ -537,34 +648,45 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
     if (p.t + horizonMs > asOfMs) continue;
     const recency = Math.exp(-(asOfMs - p.t) / P.calibTauMs);
     let wait: number;
-    if (p.outcome?.kind === 'served') wait = p.outcome.wait / 1000;
-    else if (p.outcome?.kind === 'left') continue;
+    if (p.outcome === SERVED) wait = p.wait / 1000;
+    else if (p.outcome === LEFT) continue;
     else wait = (asOfMs - p.t) / 1000; // still waiting past the horizon: a lower bound, already a miss
     if (p.dist.k >= P.heavyK === heavy) {
       // Estimates are read at arbitrary times, not at arrivals: weight by the time each arrival stands for.
-      const pit = pitOf(p.dist, wait);
-      pit.w = recency * (p.gap / 60_000);
-      pits.push(pit);
-      wSum += pit.w;
+      // coveragePit(p.dist, wait), reusing lnGamma(shape) from the median
+      const d = p.dist;
+      let v = 0;
+      if (!(wait <= d.offset + 0.5)) {
+        if (Number.isNaN(p.gln)) p.gln = lnGamma(d.shape);
+        v = cdfWith(d, wait, p.gln);
+      }
+      const w = recency * (p.gap / 60_000);
+      pv.push(v);
+      pw.push(w);
+      wSum += w;
     }
-    if (p.outcome?.kind === 'served' && p.les !== null) {
+    if (p.outcome === SERVED && p.les !== null) {
       errModel += recency * Math.abs(wait - p.median);
       errLes += recency * Math.abs(wait - p.les);
       wLes += recency;
     }
   }
   let map = (q: number) => q;
-  if (pits.length >= 5) {
+  const count = pv.length;
+  if (count >= 5) {
     // effective sample size of the weighted scores decides how far to trust them over the nominal level
-    const ess = (wSum * wSum) / pits.reduce((acc, p) => acc + p.w * p.w, 0);
+    let sq = 0;
+    for (let i = 0; i < count; i++) sq += pw[i]! * pw[i]!;
+    const ess = (wSum * wSum) / sq;
     const shrink = ess / (ess + P.calibPrior);
+    const cache = new CoverageCache(pv, pw, wSum);
     map = (q) => {
       // smallest level whose empirical coverage reaches q (coverage is monotone in the level)
       let lo = 0;
       let hi = 1;
       for (let i = 0; i < 30; i++) {
         const mid = (lo + hi) / 2;
-        if (coverageAt(pits, wSum, mid) < q) lo = mid;
+        if (cache.at(mid) < q) lo = mid;
         else hi = mid;
       }
       return Math.min(0.995, Math.max(0.005, shrink * hi + (1 - shrink) * q));
@@ -576,7 +698,7 @@ function calibrate(rs: Replay, asOfMs: number, now: WaitDist): Calibration {
     const l = Math.max(errLes / wLes, 1);
     lesWeight = ((m * m) / (m * m + l * l)) * (wLes / (wLes + P.calibPrior));
   }
-  return { map, lesWeight, samples: pits.length };
+  return { map, lesWeight, samples: count };
 }
 
 // ---------------------------------------------------------------------------------------------------------
