@@ -24,7 +24,7 @@ export interface RefresherOptions {
   refresh: (q: QueueRef) => Promise<RefreshResult>;
   minIntervalMs: number;
   concurrency?: number;
-  /** Refreshes at a time once no event has been applied for idleMs (nothing to take the CPU from). Default 4. */
+  /** Refreshes at a time once no event has been applied for idleMs (nothing to take the CPU from). Default 8. */
   idleConcurrency?: number;
   logger: Logger;
   onResult?: (r: RefreshResult) => void;
@@ -32,7 +32,7 @@ export interface RefresherOptions {
   backlogThreshold?: number;
   /** The longest a touched queue's refresh waits for a backlog to clear. Default 5000 ms. */
   maxDeferMs?: number;
-  /** No event applied for this long = idle: everything waiting is refreshed at once. Default 100 ms. */
+  /** No event applied for this long = idle: everything waiting is refreshed at once. Default 25 ms. */
   idleMs?: number;
 }
 
@@ -55,14 +55,14 @@ export interface Refresher {
 
 export function createRefresher(opts: RefresherOptions): Refresher {
   const busyConcurrency = opts.concurrency ?? 4;
-  const idleConcurrency = Math.max(busyConcurrency, opts.idleConcurrency ?? 4);
+  const idleConcurrency = Math.max(busyConcurrency, opts.idleConcurrency ?? 8);
   const backlogThreshold = opts.backlogThreshold ?? 1000;
   const maxDeferMs = opts.maxDeferMs ?? 5000;
   /** catchUp: waited for a backlog that has cleared since, so due at once. */
   const pending = new Map<string, { q: QueueRef; urgent: boolean; catchUp: boolean }>();
   /** Backlog by scope ('*' or a crossingId). */
   const backlogs = new Map<string, number>();
-  const idleMs = opts.idleMs ?? 100;
+  const idleMs = opts.idleMs ?? 25;
   /** When an event was last applied (enqueue), and the timer that notices when that stops. */
   let lastTouch = 0;
   let idleTimer: NodeJS.Timeout | undefined;
@@ -79,39 +79,52 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   const isDue = (key: string, e: { q: QueueRef; urgent: boolean; catchUp: boolean }, now: number) =>
     forceAll || e.urgent || now - (lastRun.get(key) ?? -Infinity) >= intervalFor(e);
 
+  /** Queues being refreshed right now (a queue is never refreshed concurrently with itself). */
+  const active = new Set<string>();
+
   /**
-   * Takes at most `concurrency` queues at a time (`idleConcurrency` when events stopped), urgent ones first, so an
-   * urgent change waits one batch at most.
+   * A pool of at most `concurrency` refreshes (`idleConcurrency` once events stopped): a slot freed is filled at
+   * once, urgent queues first, so an urgent change waits for one refresh at most.
    */
   async function loop(): Promise<void> {
+    const running = new Set<Promise<void>>();
     for (;;) {
       const now = Date.now();
       const concurrency = now - lastTouch >= idleMs ? idleConcurrency : busyConcurrency;
-      const urgent: [string, QueueRef][] = [];
-      const due: [string, QueueRef][] = [];
-      for (const [key, e] of pending) {
-        if (e.urgent) {
-          urgent.push([key, e.q]);
-          if (urgent.length >= concurrency) break;
-        } else if (due.length < concurrency && isDue(key, e, now)) due.push([key, e.q]);
+      const free = concurrency - running.size;
+      if (free > 0) {
+        const urgent: [string, QueueRef][] = [];
+        const due: [string, QueueRef][] = [];
+        for (const [key, e] of pending) {
+          if (active.has(key)) continue;
+          if (e.urgent) {
+            urgent.push([key, e.q]);
+            if (urgent.length >= free) break;
+          } else if (due.length < free && isDue(key, e, now)) due.push([key, e.q]);
+        }
+        for (const [key, q] of [...urgent, ...due].slice(0, free)) {
+          pending.delete(key); // re-enqueued keys go to the back: round robin under load
+          const p = refreshOne(key, q).finally(() => running.delete(p));
+          running.add(p);
+        }
       }
-      const batch = [...urgent, ...due].slice(0, concurrency);
-      if (batch.length === 0) return;
-      for (const [key] of batch) pending.delete(key); // re-enqueued keys go to the back: round robin under load
-      await Promise.all(
-        batch.map(async ([key, q]) => {
-          lastRun.set(key, Date.now());
-          inFlight += 1;
-          try {
-            const result = await opts.refresh(q); // not inside `onResult?.(...)`: that would skip the call
-            opts.onResult?.(result);
-          } catch (err) {
-            opts.logger.error({ err, queue: key }, 'refreshing an estimate failed');
-          } finally {
-            inFlight -= 1;
-          }
-        }),
-      );
+      if (running.size === 0) return;
+      await Promise.race(running);
+    }
+  }
+
+  async function refreshOne(key: string, q: QueueRef): Promise<void> {
+    lastRun.set(key, Date.now());
+    active.add(key);
+    inFlight += 1;
+    try {
+      const result = await opts.refresh(q); // not inside `onResult?.(...)`: that would skip the call
+      opts.onResult?.(result);
+    } catch (err) {
+      opts.logger.error({ err, queue: key }, 'refreshing an estimate failed');
+    } finally {
+      inFlight -= 1;
+      active.delete(key);
     }
   }
 
