@@ -338,7 +338,7 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
       data: {
         catchUpMs: runsB.map((r) => r.catchUpMs),
         timedRefreshes: runsB.map((r) => r.timedRefreshes),
-        note: 'a busy queue is refreshed at most once per second (urgent changes at once); while the consumer is >= 1000 messages behind, refreshes wait for it (at most 5 s) and every waiting queue is refreshed when it catches up',
+        note: 'a busy queue is refreshed at most once per second (urgent changes at once); while the consumer is >= 256 messages behind, refreshes wait for it (at most 5 s); once no event has been applied for 25 ms every waiting queue is refreshed',
       },
     },
     {
