@@ -211,17 +211,23 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       throw err;
     });
     current.set(durable, msgs);
+    let messages = 0;
+    /** JetStream's num_pending at the last sampled message, and how many messages had been received then. */
+    let sampledPending = 0;
+    let sampledAt = 0;
     // A counting semaphore: Promise.race over the whole in-flight set per message cost O(concurrency) allocations each
     let active = 0;
     let wake: (() => void) | undefined;
     const release = () => {
       active -= 1;
+      // how much is still to apply (refreshes wait while that is a lot, refresher.ts): the messages left in the
+      // stream (every message received since the sample is one fewer) plus those in progress
+      if (refresh) refresher.noteBacklog(scope, Math.max(0, sampledPending - (messages - sampledAt)) + active);
       const w = wake;
       wake = undefined;
       w?.();
     };
     const slotFreed = () => new Promise<void>((r) => (wake = r));
-    let messages = 0;
     let transient = false;
     const handle = async (m: JsMsg) => {
       const outcome = await processMessage(m, msgCtx);
@@ -236,17 +242,16 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
           for (const q of queuesTouchedBy(outcome.event, deps.catalogue)) refresher.enqueue(q, urgent);
         }
       }
-      // how much is still to apply: refreshes wait while that is a lot, and catch up when it reaches 0 (refresher.ts)
-      if (refresh) refresher.noteBacklog(scope, undelivered + active - 1);
     };
-    /** Messages in the stream behind the latest one received (JetStream's num_pending at its delivery). */
-    let undelivered = 0;
     try {
       for await (const m of msgs) {
         messages += 1;
         stats.received += 1;
         // sampled: parsing a message's JetStream info costs about a microsecond, and the backlog moves slowly
-        if (refresh && (messages & 31) === 1) undelivered = m.info.pending;
+        if (refresh && (messages & 31) === 1) {
+          sampledPending = m.info.pending;
+          sampledAt = messages;
+        }
         while (active >= concurrency) await slotFreed();
         active += 1;
         void handle(m)

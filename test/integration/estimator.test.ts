@@ -126,6 +126,24 @@ describe('estimator', () => {
     expect(est.stats()).toMatchObject({ applied: events.length, deadLettered: 0 });
   });
 
+  it('reports its backlog while a burst is applied and 0 once everything is (refreshes wait on it)', async () => {
+    const env = await setup();
+    const est = makeEstimator(env);
+    await est.start();
+    const t0 = Date.now() - 3 * 60 * MIN;
+    const burst = Array.from({ length: 1500 }, (_, i) => ev('vehicle.arrived', t0 + i * 1000, { vehicleRef: `BURST-${i}` }));
+    const js = env.js;
+    await Promise.all(burst.map((e) => js.publish(subjectForEvent(subjects(env.prefix), e), JSON.stringify(e), { msgID: e.eventId })));
+    let peak = 0;
+    await until('the burst applied', async () => {
+      peak = Math.max(peak, est.stats().backlog);
+      return est.stats().applied >= burst.length;
+    });
+    expect(peak).toBeGreaterThan(0);
+    await until('every touched queue refreshed', async () => est.stats().refreshPending === 0);
+    expect(est.stats().backlog).toBe(0);
+  });
+
   it('dead-letters poison messages with a reason once and does not retry them', async () => {
     const env = await setup();
     const dead: DeadLetter[] = [];
