@@ -40,9 +40,9 @@ export function consumerConfig(o: ConsumerOptions, crossingId?: string): Partial
     deliver_policy: DeliverPolicy.All,
     replay_policy: ReplayPolicy.Instant,
     // The single consumer takes the whole stream, so it has no filter: on nats-server 2.9 a filter equal to the
-    // stream's own subjects still cost ~25 % more server CPU per delivered message (10-11 vs 7.5-8.5 ms per 1k
-    // messages, 30k messages on 24 subjects, 3 runs of 4 alternating rounds). A partition's consumer filters on its
-    // crossing.
+    // stream's own subjects still cost 25-35 % more server CPU per delivered message (bench/experiments/
+    // consumer-filter.ts: 10-11 vs 7.5-8.5 and 7.3 vs 5.5 ms per 1k messages). A partition's consumer filters on
+    // its crossing.
     ...(crossingId === undefined ? {} : { filter_subject: s.eventsOfCrossing(crossingId) }),
     ack_wait: nanos(o.ackWaitMs),
     max_deliver: o.maxDeliver,
