@@ -144,6 +144,35 @@ describe('estimator', () => {
     expect(est.stats().backlog).toBe(0);
   });
 
+  it('finishes its boot rebuild while a producer keeps publishing (a trickle never leaves a fetch empty)', async () => {
+    const env = await setup();
+    const t0 = Date.now() - 60 * MIN;
+    await publishAll(env.js, env.prefix, scenario(t0));
+    let publishing = true;
+    let k = 0;
+    const trickle = (async () => {
+      while (publishing) {
+        const e = ev('vehicle.arrived', t0 + 10 * MIN + k * 1000, { vehicleRef: `TRICKLE-${k}` });
+        k += 1;
+        await env.js.publish(subjectForEvent(subjects(env.prefix), e), JSON.stringify(e), { msgID: e.eventId });
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    cleanups.push(async () => {
+      publishing = false;
+      await trickle;
+    });
+    const est = makeEstimator(env);
+    const started = Date.now();
+    await est.start();
+    await until('the store marked initialised', async () => est.store.isInitialised(), 8_000);
+    expect(Date.now() - started).toBeLessThan(8_000);
+    expect(est.stats().rebuilds).toBe(1);
+    publishing = false;
+    await trickle;
+    await until('the trickle applied too', async () => est.stats().applied + est.stats().duplicates >= 9 + k, 10_000);
+  });
+
   it('dead-letters poison messages with a reason once and does not retry them', async () => {
     const env = await setup();
     const dead: DeadLetter[] = [];
