@@ -83,6 +83,8 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   const isDue = (key: string, e: { q: QueueRef; urgent: boolean; catchUp: boolean }, now: number) =>
     forceAll || e.urgent || now - (lastRun.get(key) ?? -Infinity) >= intervalFor(e);
 
+  /** Set while the loop waits with a free slot or for a refresh to end: wakes it early (see enqueue). */
+  let wakeLoop: (() => void) | undefined;
   /** Queues being refreshed right now (a queue is never refreshed concurrently with itself). */
   const active = new Set<string>();
 
@@ -113,7 +115,9 @@ export function createRefresher(opts: RefresherOptions): Refresher {
         }
       }
       if (running.size === 0) return;
-      await Promise.race(running);
+      // until a refresh ends, or enqueue() brings something due while a slot is free
+      await Promise.race([...running, new Promise<void>((resolve) => (wakeLoop = resolve))]);
+      wakeLoop = undefined;
     }
   }
 
@@ -189,6 +193,9 @@ export function createRefresher(opts: RefresherOptions): Refresher {
           timer = undefined;
           void kick();
         } else schedule();
+      } else if (wakeLoop && inFlight < busyConcurrency && !active.has(key) && isDue(key, entry, now)) {
+        // the loop is waiting on a refresh while a slot is free: start this one now, not after that refresh
+        wakeLoop();
       }
     },
     async drain() {
