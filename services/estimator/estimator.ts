@@ -81,7 +81,7 @@ export interface EstimatorStats {
   refreshes: number;
   /** Queues waiting for (or in) a background refresh right now: 0 = every applied event is in the estimates. */
   refreshPending: number;
-  /** Messages the consumer still has to take from the stream, as last seen (the largest over partitions). */
+  /** Messages the consumer still has to apply (left in the stream + in progress), as last seen; the largest over partitions. */
   backlog: number;
   rebuilds: number;
   /** Partition replays (crossing mode). */
@@ -281,14 +281,42 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     }
   }
 
+  /**
+   * Re-applies what a durable has not acked yet, without refreshes, until everything the stream held up to
+   * `targetSeq` (its last sequence when the replay began) is acked or nothing is pending. Checked after every fetch
+   * that came back less than full, so producers publishing meanwhile (a steady trickle keeps every fetch non-empty)
+   * do not hold the replay up: their events are the normal loop's. A failed fetch ("heartbeats missed" on a busy
+   * machine, a NATS reconnect) is retried: the replay is idempotent. Returns the messages seen.
+   */
+  async function replayUntilCaught(manager: JetStreamManager, durable: string, targetSeq: number, stopped: () => boolean): Promise<number> {
+    let events = 0;
+    let errorDelay = 250;
+    while (!stopped()) {
+      let res: { messages: number; transient: boolean };
+      try {
+        res = await cycle(false, durable);
+        errorDelay = 250;
+      } catch (err) {
+        log.warn({ err, durable }, 'replay fetch failed; retrying');
+        await sleep(errorDelay);
+        errorDelay = Math.min(errorDelay * 2, 5000);
+        continue;
+      }
+      events += res.messages;
+      if (res.transient) await waitForRedis();
+      if (res.messages >= batchSize) continue; // a full fetch: more is waiting
+      const info = await manager.consumers.info(s.eventsStream, durable);
+      if (info.num_ack_pending === 0 && (info.num_pending === 0 || info.ack_floor.stream_seq >= targetSeq)) break;
+    }
+    return events;
+  }
+
   async function doRebuild(reason: string): Promise<RebuildReport> {
     const started = Date.now();
     const manager = await init();
     // a first start (nothing in the stream yet) is routine; a rebuild with events to re-apply means the store was lost
     const state = await manager.streams.info(s.eventsStream).then((i) => i.state, () => undefined);
     const streamed = state?.messages;
-    // the rebuild is done once everything the stream held when it started is applied: events published meanwhile
-    // (a producer does not pause for a rebuild) are the normal loop's
     const targetSeq = state?.last_seq ?? 0;
     if (streamed === 0) log.info({ reason }, 'initialising the queue store (the events stream is empty)');
     else log.warn({ reason, streamedEvents: streamed }, 'rebuilding the queue store from the events stream');
@@ -297,30 +325,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     consumerHandles.clear();
     await ensureConsumer(manager, consumerOpts);
     publisher.clearCache();
-    let events = 0;
-    let errorDelay = 250;
-    while (!stopping) {
-      let res: { messages: number; transient: boolean };
-      try {
-        res = await cycle(false);
-        errorDelay = 250;
-      } catch (err) {
-        // a fetch can fail transiently ("heartbeats missed" on a busy machine, a NATS reconnect); the replay is
-        // idempotent, so retry instead of failing the whole rebuild (stop() still ends the loop)
-        log.warn({ err }, 'rebuild fetch failed; retrying');
-        await sleep(errorDelay);
-        errorDelay = Math.min(errorDelay * 2, 5000);
-        continue;
-      }
-      const { messages, transient } = res;
-      events += messages;
-      if (transient) await waitForRedis();
-      // a full fetch: more is waiting. A partial one (or none) may be the end: a steady trickle of new events must
-      // not keep the rebuild going (it used to wait for a fetch that came back empty: 36 s with the simulator on)
-      if (messages >= batchSize) continue;
-      const info = await manager.consumers.info(s.eventsStream, s.estimatorDurable);
-      if (info.num_ack_pending === 0 && (info.num_pending === 0 || info.ack_floor.stream_seq >= targetSeq)) break;
-    }
+    const events = await replayUntilCaught(manager, s.estimatorDurable, targetSeq, () => stopping);
     if (stopping) throw new Error('rebuild interrupted by shutdown');
     await publisher.seedPriors();
     stats.published += await publisher.refreshAll();
@@ -367,15 +372,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       await ensureConsumer(manager, consumerOpts, crossingId);
       await leases.markReplaying(crossingId, true);
     }
-    let events = 0;
-    while (!stopping && !ctl.stopped) {
-      const { messages, transient } = await cycle(false, durable);
-      events += messages;
-      if (transient) await waitForRedis();
-      if (messages >= batchSize) continue; // see doRebuild: a partial fetch may be the end
-      const info = await manager.consumers.info(s.eventsStream, durable);
-      if (info.num_pending === 0 && info.num_ack_pending === 0) break;
-    }
+    const targetSeq = await manager.streams.info(s.eventsStream).then((i) => i.state.last_seq, () => 0);
+    const events = await replayUntilCaught(manager, durable, targetSeq, () => stopping || ctl.stopped);
     if (stopping || ctl.stopped) return;
     await publisher.seedPriors();
     await refreshCrossing(crossingId);

@@ -62,7 +62,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   const idleConcurrency = Math.max(busyConcurrency, opts.idleConcurrency ?? 8);
   const backlogThreshold = opts.backlogThreshold ?? 256;
   const maxDeferMs = opts.maxDeferMs ?? 5000;
-  /** catchUp: waited for a backlog that has cleared since, so due at once. */
+  /** catchUp: events stopped (idle) since it started waiting, so due at once. */
   const pending = new Map<string, { q: QueueRef; urgent: boolean; catchUp: boolean }>();
   /** Backlog by scope ('*' or a crossingId). */
   const backlogs = new Map<string, number>();
@@ -74,7 +74,6 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   let running: Promise<void> | undefined;
   let timer: NodeJS.Timeout | undefined;
   let forceAll = false;
-  let inFlight = 0;
   let closed = false;
 
   const backlogged = (q: QueueRef) => (backlogs.get('*') ?? 0) >= backlogThreshold || (backlogs.get(q.crossingId) ?? 0) >= backlogThreshold;
@@ -93,11 +92,11 @@ export function createRefresher(opts: RefresherOptions): Refresher {
    * once, urgent queues first, so an urgent change waits for one refresh at most.
    */
   async function loop(): Promise<void> {
-    const running = new Set<Promise<void>>();
+    const inProgress = new Set<Promise<void>>();
     for (;;) {
       const now = Date.now();
       const concurrency = now - lastTouch >= idleMs ? idleConcurrency : busyConcurrency;
-      const free = concurrency - running.size;
+      const free = concurrency - inProgress.size;
       if (free > 0) {
         const urgent: [string, QueueRef][] = [];
         const due: [string, QueueRef][] = [];
@@ -110,13 +109,13 @@ export function createRefresher(opts: RefresherOptions): Refresher {
         }
         for (const [key, q] of [...urgent, ...due].slice(0, free)) {
           pending.delete(key); // re-enqueued keys go to the back: round robin under load
-          const p = refreshOne(key, q).finally(() => running.delete(p));
-          running.add(p);
+          const p = refreshOne(key, q).finally(() => inProgress.delete(p));
+          inProgress.add(p);
         }
       }
-      if (running.size === 0) return;
+      if (inProgress.size === 0) return;
       // until a refresh ends, or enqueue() brings something due while a slot is free
-      await Promise.race([...running, new Promise<void>((resolve) => (wakeLoop = resolve))]);
+      await Promise.race([...inProgress, new Promise<void>((resolve) => (wakeLoop = resolve))]);
       wakeLoop = undefined;
     }
   }
@@ -124,14 +123,12 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   async function refreshOne(key: string, q: QueueRef): Promise<void> {
     lastRun.set(key, Date.now());
     active.add(key);
-    inFlight += 1;
     try {
       const result = await opts.refresh(q); // not inside `onResult?.(...)`: that would skip the call
       opts.onResult?.(result);
     } catch (err) {
       opts.logger.error({ err, queue: key }, 'refreshing an estimate failed');
     } finally {
-      inFlight -= 1;
       active.delete(key);
     }
   }
@@ -193,7 +190,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
           timer = undefined;
           void kick();
         } else schedule();
-      } else if (wakeLoop && inFlight < busyConcurrency && !active.has(key) && isDue(key, entry, now)) {
+      } else if (wakeLoop && active.size < busyConcurrency && !active.has(key) && isDue(key, entry, now)) {
         // the loop is waiting on a refresh while a slot is free: start this one now, not after that refresh
         wakeLoop();
       }
@@ -206,7 +203,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
         forceAll = false;
       }
     },
-    pending: () => pending.size + inFlight,
+    pending: () => pending.size + active.size,
     noteBacklog(scope, pendingMessages) {
       const was = (backlogs.get(scope) ?? 0) >= backlogThreshold;
       backlogs.set(scope, pendingMessages);
