@@ -132,8 +132,7 @@ describe('estimator', () => {
     await est.start();
     const t0 = Date.now() - 3 * 60 * MIN;
     const burst = Array.from({ length: 1500 }, (_, i) => ev('vehicle.arrived', t0 + i * 1000, { vehicleRef: `BURST-${i}` }));
-    const js = env.js;
-    await Promise.all(burst.map((e) => js.publish(subjectForEvent(subjects(env.prefix), e), JSON.stringify(e), { msgID: e.eventId })));
+    await Promise.all(burst.map((e) => publishAll(env.js, env.prefix, [e]))); // at once: a burst, not a trickle
     let peak = 0;
     await until('the burst applied', async () => {
       peak = Math.max(peak, est.stats().backlog);
@@ -154,7 +153,7 @@ describe('estimator', () => {
       while (publishing) {
         const e = ev('vehicle.arrived', t0 + 10 * MIN + k * 1000, { vehicleRef: `TRICKLE-${k}` });
         k += 1;
-        await env.js.publish(subjectForEvent(subjects(env.prefix), e), JSON.stringify(e), { msgID: e.eventId });
+        await publishAll(env.js, env.prefix, [e]);
         await new Promise((r) => setTimeout(r, 100));
       }
     })();
