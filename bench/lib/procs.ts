@@ -19,8 +19,8 @@ export interface BenchChild {
   readonly pid: number;
   /** What the child said when ready (e.g. its port). */
   readonly info: Record<string, unknown>;
-  /** Counters and memory; `gc` runs a full collection in the child first (for memory readings). */
-  stats(opts?: { gc?: boolean }): Promise<ChildStats>;
+  /** Counters and memory; `gc` runs a full collection in the child first (for memory readings); `memory: false`: counters only (polls). */
+  stats(opts?: { gc?: boolean; memory?: boolean }): Promise<ChildStats>;
   /** Ask for an ordered shutdown; SIGKILL after timeoutMs. Safe to call twice. */
   stop(timeoutMs?: number): Promise<void>;
 }
@@ -84,7 +84,7 @@ export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare'
       reject(new Error(`${name} exited before it was ready`));
     });
   });
-  const request = (req: { type: 'stats'; gc?: boolean }): Promise<ChildReply> => {
+  const request = (req: { type: 'stats'; gc?: boolean; memory?: boolean }): Promise<ChildReply> => {
     if (exited) return Promise.reject(new Error(`${name} has exited`));
     const id = nextId++;
     return new Promise((resolve) => {
@@ -98,7 +98,7 @@ export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare'
     pid: proc.pid!,
     info: {},
     async stats(o = {}) {
-      const r = await request({ type: 'stats', gc: o.gc });
+      const r = await request({ type: 'stats', gc: o.gc, memory: o.memory });
       if (r.type !== 'stats') throw new Error(`${name}: ${r.type === 'error' ? r.message : 'unexpected reply'}`);
       return r.stats;
     },

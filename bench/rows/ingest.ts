@@ -53,7 +53,7 @@ async function publishPrepared(h: Harness, items: readonly Prepared[]): Promise<
 async function drained(child: BenchChild, from: number, target: number, timeoutMs: number): Promise<number> {
   let at = 0;
   await waitUntil(async () => {
-    const s = await child.stats();
+    const s = await child.stats({ memory: false });
     if ((s.processed ?? 0) - from >= target) {
       at = performance.now();
       return true;
@@ -67,7 +67,7 @@ async function drained(child: BenchChild, from: number, target: number, timeoutM
 async function estimatesCaughtUp(child: BenchChild, timeoutMs: number): Promise<number> {
   let at = 0;
   await waitUntil(async () => {
-    if (((await child.stats()).counters?.refreshPending ?? 0) > 0) return false;
+    if (((await child.stats({ memory: false })).counters?.refreshPending ?? 0) > 0) return false;
     at = performance.now();
     return true;
   }, 'the estimates to catch up', timeoutMs, 10);

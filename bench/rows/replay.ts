@@ -36,7 +36,7 @@ export async function replayRow(h: Harness): Promise<ResultRow[]> {
   h.progress(`replay baseline: raw consumer over the same ${inStream} messages`);
   const base = await startChild('baseline', { env: h.env(prefix), args: ['--source-stream', subjects(prefix).eventsStream] });
   const t1 = performance.now();
-  await waitUntil(async () => ((await base.stats()).processed ?? 0) >= inStream, 'the baseline consumer to read the stream', 3_600_000, 25);
+  await waitUntil(async () => ((await base.stats({ memory: false })).processed ?? 0) >= inStream, 'the baseline consumer to read the stream', 3_600_000, 25);
   const baseMs = performance.now() - t1;
   await base.stop();
   await h.cleanup(prefix);

@@ -4,16 +4,21 @@
  * (or SIGTERM/SIGINT, or when the runner disappears), then exit.
  */
 export interface ChildStats {
-  rss: number;
-  heapUsed: number;
+  /** Process memory (bytes); absent when the request said `memory: false`. */
+  rss?: number;
+  heapUsed?: number;
   /** Messages the service applied/acked (estimator: applied + duplicates; baseline: processed). */
   processed?: number;
   /** Service-specific counters. */
   counters?: Record<string, number>;
 }
 
-/** `gc: true` runs a full garbage collection first (children start with --expose-gc), so memory readings are not GC timing noise. */
-export type ChildRequest = { type: 'stats'; id: number; gc?: boolean } | { type: 'stop'; id: number };
+/**
+ * `gc: true` runs a full garbage collection first (children start with --expose-gc), so memory readings are not GC
+ * timing noise. `memory: false` answers the counters only: the polls during a timed run (every 10-25 ms) then do
+ * not read the process's memory (/proc) each time, which would be measurement work counted as the service's CPU.
+ */
+export type ChildRequest = { type: 'stats'; id: number; gc?: boolean; memory?: boolean } | { type: 'stop'; id: number };
 export type ChildReply =
   | { type: 'ready'; info: Record<string, unknown> }
   | { type: 'stats'; id: number; stats: ChildStats }
@@ -38,6 +43,10 @@ export function serveChild(opts: { counters: () => { processed?: number; counter
   process.on('message', (raw) => {
     const m = raw as ChildRequest;
     if (m.type === 'stats') {
+      if (m.memory === false) {
+        process.send?.({ type: 'stats', id: m.id, stats: opts.counters() } satisfies ChildReply);
+        return;
+      }
       const gc = (globalThis as { gc?: () => void }).gc;
       if (m.gc && gc) gc();
       const mem = process.memoryUsage();
