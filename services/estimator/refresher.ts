@@ -6,12 +6,16 @@
  * - a queue touched after a quiet spell is refreshed at once (low rates: the estimate follows each event);
  * - while events keep coming, a busy queue is refreshed at most once per `minIntervalMs` (wall clock), so under
  *   load refresh work is bounded by the number of queues, not the number of events;
- * - when no event has been applied for `idleMs` (a burst is over), every queue still waiting is refreshed at once,
- *   without the rest of the `minIntervalMs` pause: the estimates catch up right after the last event;
+ * - when a burst is over, every queue still waiting is refreshed at once (`idleConcurrency` at a time), without the
+ *   rest of the `minIntervalMs` pause: the estimates catch up right after the last event. Over = a consumer that was
+ *   behind has nothing left to apply (its backlog, see `noteBacklog`, fell to 0), or no event was applied for
+ *   `idleMs` while no consumer is behind (a consumer that is behind has only stalled: a fetch round trip on a busy
+ *   machine). Once events are applied again, what still waits goes back to the rules below;
  * - urgent changes (lanes, status, counts) skip the wait: an official's lane change shows at once;
- * - while the consumer is far behind the stream (a burst, a broker outage ridden out, a restart with a backlog),
- *   non-urgent refreshes wait for it to catch up (at most `maxDeferMs`): an estimate computed half-way through a
- *   backlog is stale before it is published, and the CPU goes to applying events instead.
+ * - while the consumer is behind the stream (a burst, a broker outage ridden out, a restart with a backlog),
+ *   non-urgent refreshes wait for it to catch up (at most `maxDeferMs`), and urgent ones run at most once per
+ *   `minIntervalMs` per queue: an estimate computed half-way through a backlog is stale before it is published,
+ *   and the CPU goes to applying events instead.
  * One queue is never refreshed concurrently with itself. The estimate is always computed as of the queue's newest
  * event (event time), so WHEN a refresh runs changes how often estimates are published, never their values.
  */
@@ -49,7 +53,8 @@ export interface Refresher {
   /**
    * How many messages a consumer still has to apply: those not yet delivered (JetStream's pending count at its
    * latest message) plus those in progress. `scope` is '*' for the single consumer of all queues, or the
-   * crossingId of a partition's consumer. At `backlogThreshold` or more, non-urgent refreshes of those queues wait.
+   * crossingId of a partition's consumer. At `backlogThreshold` or more, refreshes of those queues wait (see above);
+   * when it falls back to 0 the burst is over and what waited is refreshed at once.
    */
   noteBacklog(scope: string, pendingMessages: number): void;
   /** The largest backlog last noted. */
@@ -57,18 +62,31 @@ export interface Refresher {
   close(): Promise<void>;
 }
 
+interface Entry {
+  q: QueueRef;
+  urgent: boolean;
+  catchUp: boolean;
+}
+
 export function createRefresher(opts: RefresherOptions): Refresher {
   const busyConcurrency = opts.concurrency ?? 4;
   const idleConcurrency = Math.max(busyConcurrency, opts.idleConcurrency ?? 8);
   const backlogThreshold = opts.backlogThreshold ?? 256;
   const maxDeferMs = opts.maxDeferMs ?? 5000;
-  /** catchUp: events stopped (idle) since it started waiting, so due at once. */
-  const pending = new Map<string, { q: QueueRef; urgent: boolean; catchUp: boolean }>();
+  /** catchUp: the burst it waited in is over (see catchUp()), so due at once while no event is applied again. */
+  const pending = new Map<string, Entry>();
   /** Backlog by scope ('*' or a crossingId). */
   const backlogs = new Map<string, number>();
+  /** Scopes that were backlogged since their backlog was last 0: when it reaches 0, their burst is over. */
+  const burst = new Set<string>();
   const idleMs = opts.idleMs ?? 25;
   /** When an event was last applied (enqueue), and the timer that notices when that stops. */
   let lastTouch = 0;
+  /** Events applied (enqueue calls) so far, and that count when a burst was last seen to end (catchUp). */
+  let touches = 0;
+  let quietAt = -1;
+  /** No event applied since a burst ended: catch-up entries are due, idleConcurrency refreshes at a time. */
+  const quiet = () => touches === quietAt;
   let idleTimer: NodeJS.Timeout | undefined;
   const lastRun = new Map<string, number>();
   let running: Promise<void> | undefined;
@@ -77,10 +95,19 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   let closed = false;
 
   const backlogged = (q: QueueRef) => (backlogs.get('*') ?? 0) >= backlogThreshold || (backlogs.get(q.crossingId) ?? 0) >= backlogThreshold;
-  /** How long after its last refresh a waiting (non-urgent) queue becomes due; 0 = now. */
-  const intervalFor = (e: { q: QueueRef; catchUp: boolean }) => (e.catchUp ? 0 : backlogged(e.q) ? maxDeferMs : opts.minIntervalMs);
-  const isDue = (key: string, e: { q: QueueRef; urgent: boolean; catchUp: boolean }, now: number) =>
-    forceAll || e.urgent || now - (lastRun.get(key) ?? -Infinity) >= intervalFor(e);
+  /**
+   * How long after its last refresh a waiting queue becomes due; 0 = now. Urgent: at once, or while its consumer is
+   * behind, at most once per `minIntervalMs` (a burst's lane changes and counts are seen within the interval, and
+   * the CPU goes to applying the backlog). Non-urgent: `minIntervalMs`, or while behind up to `maxDeferMs`.
+   * Once a burst is over (catchUp), everything waiting is due at once.
+   */
+  const intervalFor = (e: Entry) => {
+    if (e.catchUp && quiet()) return 0;
+    const behind = backlogged(e.q);
+    if (e.urgent) return behind ? opts.minIntervalMs : 0;
+    return behind ? maxDeferMs : opts.minIntervalMs;
+  };
+  const isDue = (key: string, e: Entry, now: number) => forceAll || now - (lastRun.get(key) ?? -Infinity) >= intervalFor(e);
 
   /** Set while the loop waits with a free slot or for a refresh to end: wakes it early (see enqueue). */
   let wakeLoop: (() => void) | undefined;
@@ -95,14 +122,14 @@ export function createRefresher(opts: RefresherOptions): Refresher {
     const inProgress = new Set<Promise<void>>();
     for (;;) {
       const now = Date.now();
-      const concurrency = now - lastTouch >= idleMs ? idleConcurrency : busyConcurrency;
+      const concurrency = quiet() ? idleConcurrency : busyConcurrency;
       const free = concurrency - inProgress.size;
       if (free > 0) {
         const urgent: [string, QueueRef][] = [];
         const due: [string, QueueRef][] = [];
         for (const [key, e] of pending) {
           if (active.has(key)) continue;
-          if (e.urgent) {
+          if (e.urgent && isDue(key, e, now)) {
             urgent.push([key, e.q]);
             if (urgent.length >= free) break;
           } else if (due.length < free && isDue(key, e, now)) due.push([key, e.q]);
@@ -153,17 +180,32 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   }
   function onIdle(): void {
     idleTimer = undefined;
-    const quiet = Date.now() - lastTouch;
-    if (quiet < idleMs) {
-      idleTimer = setTimeout(onIdle, idleMs - quiet);
+    const since = Date.now() - lastTouch;
+    if (since < idleMs) {
+      idleTimer = setTimeout(onIdle, idleMs - since);
       idleTimer.unref();
       return;
     }
+    // a consumer still far behind the stream has only stalled (a fetch round trip on a busy machine): its burst is
+    // not over, and its queues catch up when its backlog clears (noteBacklog)
+    catchUp((q) => !backlogged(q));
+  }
+  /** The burst is over for the queues `inScope` selects: what waits of them is due now. */
+  function catchUp(inScope: (q: QueueRef) => boolean): void {
     if (pending.size === 0 || closed) return;
-    for (const e of pending.values()) e.catchUp = true;
+    quietAt = touches;
+    let any = false;
+    for (const e of pending.values()) {
+      if (inScope(e.q)) {
+        e.catchUp = true;
+        any = true;
+      }
+    }
+    if (!any) return;
     if (timer) clearTimeout(timer);
     timer = undefined;
-    void kick();
+    if (running) wakeLoop?.();
+    else void kick();
   }
 
   function kick(): Promise<void> {
@@ -183,6 +225,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
       pending.set(key, entry);
       const now = Date.now();
       lastTouch = now;
+      touches += 1;
       armIdle();
       if (!running) {
         if (isDue(key, entry, now)) {
@@ -207,6 +250,12 @@ export function createRefresher(opts: RefresherOptions): Refresher {
     noteBacklog(scope, pendingMessages) {
       const was = (backlogs.get(scope) ?? 0) >= backlogThreshold;
       backlogs.set(scope, pendingMessages);
+      if (pendingMessages >= backlogThreshold) burst.add(scope);
+      else if (pendingMessages === 0 && burst.delete(scope)) {
+        // a backlog just cleared: the burst is over for this consumer's queues, without waiting idleMs for it
+        catchUp((q) => scope === '*' || q.crossingId === scope);
+        return;
+      }
       if (was && pendingMessages < backlogThreshold && !running && !closed) {
         // no longer behind: the normal interval applies again to what waited
         if (timer) clearTimeout(timer);

@@ -143,17 +143,6 @@ describe('estimate refresher under load', () => {
       await h.r.close();
     });
 
-    it('urgent changes are not held back by a backlog', async () => {
-      const h = harness(60_000, { backlogThreshold: 100, maxDeferMs: 60_000 });
-      h.r.enqueue(q1);
-      await sleep(20);
-      h.r.noteBacklog('*', 10_000);
-      h.r.enqueue(q1, true);
-      await sleep(30);
-      expect(h.calls).toEqual(['KZ-KG/truck', 'KZ-KG/truck']);
-      await h.r.close();
-    });
-
     it('a backlog that does not clear delays a refresh by at most maxDeferMs', async () => {
       const h = harness(10, { backlogThreshold: 100, maxDeferMs: 150, idleMs: 10_000 });
       h.r.enqueue(q1);
@@ -164,6 +153,95 @@ describe('estimate refresher under load', () => {
       expect(h.calls).toHaveLength(1);
       await sleep(200);
       expect(h.calls).toHaveLength(2);
+      await h.r.close();
+    });
+
+    it('a backlog that clears ends the burst at once: what waited is refreshed without waiting idleMs', async () => {
+      const h = harness(60_000, { backlogThreshold: 100, maxDeferMs: 60_000, idleMs: 10_000 });
+      h.r.enqueue(q1);
+      h.r.enqueue(q2);
+      await sleep(30);
+      expect(h.calls).toHaveLength(2);
+      h.r.noteBacklog('*', 5000);
+      h.r.enqueue(q1);
+      h.r.enqueue(q2);
+      await sleep(30);
+      expect(h.calls).toHaveLength(2); // held back by the backlog (and the 60 s interval)
+      h.r.noteBacklog('*', 40); // still catching up: not over yet
+      await sleep(30);
+      expect(h.calls).toHaveLength(2);
+      h.r.noteBacklog('*', 0);
+      await sleep(30); // far less than idleMs
+      expect(h.calls.slice(2).sort()).toEqual(['KG-KZ/car', 'KZ-KG/truck']);
+      expect(h.r.pending()).toBe(0);
+      await h.r.close();
+    });
+
+    it('a consumer that is behind has only stalled when no event comes for idleMs: no catch-up until its backlog clears', async () => {
+      const h = harness(60_000, { backlogThreshold: 100, maxDeferMs: 60_000, idleMs: 20 });
+      h.r.enqueue(q1);
+      await sleep(30);
+      h.r.noteBacklog('*', 5000);
+      h.r.enqueue(q1);
+      await sleep(80); // 4 x idleMs without an event
+      expect(h.calls).toEqual(['KZ-KG/truck']);
+      h.r.noteBacklog('*', 0);
+      await sleep(30);
+      expect(h.calls).toEqual(['KZ-KG/truck', 'KZ-KG/truck']);
+      await h.r.close();
+    });
+
+    it('once events are applied again after a catch-up began, what still waits goes back to the interval', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const calls: string[] = [];
+      const r = createRefresher({
+        minIntervalMs: 60_000,
+        idleMs: 50,
+        concurrency: 1,
+        idleConcurrency: 1,
+        logger: pino({ level: 'silent' }),
+        refresh: async (q) => {
+          calls.push(q.direction);
+          if (calls.length === 3) await gate; // the catch-up's first refresh holds its only slot
+          return 'published';
+        },
+      });
+      const qa: QueueRef = { crossingId: 'korday', direction: 'A', vehicleClass: 'car' };
+      const qb: QueueRef = { crossingId: 'korday', direction: 'B', vehicleClass: 'car' };
+      r.enqueue(qa);
+      r.enqueue(qb);
+      await sleep(10);
+      expect(calls).toEqual(['A', 'B']); // first touches
+      r.enqueue(qa);
+      r.enqueue(qb);
+      await sleep(80); // idle: the catch-up starts with A, B waits for the slot
+      expect(calls).toEqual(['A', 'B', 'A']);
+      r.enqueue(qa); // events again: B's catch-up is off, the 60 s interval applies
+      release();
+      await sleep(20);
+      expect(calls).toEqual(['A', 'B', 'A']);
+      await sleep(100); // quiet again for idleMs: both are caught up
+      expect(calls.slice(3).sort()).toEqual(['A', 'B']);
+      await r.close();
+    });
+
+    it('while behind, an urgent change is refreshed at once only if the queue was not refreshed within the interval', async () => {
+      const h = harness(100, { backlogThreshold: 100, maxDeferMs: 60_000, idleMs: 10_000 });
+      h.r.enqueue(q1);
+      await sleep(20);
+      expect(h.calls).toHaveLength(1);
+      h.r.noteBacklog('*', 5000);
+      h.r.enqueue(q1, true);
+      await sleep(30);
+      expect(h.calls).toHaveLength(1); // refreshed 20-50 ms ago: waits for the 100 ms interval
+      await sleep(100);
+      expect(h.calls).toHaveLength(2);
+      h.r.noteBacklog('*', 200);
+      await sleep(150); // the interval has passed: the next urgent change runs at once
+      h.r.enqueue(q2, true);
+      await sleep(20);
+      expect(h.calls).toEqual(['KZ-KG/truck', 'KZ-KG/truck', 'KG-KZ/car']);
       await h.r.close();
     });
 
