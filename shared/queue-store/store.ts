@@ -13,7 +13,7 @@ import { VehicleClassSchema } from '../catalogue/schema.ts';
 import { compareRecords, type QueueRecord, type QueueWindow, type RecordKind } from '../estimation/window.ts';
 import type { HistoryPoint, QueueReader, QueueRef } from './api.ts';
 import { createKeys, statusScope, type Keys, type StoredKind } from './keys.ts';
-import { callScript, loadScripts } from './scripts.ts';
+import { callScript, loadScripts, pipelined } from './scripts.ts';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
@@ -135,12 +135,22 @@ function replyError(script: string, code: number, arg: unknown, ctx: Record<stri
 function isCodeReply(r: unknown): r is [number, number?] {
   return Array.isArray(r) && (r.length === 1 || r.length === 2) && Number.isInteger(r[0]) && (r.length === 1 || typeof r[1] === 'number');
 }
-const Flat = z.array(z.union([z.string(), z.number()]));
-const WindowReply = z.union([
-  z.tuple([z.literal(5)]),
-  z.tuple([z.literal(4), z.number()]),
-  z.tuple([z.literal(0), z.number(), z.number(), z.number(), z.number(), z.number(), z.number(), z.string(), Flat, Flat, z.string(), Flat]),
-]);
+type Flat = (string | number)[];
+type WindowReply =
+  | [5]
+  | [4, number]
+  | [0, number, number, number, number, number, number, string, Flat, Flat, string, Flat];
+const isFlat = (a: unknown): a is Flat => Array.isArray(a) && a.every((x) => typeof x === 'string' || typeof x === 'number');
+/** read-window's reply, checked by hand (a schema parse was a visible share of a refresh's CPU); null when malformed. */
+export function windowReply(r: unknown): WindowReply | null {
+  if (!Array.isArray(r)) return null;
+  if (r[0] === 5) return r.length === 1 ? (r as [5]) : null;
+  if (r[0] === 4) return r.length === 2 && typeof r[1] === 'number' ? (r as [4, number]) : null;
+  if (r[0] !== 0 || r.length !== 12) return null;
+  for (let i = 1; i <= 6; i++) if (typeof r[i] !== 'number') return null;
+  if (typeof r[7] !== 'string' || typeof r[10] !== 'string' || !isFlat(r[8]) || !isFlat(r[9]) || !isFlat(r[11])) return null;
+  return r as WindowReply;
+}
 const WriteReply = z.tuple([z.number().int(), z.number().int()]);
 /** Separates the queue records in read-window's reply (no record member holds a control character but SEP). */
 const RS = '\u001e';
@@ -342,9 +352,8 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       [...queueKeyList(queue), q.vix, ...keys.statusKeysFor(queue), keys.crossing(queue.crossingId).stfold],
       [lookbackMs, asOfMs ?? '', options.maxWindowRecords, ...keys.statusScopesFor(queue)],
     );
-    const parsed = WindowReply.safeParse(reply);
-    if (!parsed.success) throw new QueueStoreError('BAD_REPLY', 'read-window returned an unexpected reply', { queue });
-    const r = parsed.data;
+    const r = windowReply(reply);
+    if (!r) throw new QueueStoreError('BAD_REPLY', 'read-window returned an unexpected reply', { queue });
     if (r[0] === 5) return null;
     if (r[0] === 4) throw replyError('read-window', 4, r[1], { queue, asOfMs })!;
     const [, latestMs, fromMs, queueLengthAtFrom, lanes, last, stT, stM, ea, es, packed, statusFlat] = r;
@@ -386,18 +395,23 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     const asOfMs = Date.parse(est.asOf);
     const { revision: _ignored, ...rest } = est;
     const k = keys.queue(est);
-    const reply = await callScript(redis, 'write-estimate', [k.est, k.hist, k.hest], [
-      JSON.stringify(rest),
-      asOfMs,
-      options.bucketMs,
-      JSON.stringify(summaryOf(est)),
-      wopts.seed ? 'seed' : 'publish',
-      Math.max(0, Math.floor(wopts.minRevision ?? 0)),
+    const [reply] = await Promise.all([
+      callScript(redis, 'write-estimate', [k.est, k.hist, k.hest], [
+        JSON.stringify(rest),
+        asOfMs,
+        options.bucketMs,
+        JSON.stringify(summaryOf(est)),
+        wopts.seed ? 'seed' : 'publish',
+        Math.max(0, Math.floor(wopts.minRevision ?? 0)),
+      ]),
+      // in the same pipeline, after the script (one round trip, not two): whether or not this estimate is written,
+      // the queue has one once the script returns (a refusal means a stored estimate exists), so it belongs in the
+      // index; an entry whose estimate is missing (the script failed) is skipped by readAllEstimates
+      pipelined(redis, 'sadd', [keys.queueIndex, queueKey(est)]),
     ]);
     const parsed = WriteReply.safeParse(reply);
     if (!parsed.success) throw new QueueStoreError('BAD_REPLY', 'write-estimate returned an unexpected reply', { queue: queueKey(est) });
     const [code, revision] = parsed.data;
-    if (code === 0) await redis.sadd(keys.queueIndex, queueKey(est));
     return { written: code === 0, revision, estimate: { ...est, revision } };
   }
 
