@@ -85,10 +85,10 @@ describe('a producer offline for hours delivers its backlog', () => {
       expect(hb.reduce((n, p) => n + p.served, 0)).toBe(events.filter((e) => e.type === 'vehicle.service_started').length);
       if (step === 5 * MIN) revisedBuckets = hb.filter((p, i) => p.queueLength !== ha[i]!.queueLength || p.waitSeconds !== ha[i]!.waitSeconds).length;
     }
-    // The stored latest estimate follows the applied state within the estimator's refresh interval (1 s, a background
-    // refresher), and is only rewritten when it changed materially (queue length, lanes, status, wait): so after the
-    // interval both runs hold the same queue length, while the exact asOf of the last stored one may differ.
-    await new Promise((r) => setTimeout(r, 2500));
+    // The stored latest estimate follows the applied state through a background refresher, and is only rewritten
+    // when it changed materially (queue length, lanes, status, wait): once neither estimator has a refresh waiting,
+    // both runs hold the same queue length, while the exact asOf of the last stored one may differ.
+    await until('both estimators refreshed everything they applied', () => estimators.every((e) => e.stats().refreshPending === 0), 30_000, 20);
     const [latestA, latestB] = [await a.readEstimate(Q), await b.readEstimate(Q)];
     expect(latestB?.queueLength).toBe(latestA?.queueLength);
     expect(await b.lastEventMs(Q)).toBe(await a.lastEventMs(Q));
