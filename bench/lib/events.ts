@@ -6,7 +6,8 @@
  * - `syntheticCatalogue`: a catalogue of N queues (crossings `bench-cNNNNN`, 2 directions x car, Korday's car
  *   profile), validated by the real CatalogueSchema, for the cost-growth row.
  * - `createLiveTraffic`: background events stamped "now" on the given queues (freshness row).
- * - `publishEvents`: direct JetStream publishing with bounded in-flight acks, msgID = eventId, refs pseudonymised.
+ * - `prepareEvents` + `publishPrepared`: events serialised (refs pseudonymised) before any clock starts, then
+ *   published to JetStream with bounded in-flight acks, msgID = eventId; `publishEvents` does both.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -154,23 +155,49 @@ export function createLiveTraffic(queues: readonly QueueRefLite[], tag: string):
   };
 }
 
-/** Publishes events to JetStream (msgID = eventId, refs pseudonymised like a producer), at most `window` unacked. */
-export async function publishEvents(js: JetStreamClient, s: Subjects, events: readonly KezekEvent[], pseudonymKey: string, window = 2000): Promise<{ stored: number; duplicates: number }> {
+/** A message ready to publish: nothing is computed for it inside a timed loop. */
+export interface Prepared {
+  subject: string;
+  payload: string;
+  msgID: string;
+}
+
+/** Serialises events as a producer publishes them: refs pseudonymised, subject by queue, msgID = eventId. */
+export function prepareEvents(events: readonly KezekEvent[], s: Subjects, pseudonymKey: string): Prepared[] {
+  return events.map((ev) => {
+    const clean = pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, pseudonymKey);
+    return { subject: subjectForEvent(s, clean), payload: JSON.stringify(clean), msgID: clean.eventId };
+  });
+}
+
+/**
+ * Publishes prepared messages with at most `window` acks outstanding (the ingest row publishes its baseline's
+ * messages the same way). One continuation per message: it counts the ack and frees the slot.
+ */
+export async function publishPrepared(js: JetStreamClient, items: readonly Prepared[], window = 2000): Promise<{ stored: number; duplicates: number }> {
   let stored = 0;
   let duplicates = 0;
   const inflight = new Set<Promise<void>>();
-  for (const ev of events) {
-    const clean = pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, pseudonymKey);
-    const p: Promise<void> = js
-      .publish(subjectForEvent(s, clean), JSON.stringify(clean), { msgID: clean.eventId, timeout: 30_000 })
-      .then((ack) => {
+  for (const it of items) {
+    const p: Promise<void> = js.publish(it.subject, it.payload, { msgID: it.msgID, timeout: 30_000 }).then(
+      (ack) => {
         if (ack.duplicate) duplicates++;
         else stored++;
-      })
-      .finally(() => inflight.delete(p));
+        inflight.delete(p);
+      },
+      (err: unknown) => {
+        inflight.delete(p);
+        throw err;
+      },
+    );
     inflight.add(p);
     if (inflight.size >= window) await Promise.race(inflight);
   }
   await Promise.all(inflight);
   return { stored, duplicates };
+}
+
+/** Publishes events to JetStream (msgID = eventId, refs pseudonymised like a producer), at most `window` unacked. */
+export function publishEvents(js: JetStreamClient, s: Subjects, events: readonly KezekEvent[], pseudonymKey: string, window = 2000): Promise<{ stored: number; duplicates: number }> {
+  return publishPrepared(js, prepareEvents(events, s, pseudonymKey), window);
 }

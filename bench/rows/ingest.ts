@@ -8,11 +8,11 @@
  */
 import type { KezekEvent } from '../../shared/events/index.ts';
 import { pseudonymiseEvent } from '../../shared/privacy.ts';
-import { desEvents } from '../lib/events.ts';
+import { desEvents, prepareEvents, publishPrepared } from '../lib/events.ts';
 import { BENCH_PRODUCER_TOKEN, BENCH_PSEUDONYM_KEY, type Harness } from '../lib/harness.ts';
 import { cpuMs, startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
 import { baselineNames } from '../services/ipc.ts';
-import { subjectForEvent, subjects } from '../../shared/events/subjects.ts';
+import { subjects } from '../../shared/events/subjects.ts';
 import { fmt, fmtRatio, judge, median, pairedRatio, ratio, type ResultRow } from '../lib/stats.ts';
 
 const BATCH = 500;
@@ -23,31 +23,6 @@ const HTTP_CONCURRENCY = 4;
  * not per event. Same count on both sides.
  */
 const WARMUP_EVENTS = 2_000;
-
-/** Pre-serialised, pseudonymised events with their subjects and ids: nothing is computed in the timed loop. */
-interface Prepared {
-  subject: string;
-  payload: string;
-  msgID: string;
-}
-
-function prepare(events: readonly KezekEvent[], s: ReturnType<typeof subjects>): Prepared[] {
-  return events.map((ev) => {
-    const clean = pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, BENCH_PSEUDONYM_KEY);
-    return { subject: subjectForEvent(s, clean), payload: JSON.stringify(clean), msgID: clean.eventId };
-  });
-}
-
-/** Publishes with up to 2,000 acks outstanding, exactly as the baseline's messages are published. */
-async function publishPrepared(h: Harness, items: readonly Prepared[]): Promise<void> {
-  const inflight = new Set<Promise<unknown>>();
-  for (const it of items) {
-    const p: Promise<unknown> = h.js.publish(it.subject, it.payload, { msgID: it.msgID, timeout: 30_000 }).finally(() => inflight.delete(p));
-    inflight.add(p);
-    if (inflight.size >= 2000) await Promise.race(inflight);
-  }
-  await Promise.all(inflight);
-}
 
 /** Waits until the child has processed `target` more messages than `from`; returns the wall-clock ms it happened. */
 async function drained(child: BenchChild, from: number, target: number, timeoutMs: number): Promise<number> {
@@ -187,14 +162,14 @@ async function runDirect(h: Harness, w: Workload): Promise<RunResult> {
   const count = w.events.length;
   const pb = h.newPrefix('ingb');
   const estB = await startChild('estimator', { env: h.env(pb) });
-  const preparedB = prepare(w.events, subjects(pb));
-  await publishPrepared(h, prepare(w.warmup, subjects(pb)));
+  const preparedB = prepareEvents(w.events, subjects(pb), BENCH_PSEUDONYM_KEY);
+  await publishPrepared(h.js, prepareEvents(w.warmup, subjects(pb), BENCH_PSEUDONYM_KEY));
   await drained(estB, 0, w.warmup.length, w.timeout);
   const atStartB = await estB.stats();
   const fromB = atStartB.processed ?? 0;
   const cpuB = cpuOf(h, estB.pid);
   const t0b = performance.now();
-  await publishPrepared(h, preparedB);
+  await publishPrepared(h.js, preparedB);
   const tPublished = performance.now();
   const endB = await drained(estB, fromB, count, w.timeout);
   // the estimates follow the applied events: the run ends when every touched queue is refreshed
@@ -221,13 +196,13 @@ async function runBaseline(h: Harness, w: Workload): Promise<RunResult> {
   const pc = h.newPrefix('ingbase');
   const base = await startChild('baseline', { env: h.env(pc) });
   const names = baselineNames(pc);
-  await publishPrepared(h, w.warmPayloads.map((payload, i) => ({ subject: names.subject, payload, msgID: `basew:${i}` })));
+  await publishPrepared(h.js, w.warmPayloads.map((payload, i) => ({ subject: names.subject, payload, msgID: `basew:${i}` })));
   await drained(base, 0, w.warmPayloads.length, w.timeout);
   const fromC = (await base.stats()).processed ?? 0;
   const preparedC = w.payloads.map((payload, i) => ({ subject: names.subject, payload, msgID: `base:${i}` }));
   const cpuC = cpuOf(h, base.pid);
   const t0c = performance.now();
-  await publishPrepared(h, preparedC);
+  await publishPrepared(h.js, preparedC);
   const endC = await drained(base, fromC, count, w.timeout);
   const cpu = cpuSince(h, base.pid, cpuC, count);
   await base.stop();
