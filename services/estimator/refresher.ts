@@ -192,8 +192,9 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   }
   /** The burst is over for the queues `inScope` selects: what waits of them is due now. */
   function catchUp(inScope: (q: QueueRef) => boolean): void {
-    if (pending.size === 0 || closed) return;
-    quietAt = touches;
+    if (closed) return;
+    quietAt = touches; // even with nothing waiting: a drain (shutdown) then also runs idleConcurrency at a time
+    if (pending.size === 0) return;
     let any = false;
     for (const e of pending.values()) {
       if (inScope(e.q)) {
