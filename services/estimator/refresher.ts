@@ -65,7 +65,8 @@ export interface Refresher {
 interface Entry {
   q: QueueRef;
   urgent: boolean;
-  catchUp: boolean;
+  /** The quiet spell (`quietAt`) whose catch-up this entry belongs to; -1 = none. Due at once while it lasts. */
+  catchUp: number;
 }
 
 export function createRefresher(opts: RefresherOptions): Refresher {
@@ -73,7 +74,6 @@ export function createRefresher(opts: RefresherOptions): Refresher {
   const idleConcurrency = Math.max(busyConcurrency, opts.idleConcurrency ?? 8);
   const backlogThreshold = opts.backlogThreshold ?? 256;
   const maxDeferMs = opts.maxDeferMs ?? 5000;
-  /** catchUp: the burst it waited in is over (see catchUp()), so due at once while no event is applied again. */
   const pending = new Map<string, Entry>();
   /** Backlog by scope ('*' or a crossingId). */
   const backlogs = new Map<string, number>();
@@ -102,7 +102,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
    * Once a burst is over (catchUp), everything waiting is due at once.
    */
   const intervalFor = (e: Entry) => {
-    if (e.catchUp && quiet()) return 0;
+    if (e.catchUp === quietAt && quiet()) return 0;
     const behind = backlogged(e.q);
     if (e.urgent) return behind ? opts.minIntervalMs : 0;
     return behind ? maxDeferMs : opts.minIntervalMs;
@@ -186,8 +186,9 @@ export function createRefresher(opts: RefresherOptions): Refresher {
       idleTimer.unref();
       return;
     }
-    // a consumer still far behind the stream has only stalled (a fetch round trip on a busy machine): its burst is
-    // not over, and its queues catch up when its backlog clears (noteBacklog)
+    // a consumer still behind the stream has only stalled (a fetch round trip on a busy machine): its burst is not
+    // over, and its queues catch up when its backlog clears (noteBacklog)
+    if ((backlogs.get('*') ?? 0) >= backlogThreshold) return;
     catchUp((q) => !backlogged(q));
   }
   /** The burst is over for the queues `inScope` selects: what waits of them is due now. */
@@ -198,7 +199,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
     let any = false;
     for (const e of pending.values()) {
       if (inScope(e.q)) {
-        e.catchUp = true;
+        e.catchUp = quietAt;
         any = true;
       }
     }
@@ -222,7 +223,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
       if (closed) return;
       const key = queueKey(q);
       const prev = pending.get(key);
-      const entry = { q, urgent: urgent || (prev?.urgent ?? false), catchUp: prev?.catchUp ?? false };
+      const entry: Entry = { q, urgent: urgent || (prev?.urgent ?? false), catchUp: prev?.catchUp ?? -1 };
       pending.set(key, entry);
       const now = Date.now();
       lastTouch = now;
