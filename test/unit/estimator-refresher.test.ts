@@ -226,6 +226,50 @@ describe('estimate refresher under load', () => {
       await r.close();
     });
 
+    it('a catch-up that events cut short does not come back with a stall while behind', async () => {
+      const gates = [0, 1].map(() => {
+        let open!: () => void;
+        const p = new Promise<void>((r) => (open = r));
+        return { p, open };
+      });
+      const calls: string[] = [];
+      const r = createRefresher({
+        minIntervalMs: 60_000,
+        idleMs: 50,
+        concurrency: 1,
+        idleConcurrency: 1,
+        backlogThreshold: 100,
+        maxDeferMs: 60_000,
+        logger: pino({ level: 'silent' }),
+        refresh: async (q) => {
+          calls.push(q.direction);
+          if (calls.length === 3) await gates[0]!.p; // the catch-up's first refresh
+          if (calls.length === 4) await gates[1]!.p; // an urgent one that spans the stall
+          return 'published';
+        },
+      });
+      const ref = (direction: string): QueueRef => ({ crossingId: 'korday', direction, vehicleClass: 'car' });
+      r.enqueue(ref('A'));
+      r.enqueue(ref('B'));
+      await sleep(10);
+      r.enqueue(ref('A'));
+      r.enqueue(ref('B'));
+      await sleep(80); // quiet: the catch-up starts with A; B waits for the only slot
+      expect(calls).toEqual(['A', 'B', 'A']);
+      r.noteBacklog('*', 5000); // a new burst, far behind
+      r.enqueue(ref('C'), true); // events again: B's catch-up is over
+      gates[0]!.open();
+      await sleep(120); // C (urgent, never refreshed) runs; the consumer is silent for 2 x idleMs while behind
+      expect(calls).toEqual(['A', 'B', 'A', 'C']);
+      gates[1]!.open();
+      await sleep(30);
+      expect(calls).toEqual(['A', 'B', 'A', 'C']); // B is not due: the stall did not end the burst
+      r.noteBacklog('*', 0); // caught up: the burst is over
+      await sleep(30);
+      expect(calls).toEqual(['A', 'B', 'A', 'C', 'B']);
+      await r.close();
+    });
+
     it('while behind, an urgent change is refreshed at once only if the queue was not refreshed within the interval', async () => {
       const h = harness(100, { backlogThreshold: 100, maxDeferMs: 60_000, idleMs: 10_000 });
       h.r.enqueue(q1);
