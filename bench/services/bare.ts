@@ -6,12 +6,14 @@ import { readFileSync } from 'node:fs';
 import Fastify from 'fastify';
 import { serveChild } from './ipc.ts';
 
-const docs = new Map<string, string>();
+// the documents as bytes, read once: the cheapest body Fastify can send (the API sends its cached documents the
+// same way, services/api/lookup.ts sendCached), so the baseline is not slowed by encoding a string per response
+const docs = new Map<string, Buffer>();
 const argv = process.argv.slice(2);
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--doc') {
     const [name, file] = (argv[++i] ?? '').split('=');
-    docs.set(name!, readFileSync(file!, 'utf8'));
+    docs.set(name!, readFileSync(file!));
   }
 }
 const app = Fastify({ logger: false });

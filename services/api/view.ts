@@ -40,6 +40,8 @@ export interface QueueWaitView {
 export interface CachedBody {
   body: string;
   etag: string;
+  /** The body's UTF-8 bytes, filled in by the first response that sends it (services/api/lookup.ts sendCached). */
+  bytes?: Buffer;
 }
 
 export interface EstimateChange {
