@@ -88,7 +88,7 @@ describe('a producer offline for hours delivers its backlog', () => {
     // The stored latest estimate follows the applied state through a background refresher, and is only rewritten
     // when it changed materially (queue length, lanes, status, wait): once neither estimator has a refresh waiting,
     // both runs hold the same queue length, while the exact asOf of the last stored one may differ.
-    await until('both estimators refreshed everything they applied', () => estimators.every((e) => e.stats().refreshPending === 0), 30_000, 20);
+    await until('both estimators refreshed everything they applied', async () => estimators.every((e) => e.stats().refreshPending === 0), 30_000, 20);
     const [latestA, latestB] = [await a.readEstimate(Q), await b.readEstimate(Q)];
     expect(latestB?.queueLength).toBe(latestA?.queueLength);
     expect(await b.lastEventMs(Q)).toBe(await a.lastEventMs(Q));
