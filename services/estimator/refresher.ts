@@ -129,7 +129,8 @@ export function createRefresher(opts: RefresherOptions): Refresher {
         const due: [string, QueueRef][] = [];
         for (const [key, e] of pending) {
           if (active.has(key)) continue;
-          if (e.urgent && isDue(key, e, now)) {
+          if (e.urgent) {
+            if (!isDue(key, e, now)) continue;
             urgent.push([key, e.q]);
             if (urgent.length >= free) break;
           } else if (due.length < free && isDue(key, e, now)) due.push([key, e.q]);
