@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { createRefresher } from '../../services/estimator/refresher.ts';
+import { createRefresher, type RefresherOptions } from '../../services/estimator/refresher.ts';
 import type { QueueRef } from '../../shared/queue-store/api.ts';
 
 const q1: QueueRef = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck' };
@@ -30,6 +30,33 @@ function harness(minIntervalMs: number, backlog: { backlogThreshold?: number; ma
   });
   return { r, calls, maxPerQueue: () => maxActivePerQueue, active: () => active };
 }
+
+/**
+ * A refresher whose n-th refresh (1-based, for each n in `holdAt`) does not end until `open(n)`: tests decide when a
+ * slot frees instead of assuming how fast a loaded machine runs. `calls` lists the refreshed queues' directions.
+ */
+function gated(holdAt: number[], opts: Partial<Omit<RefresherOptions, 'refresh' | 'logger'>> = {}) {
+  const calls: string[] = [];
+  const gates = new Map(
+    holdAt.map((n) => {
+      let open!: () => void;
+      const held = new Promise<void>((r) => (open = r));
+      return [n, { held, open }] as const;
+    }),
+  );
+  const r = createRefresher({
+    minIntervalMs: 60_000,
+    ...opts,
+    logger: pino({ level: 'silent' }),
+    refresh: async (q) => {
+      calls.push(q.direction);
+      await gates.get(calls.length)?.held;
+      return 'published';
+    },
+  });
+  return { r, calls, open: (n: number) => gates.get(n)!.open() };
+}
+const dir = (direction: string): QueueRef => ({ crossingId: 'korday', direction, vehicleClass: 'car' });
 
 describe('estimate refresher', () => {
   it('refreshes a queue touched after a quiet spell at once', async () => {
@@ -80,27 +107,15 @@ describe('estimate refresher', () => {
 
 describe('estimate refresher under load', () => {
   it('serves an urgent change before a backlog of ordinary refreshes', async () => {
-    const order: string[] = [];
-    const gates: (() => void)[] = [];
-    const r = createRefresher({
-      minIntervalMs: 0,
-      concurrency: 2,
-      logger: pino({ level: 'silent' }),
-      refresh: async (q) => {
-        order.push(q.direction);
-        // the first two hold their slots until released: no timing assumption about a loaded machine
-        if (order.length <= 2) await new Promise<void>((release) => gates.push(release));
-        else await sleep(1);
-        return 'unchanged';
-      },
-    });
-    for (let i = 0; i < 10; i++) r.enqueue({ crossingId: 'korday', direction: `D${i}`, vehicleClass: 'car' });
-    while (gates.length < 2) await sleep(1); // two refreshes under way, eight waiting
-    r.enqueue({ crossingId: 'korday', direction: 'URGENT', vehicleClass: 'truck' }, true);
-    for (const release of gates) release();
+    const { r, calls, open } = gated([1, 2], { minIntervalMs: 0, concurrency: 2 }); // the first two hold their slots
+    for (let i = 0; i < 10; i++) r.enqueue(dir(`D${i}`));
+    while (calls.length < 2) await sleep(1); // two refreshes under way, eight waiting
+    r.enqueue(dir('URGENT'), true);
+    open(1);
+    open(2);
     await r.drain();
-    expect(order).toHaveLength(11);
-    expect(order.indexOf('URGENT')).toBe(2); // the first slot that frees up
+    expect(calls).toHaveLength(11);
+    expect(calls.indexOf('URGENT')).toBe(2); // the first slot that frees up
     await r.close();
   });
 
@@ -191,34 +206,34 @@ describe('estimate refresher under load', () => {
       await h.r.close();
     });
 
+    it('a stall while behind keeps refreshes one at a time (it does not count as quiet)', async () => {
+      const { r, calls, open } = gated([1, 2], { idleMs: 30, concurrency: 1, backlogThreshold: 100, maxDeferMs: 60_000 });
+      r.noteBacklog('*', 5000);
+      for (const d of ['X', 'Y', 'Z']) r.enqueue(dir(d), true); // urgent, never refreshed: due even while behind
+      await sleep(100); // X holds the slot; no event for 3 x idleMs
+      expect(calls).toEqual(['X']);
+      open(1);
+      await sleep(30);
+      expect(calls).toEqual(['X', 'Y']); // the freed slot is the only one: Z still waits
+      open(2);
+      await r.drain();
+      expect(calls).toEqual(['X', 'Y', 'Z']);
+      await r.close();
+    });
+
     it('once events are applied again after a catch-up began, what still waits goes back to the interval', async () => {
-      let release!: () => void;
-      const gate = new Promise<void>((r) => (release = r));
-      const calls: string[] = [];
-      const r = createRefresher({
-        minIntervalMs: 60_000,
-        idleMs: 50,
-        concurrency: 1,
-        idleConcurrency: 1,
-        logger: pino({ level: 'silent' }),
-        refresh: async (q) => {
-          calls.push(q.direction);
-          if (calls.length === 3) await gate; // the catch-up's first refresh holds its only slot
-          return 'published';
-        },
-      });
-      const qa: QueueRef = { crossingId: 'korday', direction: 'A', vehicleClass: 'car' };
-      const qb: QueueRef = { crossingId: 'korday', direction: 'B', vehicleClass: 'car' };
-      r.enqueue(qa);
-      r.enqueue(qb);
+      // the catch-up's first refresh (the 3rd) holds the only slot
+      const { r, calls, open } = gated([3], { idleMs: 50, concurrency: 1, idleConcurrency: 1 });
+      r.enqueue(dir('A'));
+      r.enqueue(dir('B'));
       await sleep(10);
       expect(calls).toEqual(['A', 'B']); // first touches
-      r.enqueue(qa);
-      r.enqueue(qb);
+      r.enqueue(dir('A'));
+      r.enqueue(dir('B'));
       await sleep(80); // idle: the catch-up starts with A, B waits for the slot
       expect(calls).toEqual(['A', 'B', 'A']);
-      r.enqueue(qa); // events again: B's catch-up is off, the 60 s interval applies
-      release();
+      r.enqueue(dir('A')); // events again: B's catch-up is off, the 60 s interval applies
+      open(3);
       await sleep(20);
       expect(calls).toEqual(['A', 'B', 'A']);
       await sleep(100); // quiet again for idleMs: both are caught up
@@ -227,41 +242,21 @@ describe('estimate refresher under load', () => {
     });
 
     it('a catch-up that events cut short does not come back with a stall while behind', async () => {
-      const gates = [0, 1].map(() => {
-        let open!: () => void;
-        const p = new Promise<void>((r) => (open = r));
-        return { p, open };
-      });
-      const calls: string[] = [];
-      const r = createRefresher({
-        minIntervalMs: 60_000,
-        idleMs: 50,
-        concurrency: 1,
-        idleConcurrency: 1,
-        backlogThreshold: 100,
-        maxDeferMs: 60_000,
-        logger: pino({ level: 'silent' }),
-        refresh: async (q) => {
-          calls.push(q.direction);
-          if (calls.length === 3) await gates[0]!.p; // the catch-up's first refresh
-          if (calls.length === 4) await gates[1]!.p; // an urgent one that spans the stall
-          return 'published';
-        },
-      });
-      const ref = (direction: string): QueueRef => ({ crossingId: 'korday', direction, vehicleClass: 'car' });
-      r.enqueue(ref('A'));
-      r.enqueue(ref('B'));
+      // held: the catch-up's first refresh (3rd) and an urgent one that spans the stall (4th)
+      const { r, calls, open } = gated([3, 4], { idleMs: 50, concurrency: 1, idleConcurrency: 1, backlogThreshold: 100, maxDeferMs: 60_000 });
+      r.enqueue(dir('A'));
+      r.enqueue(dir('B'));
       await sleep(10);
-      r.enqueue(ref('A'));
-      r.enqueue(ref('B'));
+      r.enqueue(dir('A'));
+      r.enqueue(dir('B'));
       await sleep(80); // quiet: the catch-up starts with A; B waits for the only slot
       expect(calls).toEqual(['A', 'B', 'A']);
       r.noteBacklog('*', 5000); // a new burst, far behind
-      r.enqueue(ref('C'), true); // events again: B's catch-up is over
-      gates[0]!.open();
+      r.enqueue(dir('C'), true); // events again: B's catch-up is over
+      open(3);
       await sleep(120); // C (urgent, never refreshed) runs; the consumer is silent for 2 x idleMs while behind
       expect(calls).toEqual(['A', 'B', 'A', 'C']);
-      gates[1]!.open();
+      open(4);
       await sleep(30);
       expect(calls).toEqual(['A', 'B', 'A', 'C']); // B is not due: the stall did not end the burst
       r.noteBacklog('*', 0); // caught up: the burst is over
