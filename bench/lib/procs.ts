@@ -84,12 +84,12 @@ export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare'
       reject(new Error(`${name} exited before it was ready`));
     });
   });
-  const request = (req: { type: 'stats'; gc?: boolean; memory?: boolean }): Promise<ChildReply> => {
+  const request = (req: Omit<Extract<ChildRequest, { type: 'stats' }>, 'id'>): Promise<ChildReply> => {
     if (exited) return Promise.reject(new Error(`${name} has exited`));
     const id = nextId++;
     return new Promise((resolve) => {
       pending.set(id, resolve);
-      proc.send({ ...req, id } as ChildRequest);
+      proc.send({ ...req, id } satisfies ChildRequest);
     });
   };
   let stopping: Promise<void> | undefined;

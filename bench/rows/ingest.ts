@@ -11,7 +11,7 @@ import { pseudonymiseEvent } from '../../shared/privacy.ts';
 import { desEvents, prepareEvents, publishPrepared } from '../lib/events.ts';
 import { BENCH_PRODUCER_TOKEN, BENCH_PSEUDONYM_KEY, type Harness } from '../lib/harness.ts';
 import { cpuMs, startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
-import { baselineNames } from '../services/ipc.ts';
+import { baselineNames, type ChildStats } from '../services/ipc.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { fmt, fmtRatio, judge, median, pairedRatio, ratio, type ResultRow } from '../lib/stats.ts';
 
@@ -124,6 +124,30 @@ interface RunResult {
   timedRefreshes?: number;
 }
 
+/**
+ * The end of a timed estimator run, once its events are sent (from `t0`): until every event is applied, then until
+ * the estimates caught up (every touched queue refreshed); the CPU is counted up to then, because the refreshes
+ * deferred past the last applied event are part of the cost.
+ */
+async function finishEstimatorRun(
+  h: Harness,
+  est: BenchChild,
+  run: { count: number; t0: number; from: ChildStats; cpuFrom: Cpu; producerPid?: number; timeout: number },
+): Promise<Omit<RunResult, 'acceptRate' | 'publishOnlyRate' | 'accepted' | 'failed'>> {
+  const applied = await drained(est, run.from.processed ?? 0, run.count, run.timeout);
+  const caughtUp = await estimatesCaughtUp(est, run.timeout);
+  const cpu = cpuSince(h, est.pid, run.cpuFrom, run.count, run.producerPid);
+  const { counters } = await est.stats();
+  return {
+    rate: (run.count * 1000) / (caughtUp - run.t0),
+    appliedRate: (run.count * 1000) / (applied - run.t0),
+    catchUpMs: caughtUp - applied,
+    cpu,
+    counters,
+    timedRefreshes: (counters?.refreshes ?? NaN) - (run.from.counters?.refreshes ?? NaN),
+  };
+}
+
 /** (a) HTTP ingest: estimator + API children on a fresh prefix; warm-up, then the timed POSTs. */
 async function runHttp(h: Harness, w: Workload): Promise<RunResult> {
   const count = w.events.length;
@@ -133,28 +157,16 @@ async function runHttp(h: Harness, w: Workload): Promise<RunResult> {
   const warmA = await postBodies(api.info.port as number, batchBodies(w.warmup));
   const bodies = batchBodies(w.events);
   await drained(estA, 0, warmA.accepted, w.timeout);
-  const fromA = (await estA.stats()).processed ?? 0;
-  const cpuA = cpuOf(h, estA.pid, api.pid);
-  const t0a = performance.now();
+  const from = await estA.stats();
+  const cpuFrom = cpuOf(h, estA.pid, api.pid);
+  const t0 = performance.now();
   const posted = await postBodies(api.info.port as number, bodies);
   const tAccepted = performance.now();
-  const endA = await drained(estA, fromA, count, w.timeout);
-  const caughtUp = await estimatesCaughtUp(estA, w.timeout);
-  const cpu = cpuSince(h, estA.pid, cpuA, count, api.pid);
-  const statsA = await estA.stats();
+  const end = await finishEstimatorRun(h, estA, { count, t0, from, cpuFrom, producerPid: api.pid, timeout: w.timeout });
   await api.stop();
   await estA.stop();
   await h.cleanup(pa);
-  return {
-    rate: (count * 1000) / (caughtUp - t0a),
-    appliedRate: (count * 1000) / (endA - t0a),
-    acceptRate: (count * 1000) / (tAccepted - t0a),
-    catchUpMs: caughtUp - endA,
-    cpu,
-    accepted: posted.accepted,
-    failed: posted.failed,
-    counters: statsA.counters,
-  };
+  return { ...end, acceptRate: (count * 1000) / (tAccepted - t0), accepted: posted.accepted, failed: posted.failed };
 }
 
 /** (b) direct JetStream publishing to the estimator's stream. */
@@ -165,29 +177,15 @@ async function runDirect(h: Harness, w: Workload): Promise<RunResult> {
   const preparedB = prepareEvents(w.events, subjects(pb), BENCH_PSEUDONYM_KEY);
   await publishPrepared(h.js, prepareEvents(w.warmup, subjects(pb), BENCH_PSEUDONYM_KEY));
   await drained(estB, 0, w.warmup.length, w.timeout);
-  const atStartB = await estB.stats();
-  const fromB = atStartB.processed ?? 0;
-  const cpuB = cpuOf(h, estB.pid);
-  const t0b = performance.now();
+  const from = await estB.stats();
+  const cpuFrom = cpuOf(h, estB.pid);
+  const t0 = performance.now();
   await publishPrepared(h.js, preparedB);
   const tPublished = performance.now();
-  const endB = await drained(estB, fromB, count, w.timeout);
-  // the estimates follow the applied events: the run ends when every touched queue is refreshed
-  const caughtUp = await estimatesCaughtUp(estB, w.timeout);
-  // CPU until the estimates caught up: the refreshes deferred past the last applied event are part of the cost
-  const cpu = cpuSince(h, estB.pid, cpuB, count);
-  const statsB = await estB.stats();
+  const end = await finishEstimatorRun(h, estB, { count, t0, from, cpuFrom, timeout: w.timeout });
   await estB.stop();
   await h.cleanup(pb);
-  return {
-    rate: (count * 1000) / (caughtUp - t0b),
-    appliedRate: (count * 1000) / (endB - t0b),
-    publishOnlyRate: (count * 1000) / (tPublished - t0b),
-    catchUpMs: caughtUp - endB,
-    cpu,
-    counters: statsB.counters,
-    timedRefreshes: (statsB.counters?.refreshes ?? NaN) - (atStartB.counters?.refreshes ?? NaN),
-  };
+  return { ...end, publishOnlyRate: (count * 1000) / (tPublished - t0) };
 }
 
 /** Baseline: the same payloads on a bare stream, one trivial Lua call per message. */
