@@ -72,8 +72,8 @@ interface Queued {
 }
 
 /**
- * Script calls (and `pipelined` commands) made in the same tick, per client, go out as ONE pipeline (one socket write, replies in one read).
- * Each call is still its own EVALSHA, atomic on its own, and resolves with its own reply or error: batching
+ * Script calls (and `pipelined` commands) made in the same tick, per client, go out as ONE pipeline (one socket
+ * write, replies in one read). Each call is still its own EVALSHA, atomic on its own, and resolves with its own reply or error: batching
  * changes the number of system calls, not what any call does. Under load this removes the per-call write and
  * wake-up that dominated the estimator's CPU profile.
  */
