@@ -2,6 +2,7 @@
 import type { Catalogue, Crossing, VehicleClass } from '../../shared/catalogue/index.ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { badRequest, notFound } from './errors.ts';
+import type { CachedBody } from './view.ts';
 
 export function requireCrossing(catalogue: Catalogue, id: string): Crossing {
   const c = catalogue.get(id);
@@ -32,20 +33,13 @@ export function etagMatches(request: FastifyRequest, etag: string): boolean {
 
 export const CACHE_CONTROL = 'public, max-age=5, stale-while-revalidate=10';
 
-/** A precomputed JSON body; `bytes` is its UTF-8 encoding, made by the first `sendCached` and kept with it. */
-export interface CachedJson {
-  body: string;
-  etag: string;
-  bytes?: Buffer;
-}
-
 /**
  * Sends a precomputed JSON body with its ETag, or 304 when the client already has it. (No `Vary`: the API does
  * not compress or negotiate, so the body depends on nothing in the request beyond the URL.) The body goes out as
  * bytes encoded once per cached document: a string body is measured (content-length) and UTF-8 encoded again on
  * every response, which for the 22 kB bulk view was a visible share of a poll's CPU.
  */
-export function sendCached(request: FastifyRequest, reply: FastifyReply, cached: CachedJson, cacheControl = CACHE_CONTROL): FastifyReply {
+export function sendCached(request: FastifyRequest, reply: FastifyReply, cached: CachedBody, cacheControl = CACHE_CONTROL): FastifyReply {
   void reply.header('ETag', cached.etag).header('Cache-Control', cacheControl);
   if (etagMatches(request, cached.etag)) return reply.code(304).send();
   cached.bytes ??= Buffer.from(cached.body, 'utf8');

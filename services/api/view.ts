@@ -37,10 +37,11 @@ export interface QueueWaitView {
   revision: number | null;
 }
 
+/** A precomputed JSON body and its ETag, as `sendCached` (services/api/lookup.ts) sends it. */
 export interface CachedBody {
   body: string;
   etag: string;
-  /** The body's UTF-8 bytes, filled in by the first response that sends it (services/api/lookup.ts sendCached). */
+  /** The body's UTF-8 bytes, made by the first `sendCached` that sends it and kept with it. */
   bytes?: Buffer;
 }
 

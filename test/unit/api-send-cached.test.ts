@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import Fastify from 'fastify';
-import { sendCached, type CachedJson } from '../../services/api/lookup.ts';
+import { sendCached } from '../../services/api/lookup.ts';
+import type { CachedBody } from '../../services/api/view.ts';
 
 describe('sendCached', () => {
   it('sends the cached JSON as its UTF-8 bytes, encoded once, with its ETag; 304 when the client has it', async () => {
-    const cached: CachedJson = { body: JSON.stringify({ crossing: 'Қорғас / 霍尔果斯', wait: 3600 }), etag: '"abc"' };
+    const cached: CachedBody = { body: JSON.stringify({ crossing: 'Қорғас / 霍尔果斯', wait: 3600 }), etag: '"abc"' };
     const app = Fastify();
     app.get('/doc', async (request, reply) => sendCached(request, reply, cached));
     const first = await app.inject({ method: 'GET', url: '/doc' });
