@@ -125,7 +125,7 @@ describe('fuzzing the estimator consumer with garbage on the events subjects', (
     expect(seqs.size).toBe(sent.length); // one entry per message
 
     // the state = exactly the two valid events: equal to a store that got only those (garbage changed nothing)
-    const ids = await redis.zrange(`${root}:{korday}:ids`, 0, -1);
+    const ids = await redis.zrange(`${root}:{korday}:ids`, '0', '-1');
     expect(ids.sort()).toEqual(['after-garbage', 'seed-1']);
     const refPrefix = uniquePrefix();
     const ref = createQueueStore({ redis, prefix: refPrefix });

@@ -11,7 +11,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
+import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { REDACT_PATHS, type Logger } from '../../shared/logger.ts';
 import { createEstimator, type Estimator } from '../../services/estimator/estimator.ts';
@@ -84,8 +84,8 @@ describe('security', () => {
   const logs: string[] = [];
   const responses: string[] = [];
   const apps: Record<'off' | 'on', FastifyInstance> = {} as never;
-  const send = async (app: FastifyInstance, opts: Parameters<FastifyInstance['inject']>[0]): Promise<LightMyRequestResponse> => {
-    const r = await app.inject(opts as never);
+  const send = async (app: FastifyInstance, opts: InjectOptions): Promise<LightMyRequestResponse> => {
+    const r = await app.inject(opts);
     responses.push(JSON.stringify(r.headers), r.body);
     return r;
   };
@@ -165,7 +165,7 @@ describe('security', () => {
         const type = await h.redis.type(k);
         if (type === 'string') redisText.push((await h.redis.get(k)) ?? '');
         else if (type === 'hash') redisText.push(JSON.stringify(await h.redis.hgetall(k)));
-        else if (type === 'zset') redisText.push(JSON.stringify(await h.redis.zrange(k, 0, -1, 'WITHSCORES')));
+        else if (type === 'zset') redisText.push(JSON.stringify(await h.redis.zrange(k, '0', '-1', 'WITHSCORES')));
         else if (type === 'set') redisText.push(JSON.stringify(await h.redis.smembers(k)));
         else if (type === 'list') redisText.push(JSON.stringify(await h.redis.lrange(k, 0, -1)));
       }
