@@ -12,10 +12,11 @@
  *   `idleMs` while no consumer is behind (a consumer that is behind has only stalled: a fetch round trip on a busy
  *   machine). Once events are applied again, what still waits goes back to the rules below;
  * - urgent changes (lanes, status, counts) skip the wait: an official's lane change shows at once;
- * - while the consumer is behind the stream (a burst, a broker outage ridden out, a restart with a backlog),
- *   non-urgent refreshes wait for it to catch up (at most `maxDeferMs`), and urgent ones run at most once per
- *   `minIntervalMs` per queue: an estimate computed half-way through a backlog is stale before it is published,
- *   and the CPU goes to applying events instead.
+ * - while the consumer is behind the stream (a burst, a broker outage ridden out, a restart with a backlog), a
+ *   touched queue waits for it to catch up: at most `maxDeferMs` from when it began waiting, an urgent change at
+ *   most `minIntervalMs` from when it came. This holds for a queue touched after a quiet spell too: an estimate
+ *   computed half-way through a backlog is stale before it is published, and the CPU goes to applying events
+ *   instead (the first event of every queue in a burst used to start a refresh each).
  * One queue is never refreshed concurrently with itself. The estimate is always computed as of the queue's newest
  * event (event time), so WHEN a refresh runs changes how often estimates are published, never their values.
  */
@@ -67,6 +68,9 @@ interface Entry {
   urgent: boolean;
   /** The quiet spell (`quietAt`) whose catch-up this entry belongs to; -1 = none. Due at once while it lasts. */
   catchUp: number;
+  /** When the queue began waiting (its first enqueue since its last refresh began), and when it became urgent. */
+  since: number;
+  urgentSince: number;
 }
 
 export function createRefresher(opts: RefresherOptions): Refresher {
@@ -96,18 +100,18 @@ export function createRefresher(opts: RefresherOptions): Refresher {
 
   const backlogged = (q: QueueRef) => (backlogs.get('*') ?? 0) >= backlogThreshold || (backlogs.get(q.crossingId) ?? 0) >= backlogThreshold;
   /**
-   * How long after its last refresh a waiting queue becomes due; 0 = now. Urgent: at once, or while its consumer is
-   * behind, at most once per `minIntervalMs` (a burst's lane changes and counts are seen within the interval, and
-   * the CPU goes to applying the backlog). Non-urgent: `minIntervalMs`, or while behind up to `maxDeferMs`.
-   * Once a burst is over (catchUp), everything waiting is due at once.
+   * When a waiting queue becomes due (-Infinity = now). Not behind: urgent at once, others `minIntervalMs` after the
+   * queue's last refresh. While its consumer is behind: an urgent change `minIntervalMs` after it came (a burst's
+   * lane changes and counts are seen within the interval even if the backlog does not clear), others `maxDeferMs`
+   * after the queue began waiting. Once a burst is over (catchUp), everything waiting is due at once.
    */
-  const intervalFor = (e: Entry) => {
-    if (e.catchUp === quietAt && quiet()) return 0;
-    const behind = backlogged(e.q);
-    if (e.urgent) return behind ? opts.minIntervalMs : 0;
-    return behind ? maxDeferMs : opts.minIntervalMs;
+  const dueAt = (key: string, e: Entry): number => {
+    if (e.catchUp === quietAt && quiet()) return -Infinity;
+    if (!backlogged(e.q)) return e.urgent ? -Infinity : (lastRun.get(key) ?? -Infinity) + opts.minIntervalMs;
+    if (e.urgent) return e.urgentSince + opts.minIntervalMs;
+    return Math.max(e.since + maxDeferMs, (lastRun.get(key) ?? -Infinity) + opts.minIntervalMs);
   };
-  const isDue = (key: string, e: Entry, now: number) => forceAll || now - (lastRun.get(key) ?? -Infinity) >= intervalFor(e);
+  const isDue = (key: string, e: Entry, now: number) => forceAll || now >= dueAt(key, e);
 
   /** Set while the loop waits with a free slot or for a refresh to end: wakes it early (see enqueue). */
   let wakeLoop: (() => void) | undefined;
@@ -165,7 +169,7 @@ export function createRefresher(opts: RefresherOptions): Refresher {
     if (timer || closed || pending.size === 0) return;
     const now = Date.now();
     let wait = Infinity;
-    for (const [key, e] of pending) wait = Math.min(wait, (lastRun.get(key) ?? -Infinity) + intervalFor(e) - now);
+    for (const [key, e] of pending) wait = Math.min(wait, dueAt(key, e) - now);
     timer = setTimeout(() => {
       timer = undefined;
       kick();
@@ -224,9 +228,11 @@ export function createRefresher(opts: RefresherOptions): Refresher {
       if (closed) return;
       const key = queueKey(q);
       const prev = pending.get(key);
-      const entry: Entry = { q, urgent: urgent || (prev?.urgent ?? false), catchUp: prev?.catchUp ?? -1 };
-      pending.set(key, entry);
       const now = Date.now();
+      const entry: Entry = prev
+        ? { q, urgent: urgent || prev.urgent, catchUp: prev.catchUp, since: prev.since, urgentSince: prev.urgent ? prev.urgentSince : urgent ? now : Infinity }
+        : { q, urgent, catchUp: -1, since: now, urgentSince: urgent ? now : Infinity };
+      pending.set(key, entry);
       lastTouch = now;
       touches += 1;
       armIdle();

@@ -207,9 +207,9 @@ describe('estimate refresher under load', () => {
     });
 
     it('a stall while behind keeps refreshes one at a time (it does not count as quiet)', async () => {
-      const { r, calls, open } = gated([1, 2], { idleMs: 30, concurrency: 1, backlogThreshold: 100, maxDeferMs: 60_000 });
+      const { r, calls, open } = gated([1, 2], { idleMs: 30, concurrency: 1, backlogThreshold: 100, maxDeferMs: 60_000, minIntervalMs: 0 });
       r.noteBacklog('*', 5000);
-      for (const d of ['X', 'Y', 'Z']) r.enqueue(dir(d), true); // urgent, never refreshed: due even while behind
+      for (const d of ['X', 'Y', 'Z']) r.enqueue(dir(d), true); // urgent, and a 0 ms interval: due even while behind
       await sleep(100); // X holds the slot; no event for 3 x idleMs
       expect(calls).toEqual(['X']);
       open(1);
@@ -243,7 +243,7 @@ describe('estimate refresher under load', () => {
 
     it('a catch-up that events cut short does not come back with a stall while behind', async () => {
       // held: the catch-up's first refresh (3rd) and an urgent one that spans the stall (4th)
-      const { r, calls, open } = gated([3, 4], { idleMs: 50, concurrency: 1, idleConcurrency: 1, backlogThreshold: 100, maxDeferMs: 60_000 });
+      const { r, calls, open } = gated([3, 4], { idleMs: 50, concurrency: 1, idleConcurrency: 1, backlogThreshold: 100, maxDeferMs: 60_000, minIntervalMs: 40 });
       r.enqueue(dir('A'));
       r.enqueue(dir('B'));
       await sleep(10);
@@ -254,7 +254,7 @@ describe('estimate refresher under load', () => {
       r.noteBacklog('*', 5000); // a new burst, far behind
       r.enqueue(dir('C'), true); // events again: B's catch-up is over
       open(3);
-      await sleep(120); // C (urgent, never refreshed) runs; the consumer is silent for 2 x idleMs while behind
+      await sleep(120); // C (urgent) runs after the 40 ms interval; the consumer is silent for 2 x idleMs while behind
       expect(calls).toEqual(['A', 'B', 'A', 'C']);
       open(4);
       await sleep(30);
@@ -265,22 +265,35 @@ describe('estimate refresher under load', () => {
       await r.close();
     });
 
-    it('while behind, an urgent change is refreshed at once only if the queue was not refreshed within the interval', async () => {
+    it('while behind, an urgent change waits at most the interval for the backlog to clear', async () => {
       const h = harness(100, { backlogThreshold: 100, maxDeferMs: 60_000, idleMs: 10_000 });
-      h.r.enqueue(q1);
-      await sleep(20);
-      expect(h.calls).toHaveLength(1);
       h.r.noteBacklog('*', 5000);
       h.r.enqueue(q1, true);
-      await sleep(30);
-      expect(h.calls).toHaveLength(1); // refreshed 20-50 ms ago: waits for the 100 ms interval
-      await sleep(100);
-      expect(h.calls).toHaveLength(2);
-      h.r.noteBacklog('*', 200);
-      await sleep(150); // the interval has passed: the next urgent change runs at once
+      await sleep(40);
+      expect(h.calls).toHaveLength(0); // never refreshed, but behind: it waits for the backlog
+      await sleep(120);
+      expect(h.calls).toEqual(['KZ-KG/truck']); // the backlog did not clear: refreshed about 100 ms after it came
       h.r.enqueue(q2, true);
       await sleep(20);
-      expect(h.calls).toEqual(['KZ-KG/truck', 'KZ-KG/truck', 'KG-KZ/car']);
+      expect(h.calls).toHaveLength(1);
+      h.r.noteBacklog('*', 0); // caught up: what waits is refreshed at once
+      await sleep(20);
+      expect(h.calls).toEqual(['KZ-KG/truck', 'KG-KZ/car']);
+      await h.r.close();
+    });
+
+    it('a queue touched after a quiet spell while the consumer is behind waits for the backlog, not the first event of a burst', async () => {
+      const h = harness(20, { backlogThreshold: 100, maxDeferMs: 150, idleMs: 10_000 });
+      h.r.enqueue(q1);
+      await sleep(60);
+      expect(h.calls).toEqual(['KZ-KG/truck']); // not behind: at once
+      h.r.noteBacklog('*', 5000); // a burst: far behind
+      h.r.enqueue(q1); // last refreshed longer ago than the interval
+      h.r.enqueue(q2); // never refreshed
+      await sleep(60);
+      expect(h.calls).toEqual(['KZ-KG/truck']); // both wait: an estimate computed now is stale before it is out
+      await sleep(200); // maxDeferMs from when they began waiting: refreshed even though the backlog did not clear
+      expect(h.calls.slice(1).sort()).toEqual(['KG-KZ/car', 'KZ-KG/truck']);
       await h.r.close();
     });
 
