@@ -32,8 +32,20 @@ export function median(samples: readonly number[]): number {
  * CPU) far better than the ratio of two averages taken minutes apart. null when no round has a valid ratio.
  */
 export function pairedRatio(values: readonly number[], baselines: readonly number[]): number | null {
-  const ratios = values.map((v, i) => ratio(v, baselines[i] ?? NaN)).filter((r): r is number => r !== null);
+  const ratios = roundRatios(values, baselines);
   return ratios.length === 0 ? null : median(ratios);
+}
+
+function roundRatios(values: readonly number[], baselines: readonly number[]): number[] {
+  return values.map((v, i) => ratio(v, baselines[i] ?? NaN)).filter((r): r is number => r !== null);
+}
+
+/** The paired ratio with the spread of the rounds it is the median of: "53% (rounds 47-61%)"; plain with one round. */
+export function fmtPairedRatio(values: readonly number[], baselines: readonly number[]): string {
+  const ratios = roundRatios(values, baselines);
+  if (ratios.length < 2) return fmtRatio(pairedRatio(values, baselines));
+  const pct = (r: number) => (r * 100).toFixed(0);
+  return `${fmtRatio(median(ratios))} (rounds ${pct(Math.min(...ratios))}-${pct(Math.max(...ratios))}%)`;
 }
 
 /** One measurement's upper latency tail: `values[k]` is its percentile `fromPct + k * stepPct` (non-decreasing). */

@@ -13,7 +13,7 @@ import { BENCH_PRODUCER_TOKEN, BENCH_PSEUDONYM_KEY, type Harness } from '../lib/
 import { cpuMs, startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
 import { baselineNames, type ChildStats } from '../services/ipc.ts';
 import { subjects } from '../../shared/events/subjects.ts';
-import { fmt, fmtRatio, judge, median, pairedRatio, ratio, type ResultRow } from '../lib/stats.ts';
+import { fmt, fmtPairedRatio, fmtRatio, judge, median, pairedRatio, ratio, type ResultRow } from '../lib/stats.ts';
 
 const BATCH = 500;
 const HTTP_CONCURRENCY = 4;
@@ -302,7 +302,7 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
       what: `(a) POST /v1/events x${BATCH} -> in the estimates (${note})`,
       result: fmt(rateA, 'ev/s'),
       baseline: fmt(rateBase, 'ev/s'),
-      ratio: fmtRatio(rA),
+      ratio: fmtPairedRatio(runsA.map((r) => r.rate), runsBase.map((r) => r.rate)),
       target: target.label,
       verdict: judge(rA, target),
       data: { events: count, avgBytes, perSecond: rateA, appliedPerSecond: appliedRateA, acceptedPerSecond: acceptRate, accepted: posted.accepted, failed: posted.failed, baselinePerSecond: rateBase, ratio: rA, estimator: statsA.counters },
@@ -330,7 +330,7 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
       what: `(b) JetStream publish -> in the estimates (${note})`,
       result: fmt(rateB, 'ev/s'),
       baseline: fmt(rateBase, 'ev/s'),
-      ratio: fmtRatio(rB),
+      ratio: fmtPairedRatio(runsB.map((r) => r.rate), runsBase.map((r) => r.rate)),
       target: target.label,
       verdict: judge(rB, target),
       data: { events: count, perSecond: rateB, appliedPerSecond: appliedRateB, publishOnlyPerSecond: tPublishedRate, baselinePerSecond: rateBase, ratio: rB, estimator: statsB.counters, rounds: roundsData },

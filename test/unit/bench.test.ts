@@ -1,6 +1,6 @@
 /** The pure helpers of the benchmark suite (bench/lib/stats.ts) and its event sources (bench/lib/events.ts). */
 import { describe, expect, it } from 'vitest';
-import { fmt, fmtRatio, formatTable, growth, judge, median, pairedRatio, parseOnly, percentile, pooledPercentile, ratio, type ResultRow } from '../../bench/lib/stats.ts';
+import { fmt, fmtPairedRatio, fmtRatio, formatTable, growth, judge, median, pairedRatio, parseOnly, percentile, pooledPercentile, ratio, type ResultRow } from '../../bench/lib/stats.ts';
 import { createLiveTraffic, desEvents, syntheticCatalogue } from '../../bench/lib/events.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { validateEvent } from '../../shared/events/index.ts';
@@ -47,6 +47,13 @@ describe('median and pairedRatio', () => {
     expect(pairedRatio([50, 60], [100, 100])).toBeCloseTo(0.55, 10);
     expect(pairedRatio([50], [0])).toBeNull();
     expect(pairedRatio([], [])).toBeNull();
+  });
+
+  it('shows the rounds\' spread beside the median ratio', () => {
+    expect(fmtPairedRatio([80, 90, 85], [100, 30, 100])).toBe('85% (rounds 80-300%)');
+    expect(fmtPairedRatio([47, 61, 53], [100, 100, 100])).toBe('53% (rounds 47-61%)');
+    expect(fmtPairedRatio([50], [100])).toBe('50%');
+    expect(fmtPairedRatio([50], [0])).toBe('-');
   });
 });
 
