@@ -86,6 +86,9 @@ export interface EstimatorStats {
   rebuilds: number;
   /** Partition replays (crossing mode). */
   partitionReplays: number;
+  /** Window reads of the refreshes: whole windows, and delta reads of only what came after the kept window. */
+  windowReadsFull: number;
+  windowReadsDelta: number;
 }
 
 export interface RebuildReport {
@@ -158,7 +161,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const consumerHandles = new Map<string, Consumer>();
 
   // refreshPending and backlog are read from the refresher when asked (stats()), not kept here
-  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0 };
+  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0 };
   const partitioned = deps.partitioning === 'crossing';
   const leases = createLeaseStore(deps.redis, deps.prefix);
   const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
@@ -506,7 +509,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
 
   return {
     store,
-    stats: () => ({ ...stats, refreshPending: refresher.pending(), backlog: refresher.backlog() }),
+    stats: () => ({ ...stats, refreshPending: refresher.pending(), backlog: refresher.backlog(), windowReadsFull: store.windowReads().full, windowReadsDelta: store.windowReads().delta }),
     partitions: () => partitionManager?.owned() ?? [],
     start() {
       if (boot) return boot;

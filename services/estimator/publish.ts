@@ -143,7 +143,11 @@ export function createPublisher(deps: PublisherDeps) {
       }
       return published;
     },
-    clearCache: () => cache.clear(),
+    /** Forgets the cached estimates and the store's kept windows (a rebuild, a partition taken over). */
+    clearCache: () => {
+      cache.clear();
+      store.clearWindowCache();
+    },
   };
 }
 export type Publisher = ReturnType<typeof createPublisher>;

@@ -30,6 +30,8 @@ export const STORE_DEFAULTS = {
   lookbackMs: 6 * HOUR,
   /** A window never holds more records than this; its lookback is halved until it fits. */
   maxWindowRecords: 20_000,
+  /** Records kept from the last window read of each queue, in all (about 150 bytes each). */
+  windowCacheRecords: 500_000,
 } as const;
 
 export type QueueStoreErrorCode =
@@ -70,6 +72,11 @@ export interface QueueStoreOptions {
   bucketMs?: number;
   lookbackMs?: number;
   maxWindowRecords?: number;
+  /**
+   * Records kept from the last window read of each queue (readLatestWindow), so the next read only fetches what
+   * came after it; over this total the kept windows are dropped (and rebuilt by the next reads). 0 = no delta reads.
+   */
+  windowCacheRecords?: number;
   /** Needed by estimateAsOf. */
   model?: EstimateModel;
 }
@@ -94,8 +101,16 @@ export interface QueueStore extends QueueReader {
   applyEvent(ev: KezekEvent): Promise<ApplyOutcome>;
   /** The QueueWindow as of asOfMs; fromMs = asOfMs - lookbackMs, later when clamped by retention or the record cap. */
   readWindow(queue: QueueRef, asOfMs: number, lookbackMs?: number): Promise<QueueWindow>;
-  /** readWindow as of `lastEventMs(queue)`, in one call; null when the queue has no event. */
+  /**
+   * readWindow as of `lastEventMs(queue)`, in one call; null when the queue has no event. The records of the last
+   * such read of the queue are kept (`windowCacheRecords`): the next read fetches only what came after it, unless
+   * something was inserted below it since (a late event, lost data), in which case it reads the whole window again.
+   */
   readLatestWindow(queue: QueueRef, lookbackMs?: number): Promise<QueueWindow | null>;
+  /** Drops the kept windows (a rebuild; another instance took a partition). Never needed for correctness. */
+  clearWindowCache(): void;
+  /** readLatestWindow calls so far that read the whole window, and those that read only what was new. */
+  windowReads(): { full: number; delta: number };
   /**
    * Stores the latest published estimate; the revision is assigned here (previous + 1). Not written when older (by
    * asOf) than the stored one. `seed: true` writes a cold-start estimate only if the queue has none; any later
@@ -139,16 +154,17 @@ type Flat = (string | number)[];
 type WindowReply =
   | [5]
   | [4, number]
-  | [0, number, number, number, number, number, number, string, Flat, Flat, string, Flat];
+  | [0, number, number, number, number, number, number, string, Flat, Flat, string, Flat, 0 | 1, Flat];
 const isFlat = (a: unknown): a is Flat => Array.isArray(a) && a.every((x) => typeof x === 'string' || typeof x === 'number');
 /** read-window's reply, checked by hand (a schema parse was a visible share of a refresh's CPU); null when malformed. */
 export function windowReply(r: unknown): WindowReply | null {
   if (!Array.isArray(r)) return null;
   if (r[0] === 5) return r.length === 1 ? (r as [5]) : null;
   if (r[0] === 4) return r.length === 2 && typeof r[1] === 'number' ? (r as [4, number]) : null;
-  if (r[0] !== 0 || r.length !== 12) return null;
+  if (r[0] !== 0 || r.length !== 14) return null;
   for (let i = 1; i <= 6; i++) if (typeof r[i] !== 'number') return null;
   if (typeof r[7] !== 'string' || typeof r[10] !== 'string' || !isFlat(r[8]) || !isFlat(r[9]) || !isFlat(r[11])) return null;
+  if ((r[12] !== 0 && r[12] !== 1) || !isFlat(r[13]) || r[13].length !== 13) return null;
   return r as WindowReply;
 }
 const WriteReply = z.tuple([z.number().int(), z.number().int()]);
@@ -180,14 +196,62 @@ function parseStatusRecord(t: number, member: string): QueueRecord {
   return rec;
 }
 
-function parseRecord(kind: string, t: number, member: string): QueueRecord {
+function parseRecord(kind: string, t: number, member: string, befores?: Map<QueueRecord, number | null>): QueueRecord {
   if (kind === 'T') return parseStatusRecord(t, member);
   const i = member.indexOf(SEP);
   const eventId = member.slice(0, i);
-  const payload = member.slice(i + 1);
+  let payload = member.slice(i + 1);
   const k = kind as RecordKind;
   if (k === 'L' || k === 'O') return { t, kind: k, eventId, value: Number(payload) };
-  return payload === '' ? { t, kind: k, eventId } : { t, kind: k, eventId, ref: payload };
+  if (payload === '') return { t, kind: k, eventId };
+  // S and C records with a ref carry read-window's `before` (the newest arrival / start of the ref at or before them)
+  const j = (k === 'S' || k === 'C') ? payload.indexOf(SEP) : -1;
+  let before: string | undefined;
+  if (j >= 0) {
+    before = payload.slice(j + 1);
+    payload = payload.slice(0, j);
+  }
+  const rec: QueueRecord = { t, kind: k, eventId, ref: payload };
+  if (befores && before !== undefined) befores.set(rec, before === '' ? null : Number(before));
+  return rec;
+}
+
+/**
+ * The last window read as of a queue's newest event, kept so that the next such read of the queue is a delta read
+ * (read-window returns only the records after `asOfMs` when nothing was inserted below it since; see the script).
+ * Immutable: a read that answers builds a new one.
+ */
+interface CachedWindow {
+  asOfMs: number;
+  fromMs: number;
+  /** The queue's own records (no status records), in record order. */
+  records: QueueRecord[];
+  /** `before` of the S and C records with a ref: the newest arrival (start) of the same ref at or before them. */
+  befores: Map<QueueRecord, number | null>;
+  /** read-window's fMaxT and lo / count per kind, sent back for the next read's check. */
+  counts: (string | number)[];
+}
+
+/** The lowest `before` of the cached records of `kind` ('-inf' if one has none, '' if there is none). */
+function lowestBefore(c: CachedWindow, kind: 'S' | 'C'): string {
+  let lo = Infinity;
+  for (const [rec, b] of c.befores) {
+    if (rec.kind !== kind) continue;
+    if (b === null) return '-inf';
+    if (b < lo) lo = b;
+  }
+  return lo === Infinity ? '' : String(lo);
+}
+
+/** Earlier arrivals (starts) of a window: the befores at or before `fromMs` of its S (C) records, later ones overwriting. */
+function earlierFrom(records: readonly QueueRecord[], befores: Map<QueueRecord, number | null>, kind: 'S' | 'C', fromMs: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const rec of records) {
+    if (rec.kind !== kind) continue;
+    const b = befores.get(rec);
+    if (b !== undefined && b !== null && b <= fromMs) out[rec.ref!] = b;
+  }
+  return out;
 }
 
 function flatToMap(flat: (string | number)[]): Record<string, number> {
@@ -215,6 +279,7 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     bucketMs: opts.bucketMs ?? STORE_DEFAULTS.bucketMs,
     lookbackMs: opts.lookbackMs ?? STORE_DEFAULTS.lookbackMs,
     maxWindowRecords: opts.maxWindowRecords ?? STORE_DEFAULTS.maxWindowRecords,
+    windowCacheRecords: opts.windowCacheRecords ?? STORE_DEFAULTS.windowCacheRecords,
   };
   loadScripts(redis);
 
@@ -342,30 +407,77 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     return code === 0 ? 'applied' : 'duplicate';
   }
 
-  /** `asOfMs` undefined: as of the queue's newest event time (null when it has none). */
-  async function windowCall(queue: QueueRef, asOfMs: number | undefined, lookbackMs: number): Promise<QueueWindow | null> {
+  /** Kept windows by queue key and lookback (readLatestWindow), and how many records they hold in all. */
+  const windowCache = new Map<string, CachedWindow>();
+  let windowCacheSize = 0;
+  const windowReadCounts = { full: 0, delta: 0 };
+  function keepWindow(key: string, w: CachedWindow | undefined): void {
+    const old = windowCache.get(key);
+    if (old) windowCacheSize -= old.records.length;
+    windowCache.delete(key);
+    if (!w || options.windowCacheRecords <= 0) return;
+    if (windowCacheSize + w.records.length > options.windowCacheRecords) {
+      windowCache.clear(); // crude but bounded: the next reads rebuild what is in use
+      windowCacheSize = 0;
+      if (w.records.length > options.windowCacheRecords) return;
+    }
+    windowCache.set(key, w);
+    windowCacheSize += w.records.length;
+  }
+
+  /**
+   * `asOfMs` undefined: as of the queue's newest event time (null when it has none); `cacheKey` set: a delta read
+   * against the window kept under that key, and the result kept for the next one.
+   */
+  async function windowCall(queue: QueueRef, asOfMs: number | undefined, lookbackMs: number, cacheKey?: string): Promise<QueueWindow | null> {
     if ((asOfMs !== undefined && !Number.isFinite(asOfMs)) || !(lookbackMs > 0)) throw new QueueStoreError('BAD_ARGUMENT', 'asOfMs must be finite and lookbackMs > 0', { asOfMs, lookbackMs });
     const q = keys.queue(queue);
+    const cached = cacheKey === undefined ? undefined : windowCache.get(cacheKey);
+    const deltaArgs = cached ? [cached.asOfMs, cached.fromMs, ...cached.counts, lowestBefore(cached, 'S'), lowestBefore(cached, 'C')] : [];
     const reply = await callScript(
       redis,
       'read-window',
       [...queueKeyList(queue), q.vix, ...keys.statusKeysFor(queue), keys.crossing(queue.crossingId).stfold],
-      [lookbackMs, asOfMs ?? '', options.maxWindowRecords, ...keys.statusScopesFor(queue)],
+      [lookbackMs, asOfMs ?? '', options.maxWindowRecords, ...keys.statusScopesFor(queue), ...deltaArgs],
     );
     const r = windowReply(reply);
     if (!r) throw new QueueStoreError('BAD_REPLY', 'read-window returned an unexpected reply', { queue });
-    if (r[0] === 5) return null;
+    if (r[0] === 5) {
+      if (cacheKey !== undefined) keepWindow(cacheKey, undefined);
+      return null;
+    }
     if (r[0] === 4) throw replyError('read-window', 4, r[1], { queue, asOfMs })!;
-    const [, latestMs, fromMs, queueLengthAtFrom, lanes, last, stT, stM, ea, es, packed, statusFlat] = r;
-    const records: QueueRecord[] = [];
+    const [, latestMs, fromMs, queueLengthAtFrom, lanes, last, stT, stM, ea, es, packed, statusFlat, isDelta, counts] = r;
+    if (isDelta === 1 && !cached) throw new QueueStoreError('BAD_REPLY', 'read-window answered a delta read that was not asked for', { queue });
+    const befores = new Map<QueueRecord, number | null>();
+    const fresh: QueueRecord[] = [];
     if (packed !== '') {
       for (const rec of packed.split(RS)) {
         const i = rec.indexOf(SEP);
-        records.push(parseRecord(rec[0]!, Number(rec.slice(1, i)), rec.slice(i + 1)));
+        fresh.push(parseRecord(rec[0]!, Number(rec.slice(1, i)), rec.slice(i + 1), befores));
       }
     }
+    fresh.sort(compareRecords);
+    let own = fresh;
+    if (isDelta === 1) {
+      // the kept records still in the window, then the new ones (all after the kept window's asOf)
+      const kept = cached!.records;
+      let first = 0;
+      while (first < kept.length && kept[first]!.t <= fromMs) first++;
+      own = kept.slice(first);
+      for (const rec of own) {
+        const b = cached!.befores.get(rec);
+        if (b !== undefined) befores.set(rec, b);
+      }
+      for (const rec of fresh) own.push(rec);
+    }
+    const records = own.slice();
     for (let i = 0; i + 1 < statusFlat.length; i += 2) records.push(parseStatusRecord(Number(statusFlat[i]), String(statusFlat[i + 1])));
-    records.sort(compareRecords);
+    if (records.length !== own.length) records.sort(compareRecords);
+    if (cacheKey !== undefined) {
+      keepWindow(cacheKey, { asOfMs: latestMs, fromMs, records: own, befores, counts });
+      windowReadCounts[isDelta === 1 ? 'delta' : 'full'] += 1;
+    }
     asOfMs ??= latestMs;
     return {
       queue: { crossingId: queue.crossingId, direction: queue.direction, vehicleClass: queue.vehicleClass },
@@ -374,8 +486,8 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       queueLengthAtFrom,
       lanesAtFrom: lanes < 0 ? null : lanes,
       statusAtFrom: stT < 0 ? null : parseStatusRecord(stT, stM),
-      earlierArrivals: flatToMap(ea),
-      earlierStarts: flatToMap(es),
+      earlierArrivals: isDelta === 1 ? earlierFrom(own, befores, 'S', fromMs) : flatToMap(ea),
+      earlierStarts: isDelta === 1 ? earlierFrom(own, befores, 'C', fromMs) : flatToMap(es),
       records,
       lastEventMs: last < 0 ? null : last,
     };
@@ -517,7 +629,12 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     options,
     applyEvent,
     readWindow,
-    readLatestWindow: (queue, lookbackMs = options.lookbackMs) => windowCall(queue, undefined, lookbackMs),
+    readLatestWindow: (queue, lookbackMs = options.lookbackMs) => windowCall(queue, undefined, lookbackMs, `${queueKey(queue)}@${lookbackMs}`),
+    clearWindowCache: () => {
+      windowCache.clear();
+      windowCacheSize = 0;
+    },
+    windowReads: () => ({ ...windowReadCounts }),
     writeEstimate,
     readEstimate,
     readAllEstimates,

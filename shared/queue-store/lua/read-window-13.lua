@@ -11,13 +11,17 @@
   ARGV[1] lookback ms  ARGV[2] asOfMs, or '' for the queue's newest event time (its maxT and the maxT of the 4
   status scopes: what the estimator refreshes to)  ARGV[3] max records (the lookback is halved until the window fits)
   ARGV[4..7] the 4 scope names, in the order of KEYS[9..12]
+  ARGV[8..24] optional, for a delta read (see below): cached asOf, cached from, fMaxT, lo and count of A S C X L O,
+  the lowest `before` the caller's cached service starts and crossings need ('' none, '-inf' one has no before)
 
   Returns {5} when ARGV[2] is '' and the queue has no event, {4, cutoffMs} when asOfMs is older than what retention
   kept, else
     {0, asOfMs, fromMs, queueLengthAtFrom, lanesAtFrom or -1, lastEventMs or -1, statusMs or -1, statusMember or '',
      {ref, ms, ...} earlierArrivals, {ref, ms, ...} earlierStarts,
-     queue records as ONE string "<kind><ms>\31<member>" joined by "\30" (members hold no control character but
-     the \31 after the eventId, see store.ts), {ms, member, ...} status records}
+     queue records as ONE string "<kind><ms>\31<member>[\31<before>]" joined by "\30" (members hold no control
+     character but the \31 after the eventId, see store.ts; S and C records with a ref carry their before),
+     {ms, member, ...} status records, 1 for a delta read (records after the cached asOf only; earlier arrivals and
+     starts then left to the caller) else 0, {fMaxT, {lo, count} x 6} for the next delta read}
   (fromMs may be later than asked: clamped to the retention boundary and shrunk to fit the record cap). One string
   instead of three reply items per record: decoding the reply was most of a window read's cost in the client.
 ]]
@@ -130,16 +134,37 @@ for _, s in ipairs(scopes) do
   end
 end
 
--- records in (from, asOf]
-local recs = {}
-local rowsByKind = {}
-for _, k in ipairs(KINDS) do
-  local rows = redis.call('ZRANGEBYSCORE', KIND_KEYS[k], '(' .. fromS, asOfS, 'WITHSCORES')
-  rowsByKind[k] = rows
-  for i = 1, #rows, 2 do
-    recs[#recs + 1] = k .. rows[i + 1] .. SEP .. rows[i]
+-- Delta read (ARGV[8] = the asOf of the caller's cached window, only when reading as of the newest event): the
+-- caller holds that window's records and, per kind, how many records the store held in a range (lo, cached asOf]
+-- (ARGV[11..22]: lo, count for A S C X L O). Records are only ever added, except by a trim (which moves the queue's
+-- fMaxT, ARGV[10] as the caller saw it) or lost data. So if no trim reached a counted range and every count still
+-- holds, nothing was inserted below the cached asOf since, and only the records after it are returned. `lo` reaches
+-- below the window for A and S: the oldest arrival (start) a cached service start (crossing) was paired with, or
+-- -inf when one was paired with none, so a late arrival that would change a pairing changes a count. Otherwise,
+-- or when the window start moved back (cached from, ARGV[9]), the whole window is returned.
+local fMaxNow = redis.call('HGET', meta, 'fMaxT') or ''
+local deltaFrom = nil
+if ARGV[2] == '' and ARGV[8] and ARGV[8] ~= '' then
+  local cAsOf, cFrom = tonumber(ARGV[8]), tonumber(ARGV[9])
+  local ok = cAsOf <= asOf and from >= cFrom
+  local trimmed = fMaxNow ~= ARGV[10]
+  local cAsOfS = fmt(cAsOf)
+  for i, k in ipairs(KINDS) do
+    if not ok then break end
+    local lo, want = ARGV[9 + 2 * i], tonumber(ARGV[10 + 2 * i])
+    if trimmed and (lo == '-inf' or fMaxNow == '' or tonumber(lo) <= tonumber(fMaxNow)) then
+      ok = false
+    else
+      ok = redis.call('ZCOUNT', KIND_KEYS[k], lo == '-inf' and lo or '(' .. lo, cAsOfS) == want
+    end
   end
+  if ok then deltaFrom = math.max(cAsOf, from) end
 end
+
+-- records in (from, asOf], or in (deltaFrom, asOf] for a delta read
+local lowS = '(' .. (deltaFrom and fmt(deltaFrom) or fromS)
+local rowsByKind = {}
+for _, k in ipairs(KINDS) do rowsByKind[k] = redis.call('ZRANGEBYSCORE', KIND_KEYS[k], lowS, asOfS, 'WITHSCORES') end
 local statusRecs = {}
 for _, s in ipairs(scopes) do
   local rows = redis.call('ZRANGEBYSCORE', s.key, '(' .. fromS, asOfS, 'WITHSCORES')
@@ -149,34 +174,98 @@ for _, s in ipairs(scopes) do
   end
 end
 
--- earlier arrivals / starts of vehicles resolved inside the window, in record order (a later one overwrites).
--- Only a ref with no matching record inside the window up to that time needs a lookup in the lex index.
+-- `before` of each service start (crossing) with a ref: the time of the newest arrival (start) of the same ref at or
+-- before it, or false when there is none. From the window's own records when one of them is that newest, else from
+-- the lex index. The window's earlier arrivals (starts) are the befores at or before `from` (see the reply).
 local function newestIndexed(ref, k, ms)
   local row = redis.call('ZREVRANGEBYLEX', vix, '(' .. ref .. '|' .. k .. '|' .. pad(ms) .. '|\255', '[' .. ref .. '|' .. k .. '|', 'LIMIT', 0, 1)
-  if #row == 0 then return nil end
+  if #row == 0 then return false end
   return tonumber(string.sub(row[1], #ref + 4, #ref + 18))
 end
-local function earlier(resolvedKind, indexedKind)
-  local firstInWindow = {}
+local function befores(resolvedKind, indexedKind)
+  local inWindow = {} -- ref -> times of its indexed-kind records in the rows read, ascending
   local idx = rowsByKind[indexedKind]
   for i = 1, #idx, 2 do
     local ref = payloadOf(idx[i])
-    if ref ~= '' and firstInWindow[ref] == nil then firstInWindow[ref] = tonumber(idx[i + 1]) end
+    if ref ~= '' then
+      local l = inWindow[ref]
+      if not l then l = {}; inWindow[ref] = l end
+      l[#l + 1] = tonumber(idx[i + 1])
+    end
   end
   local out = {}
   local rows = rowsByKind[resolvedKind]
   for i = 1, #rows, 2 do
     local ref = payloadOf(rows[i])
-    local t = tonumber(rows[i + 1])
-    if ref ~= '' and not (firstInWindow[ref] and firstInWindow[ref] <= t) then
-      local e = newestIndexed(ref, indexedKind, t)
-      if e and e <= from then
-        out[#out + 1] = ref
-        out[#out + 1] = e
+    if ref ~= '' then
+      local t = tonumber(rows[i + 1])
+      local b = nil
+      local l = inWindow[ref]
+      if l then
+        for j = #l, 1, -1 do
+          if l[j] <= t then b = l[j]; break end
+        end
       end
+      if b == nil then b = newestIndexed(ref, indexedKind, t) end
+      out[(i + 1) / 2] = b
+    end
+  end
+  return out
+end
+local beforeS, beforeC = befores('S', 'A'), befores('C', 'S')
+
+-- earlier arrivals / starts (full reads): in record order, a later one overwrites
+local function earlier(resolvedKind, before)
+  local out = {}
+  if deltaFrom then return out end
+  local rows = rowsByKind[resolvedKind]
+  for i = 1, #rows, 2 do
+    local b = before[(i + 1) / 2]
+    if b and b <= from then
+      out[#out + 1] = payloadOf(rows[i])
+      out[#out + 1] = b
     end
   end
   return out
 end
 
-return { 0, asOf, from, len, lanes, last, stT, stM, earlier('S', 'A'), earlier('C', 'S'), table.concat(recs, '\30'), statusRecs }
+-- records as one string; service starts and crossings with a ref carry their `before` ('' for none) after a \31
+local recs = {}
+for _, k in ipairs(KINDS) do
+  local rows = rowsByKind[k]
+  local before = (k == 'S' and beforeS) or (k == 'C' and beforeC) or nil
+  for i = 1, #rows, 2 do
+    local r = k .. rows[i + 1] .. SEP .. rows[i]
+    if before and payloadOf(rows[i]) ~= '' then r = r .. SEP .. (before[(i + 1) / 2] and fmt(before[(i + 1) / 2]) or '') end
+    recs[#recs + 1] = r
+  end
+end
+
+-- what the caller's next delta read checks: per kind, lo and the number of records in (lo, asOf]. lo is `from`,
+-- lower for A and S: the oldest before of the window's service starts (crossings), of the returned ones and of the
+-- caller's cached ones (ARGV[22] / ARGV[23]); -inf when one has no before at all (any earlier arrival would pair).
+local function lowest(lo, before, rows, cached)
+  if deltaFrom then
+    if cached == '-inf' then return nil end
+    if cached and cached ~= '' and tonumber(cached) < lo then lo = tonumber(cached) end
+  end
+  for i = 1, #rows, 2 do
+    if payloadOf(rows[i]) ~= '' then
+      local b = before[(i + 1) / 2]
+      if not b then return nil end
+      if b < lo then lo = b end
+    end
+  end
+  return lo
+end
+local los = { A = lowest(from, beforeS, rowsByKind.S, ARGV[23]), S = lowest(from, beforeC, rowsByKind.C, ARGV[24]), C = from, X = from, L = from, O = from }
+local counts = { fMaxNow }
+for _, k in ipairs(KINDS) do
+  local lo = los[k]
+  local loS = lo and fmt(lo) or '-inf'
+  counts[#counts + 1] = loS
+  counts[#counts + 1] = redis.call('ZCOUNT', KIND_KEYS[k], lo and '(' .. loS or '-inf', asOfS)
+end
+
+return { 0, asOf, from, len, lanes, last, stT, stM, earlier('S', beforeS), earlier('C', beforeC), table.concat(recs, '\30'), statusRecs,
+  deltaFrom and 1 or 0, counts }

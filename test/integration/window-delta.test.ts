@@ -1,0 +1,174 @@
+/**
+ * DELTA WINDOW READS: readLatestWindow keeps each queue's last window and reads only what came after it, unless
+ * something was inserted below it since. Property: after every chunk of a delivery with late events, duplicates,
+ * statuses and (in some runs) retention trimming or a small record cap, the window it returns equals a whole-window
+ * read of the same store AND the window built in TypeScript from the events applied so far (windowFromEvents) -
+ * while most reads were in fact delta reads.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { Redis } from 'ioredis';
+import { KezekEventSchema, type KezekEvent } from '../../shared/events/index.ts';
+import { simulateQueue, type ScenarioSpec } from '../../shared/sim/des.ts';
+import { windowFromEvents } from '../../shared/estimation/reference-window.ts';
+import { createQueueStore } from '../../shared/queue-store/store.ts';
+import type { QueueRef } from '../../shared/queue-store/api.ts';
+import { redisUrl, uniquePrefix } from '../helpers/env.ts';
+
+const MIN = 60_000;
+const T0 = Date.UTC(2026, 10, 20, 6, 0, 0);
+const QA: QueueRef = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'car' };
+const QB: QueueRef = { crossingId: 'korday', direction: 'KG-KZ', vehicleClass: 'car' };
+
+function spec(q: QueueRef, seed: number): ScenarioSpec {
+  return {
+    ...q,
+    startMs: T0,
+    durationMs: 150 * MIN,
+    seed,
+    arrivalRatePerHour: () => 60,
+    maxArrivalRatePerHour: 60,
+    lanes: [{ atMs: T0, value: 1 }, { atMs: T0 + 70 * MIN, value: 2 }],
+    serviceTimeMeanSeconds: 80,
+    serviceTimeScv: 1,
+    patienceMeanMinutes: 30,
+    observationEveryMs: 20 * MIN,
+    probeEveryMs: 0,
+    initialQueue: 3,
+    reportArrivalProbability: 0.85,
+    closures: q === QB ? [{ fromMs: T0 + 50 * MIN, toMs: T0 + 60 * MIN, announceUntil: true }] : [],
+    eventIdPrefix: `${q.direction}-${seed}`,
+    vehicleRefPrefix: `V${seed}-`,
+  };
+}
+
+/** A vehicle seen twice, a service start whose arrival was never reported, crossing-wide and scoped statuses. */
+function edgeCases(): KezekEvent[] {
+  let n = 0;
+  const mk = (o: Record<string, unknown>) => KezekEventSchema.parse({ eventId: `edge-${++n}`, ...QA, ...o });
+  const at = (m: number, s = 0) => new Date(T0 + m * MIN + s).toISOString();
+  return [
+    mk({ type: 'vehicle.arrived', occurredAt: at(2), vehicleRef: 'TWICE' }),
+    mk({ type: 'vehicle.service_started', occurredAt: at(10), vehicleRef: 'TWICE' }),
+    mk({ type: 'vehicle.crossed', occurredAt: at(12), vehicleRef: 'TWICE' }),
+    mk({ type: 'vehicle.arrived', occurredAt: at(90), vehicleRef: 'TWICE' }),
+    mk({ type: 'vehicle.service_started', occurredAt: at(120), vehicleRef: 'TWICE' }),
+    mk({ type: 'vehicle.crossed', occurredAt: at(121), vehicleRef: 'TWICE' }),
+    mk({ type: 'vehicle.service_started', occurredAt: at(40), vehicleRef: 'NEVER-ARRIVED' }),
+    mk({ type: 'vehicle.crossed', occurredAt: at(41), vehicleRef: 'NEVER-ARRIVED' }),
+    mk({ type: 'vehicle.crossed', occurredAt: at(95), vehicleRef: 'NEVER-STARTED' }),
+    mk({ type: 'crossing.status', occurredAt: at(25), status: 'restricted', reason: 'convoy', direction: undefined, vehicleClass: undefined }),
+    mk({ type: 'crossing.status', occurredAt: at(65), status: 'open', direction: undefined, vehicleClass: undefined }),
+    mk({ type: 'crossing.status', occurredAt: at(100), status: 'closed', direction: undefined, vehicleClass: 'car', until: at(110) }),
+  ];
+}
+
+function rng(seed: number) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Event-time order, shuffled within blocks of `block` events (late events), ~10 % sent twice, in chunks of 1-40. */
+function chunks(events: KezekEvent[], seed: number, block: number): KezekEvent[][] {
+  const r = rng(seed);
+  const sorted = [...events].sort((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt));
+  const order: KezekEvent[] = [];
+  for (let i = 0; i < sorted.length; i += block) {
+    const b = sorted.slice(i, i + block);
+    for (let j = b.length - 1; j > 0; j--) {
+      const k = Math.floor(r() * (j + 1));
+      [b[j], b[k]] = [b[k]!, b[j]!];
+    }
+    for (const e of b) order.push(...(r() < 0.1 ? [e, e] : [e]));
+  }
+  const out: KezekEvent[][] = [];
+  for (let i = 0; i < order.length; ) {
+    const n = 1 + Math.floor(r() * 40);
+    out.push(order.slice(i, i + n));
+    i += n;
+  }
+  return out;
+}
+
+let redis: Redis;
+beforeAll(() => {
+  redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+});
+afterAll(async () => {
+  await redis.quit();
+});
+
+describe('delta window reads', () => {
+  it('after every chunk, the kept-and-extended window equals a whole read and the TypeScript oracle', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 1_000_000 }),
+        fc.integer({ min: 1, max: 2 ** 31 }),
+        fc.constantFrom(1, 8, 40),
+        fc.constantFrom(20 * MIN, 6 * 60 * MIN),
+        fc.constantFrom<'plain' | 'trimmed' | 'capped'>('plain', 'trimmed', 'capped'),
+        async (simSeed, orderSeed, block, lookback, variant) => {
+          const opts = variant === 'trimmed' ? { retentionMs: 45 * MIN } : variant === 'capped' ? { maxWindowRecords: 60 } : {};
+          const events = [...simulateQueue(spec(QA, simSeed)).events, ...simulateQueue(spec(QB, simSeed + 1)).events, ...edgeCases()];
+          const prefix = uniquePrefix();
+          const store = createQueueStore({ redis, prefix, ...opts });
+          const whole = createQueueStore({ redis, prefix, ...opts, windowCacheRecords: 0 });
+          const applied = new Map<string, KezekEvent>();
+          for (const chunk of chunks(events, orderSeed, block)) {
+            await Promise.all(
+              chunk.map((e) =>
+                store.applyEvent(e).then(
+                  () => void applied.set(e.eventId, e),
+                  (err: { code?: string }) => {
+                    if (err.code !== 'TOO_LATE') throw err; // trimmed runs refuse what is older than the retention
+                  },
+                ),
+              ),
+            );
+            for (const q of [QA, QB]) {
+              const got = await store.readLatestWindow(q, lookback);
+              const want = await whole.readLatestWindow(q, lookback);
+              expect(got).toEqual(want);
+              if (got && variant !== 'trimmed') expect(got).toEqual(windowFromEvents([...applied.values()], q, got.asOfMs, got.fromMs === got.asOfMs - lookback ? lookback : got.asOfMs - got.fromMs));
+            }
+          }
+          const reads = store.windowReads();
+          expect(whole.windowReads().delta).toBe(0);
+          // delta reads did happen when events come in order (late ones and trims force whole reads)
+          if (block === 1 && variant !== 'trimmed') expect(reads.delta).toBeGreaterThan(2 * reads.full);
+        },
+      ),
+      { numRuns: Number(process.env.DELTA_RUNS ?? 12) },
+    );
+  }, 240_000);
+
+  it('a late event below the kept window, and data loss, are seen: the next read is a whole one', async () => {
+    const events = simulateQueue(spec(QA, 5)).events.sort((a, b) => Date.parse(a.occurredAt) - Date.parse(b.occurredAt));
+    const prefix = uniquePrefix();
+    const store = createQueueStore({ redis, prefix });
+    const late: KezekEvent[] = events.filter((e) => e.type === 'vehicle.arrived').slice(5, 6);
+    const rest = events.filter((e) => !late.includes(e));
+    for (const e of rest.slice(0, 150)) await store.applyEvent(e);
+    await store.readLatestWindow(QA);
+    for (const e of rest.slice(150, 160)) await store.applyEvent(e);
+    await store.readLatestWindow(QA);
+    expect(store.windowReads()).toEqual({ full: 1, delta: 1 });
+    await store.applyEvent(late[0]!); // long before the kept window's newest event
+    const w = await store.readLatestWindow(QA);
+    expect(store.windowReads()).toEqual({ full: 2, delta: 1 });
+    expect(w!.records.some((r) => r.eventId === late[0]!.eventId)).toBe(true);
+    // Redis loses the queue's records and gets fewer events again: not mistaken for the kept window
+    const keys = await redis.keys(`${prefix}:*`);
+    await redis.del(...keys);
+    for (const e of rest.slice(0, 100)) await store.applyEvent(e);
+    const after = await store.readLatestWindow(QA);
+    expect(store.windowReads()).toEqual({ full: 3, delta: 1 });
+    expect(after).toEqual(windowFromEvents(rest.slice(0, 100), QA, after!.asOfMs, 6 * 60 * MIN));
+  });
+});
