@@ -158,17 +158,36 @@ describe('delta window reads', () => {
     await store.readLatestWindow(QA);
     for (const e of rest.slice(150, 160)) await store.applyEvent(e);
     await store.readLatestWindow(QA);
-    expect(store.windowReads()).toEqual({ full: 1, delta: 1 });
+    expect(store.windowReads()).toMatchObject({ full: 1, delta: 1 });
     await store.applyEvent(late[0]!); // long before the kept window's newest event
     const w = await store.readLatestWindow(QA);
-    expect(store.windowReads()).toEqual({ full: 2, delta: 1 });
+    expect(store.windowReads()).toMatchObject({ full: 2, delta: 1 });
     expect(w!.records.some((r) => r.eventId === late[0]!.eventId)).toBe(true);
     // Redis loses the queue's records and gets fewer events again: not mistaken for the kept window
     const keys = await redis.keys(`${prefix}:*`);
     await redis.del(...keys);
     for (const e of rest.slice(0, 100)) await store.applyEvent(e);
     const after = await store.readLatestWindow(QA);
-    expect(store.windowReads()).toEqual({ full: 3, delta: 1 });
+    expect(store.windowReads()).toMatchObject({ full: 3, delta: 1 });
     expect(after).toEqual(windowFromEvents(rest.slice(0, 100), QA, after!.asOfMs, 6 * 60 * MIN));
+  });
+
+  it('keeps at most windowCacheRecords records, dropping the least recently read windows first', async () => {
+    const events = [...simulateQueue(spec(QA, 7)).events, ...simulateQueue(spec(QB, 8)).events];
+    const prefix = uniquePrefix();
+    const probe = createQueueStore({ redis, prefix });
+    await Promise.all(events.map((e) => probe.applyEvent(e)));
+    const sizeA = (await probe.readLatestWindow(QA))!.records.filter((r) => r.kind !== 'T').length;
+    const sizeB = (await probe.readLatestWindow(QB))!.records.filter((r) => r.kind !== 'T').length;
+    const budget = Math.max(sizeA, sizeB) + 10; // room for one window, not two
+    const store = createQueueStore({ redis, prefix, windowCacheRecords: budget });
+    await store.readLatestWindow(QA);
+    await store.readLatestWindow(QA);
+    expect(store.windowReads()).toMatchObject({ full: 1, delta: 1, keptRecords: sizeA });
+    await store.readLatestWindow(QB); // QA's window goes to make room
+    expect(store.windowReads().keptRecords).toBe(sizeB);
+    await store.readLatestWindow(QA);
+    expect(store.windowReads()).toMatchObject({ full: 3, delta: 1 });
+    expect(store.windowReads().keptRecords).toBeLessThanOrEqual(budget);
   });
 });
