@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { Redis } from 'ioredis';
 import { KezekEventSchema, type KezekEvent } from '../../shared/events/index.ts';
-import { simulateQueue, type ScenarioSpec } from '../../shared/sim/des.ts';
+import { simulateQueue } from '../../shared/sim/des.ts';
 import { windowFromEvents } from '../../shared/estimation/reference-window.ts';
 import { computeEstimate } from '../../shared/estimation/model.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
@@ -17,6 +17,7 @@ import { createQueueStore, type QueueStore } from '../../shared/queue-store/stor
 import { dumpKeys } from '../../shared/queue-store/dump.ts';
 import type { QueueRef } from '../../shared/queue-store/api.ts';
 import { redisUrl, uniquePrefix } from '../helpers/env.ts';
+import { rng, storeScenario } from '../helpers/store-scenarios.ts';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -24,27 +25,8 @@ const T0 = Date.UTC(2026, 10, 20, 6, 0, 0);
 const QA: QueueRef = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'car' };
 const QB: QueueRef = { crossingId: 'korday', direction: 'KG-KZ', vehicleClass: 'car' };
 
-function spec(q: QueueRef, seed: number): ScenarioSpec {
-  return {
-    ...q,
-    startMs: T0,
-    durationMs: 90 * MIN,
-    seed,
-    arrivalRatePerHour: (t) => (t < T0 + 45 * MIN ? 70 : 40),
-    maxArrivalRatePerHour: 70,
-    lanes: [{ atMs: T0, value: 1 }, { atMs: T0 + 40 * MIN, value: 2 }],
-    serviceTimeMeanSeconds: 75,
-    serviceTimeScv: 1,
-    patienceMeanMinutes: 30,
-    observationEveryMs: 20 * MIN,
-    probeEveryMs: 0,
-    initialQueue: 3,
-    reportArrivalProbability: 0.9,
-    closures: q === QB ? [{ fromMs: T0 + 50 * MIN, toMs: T0 + 60 * MIN, announceUntil: true }] : [],
-    eventIdPrefix: `${q.direction}-${seed}`,
-    vehicleRefPrefix: `V${seed}-`,
-  };
-}
+const spec = (q: QueueRef, seed: number) =>
+  storeScenario(q, seed, T0, { closures: q === QB ? [{ fromMs: T0 + 50 * MIN, toMs: T0 + 60 * MIN, announceUntil: true }] : [] });
 
 function edgeCases(): KezekEvent[] {
   let n = 0;
@@ -71,18 +53,6 @@ function edgeCases(): KezekEvent[] {
     mk({ type: 'crossing.status', occurredAt: at(30), status: 'restricted', direction: undefined, vehicleClass: 'car', until: at(80) }),
     mk({ type: 'lanes.changed', occurredAt: at(40), lanesOpen: 3 }),
   ];
-}
-
-/** Deterministic PRNG for shuffles (fast-check supplies the seed, so failures shrink and replay). */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A shuffled delivery with ~10 % duplicates; `window` > 0 bounds the disorder to blocks of that many events. */
