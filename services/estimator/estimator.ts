@@ -509,10 +509,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
 
   return {
     store,
-    stats: () => {
-      const reads = store.windowReads();
-      return { ...stats, refreshPending: refresher.pending(), backlog: refresher.backlog(), windowReadsFull: reads.full, windowReadsDelta: reads.delta };
-    },
+    stats: () => ({ ...stats, refreshPending: refresher.pending(), backlog: refresher.backlog(), windowReadsFull: store.windowReads().full, windowReadsDelta: store.windowReads().delta }),
     partitions: () => partitionManager?.owned() ?? [],
     start() {
       if (boot) return boot;

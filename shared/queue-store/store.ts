@@ -159,17 +159,17 @@ type Flat = (string | number)[];
 type WindowReply =
   | [5]
   | [4, number]
-  | [0, number, number, number, number, number, number, string, string, Flat, 0 | 1, Flat];
+  | [0, number, number, number, number, number, number, string, Flat, Flat, string, Flat, 0 | 1, Flat];
 const isFlat = (a: unknown): a is Flat => Array.isArray(a) && a.every((x) => typeof x === 'string' || typeof x === 'number');
 /** read-window's reply, checked by hand (a schema parse was a visible share of a refresh's CPU); null when malformed. */
 export function windowReply(r: unknown): WindowReply | null {
   if (!Array.isArray(r)) return null;
   if (r[0] === 5) return r.length === 1 ? (r as [5]) : null;
   if (r[0] === 4) return r.length === 2 && typeof r[1] === 'number' ? (r as [4, number]) : null;
-  if (r[0] !== 0 || r.length !== 12) return null;
+  if (r[0] !== 0 || r.length !== 14) return null;
   for (let i = 1; i <= 6; i++) if (typeof r[i] !== 'number') return null;
-  if (typeof r[7] !== 'string' || typeof r[8] !== 'string' || !isFlat(r[9])) return null;
-  if ((r[10] !== 0 && r[10] !== 1) || !isFlat(r[11]) || r[11].length !== 13) return null;
+  if (typeof r[7] !== 'string' || typeof r[10] !== 'string' || !isFlat(r[8]) || !isFlat(r[9]) || !isFlat(r[11])) return null;
+  if ((r[12] !== 0 && r[12] !== 1) || !isFlat(r[13]) || r[13].length !== 13) return null;
   return r as WindowReply;
 }
 const WriteReply = z.tuple([z.number().int(), z.number().int()]);
@@ -201,14 +201,7 @@ function parseStatusRecord(t: number, member: string): QueueRecord {
   return rec;
 }
 
-/**
- * `before` of each S and C record with a ref, as read-window sent it: the time of the newest arrival (start) of the
- * same ref at or before the record, null when there is none. It never changes while the record object is in use (a
- * change makes the next read a whole one, which parses new objects), so it is kept beside the object, not copied.
- */
-const befores = new WeakMap<QueueRecord, number | null>();
-
-function parseRecord(kind: string, t: number, member: string): QueueRecord {
+function parseRecord(kind: string, t: number, member: string, befores?: Map<QueueRecord, number | null>): QueueRecord {
   if (kind === 'T') return parseStatusRecord(t, member);
   const i = member.indexOf(SEP);
   const eventId = member.slice(0, i);
@@ -224,7 +217,7 @@ function parseRecord(kind: string, t: number, member: string): QueueRecord {
     payload = payload.slice(0, j);
   }
   const rec: QueueRecord = { t, kind: k, eventId, ref: payload };
-  if (before !== undefined) befores.set(rec, before === '' ? null : Number(before));
+  if (befores && before !== undefined) befores.set(rec, before === '' ? null : Number(before));
   return rec;
 }
 
@@ -238,6 +231,8 @@ interface CachedWindow {
   fromMs: number;
   /** The queue's own records (no status records), in record order. */
   records: QueueRecord[];
+  /** `before` of the S and C records with a ref: the newest arrival (start) of the same ref at or before them. */
+  befores: Map<QueueRecord, number | null>;
   /** read-window's fMaxT and lo / count per kind, sent back for the next read's check. */
   counts: (string | number)[];
 }
@@ -245,21 +240,16 @@ interface CachedWindow {
 /** The lowest `before` of the cached records of `kind` ('-inf' if one has none, '' if there is none). */
 function lowestBefore(c: CachedWindow, kind: 'S' | 'C'): string {
   let lo = Infinity;
-  for (const rec of c.records) {
+  for (const [rec, b] of c.befores) {
     if (rec.kind !== kind) continue;
-    const b = befores.get(rec);
-    if (b === undefined) continue;
     if (b === null) return '-inf';
     if (b < lo) lo = b;
   }
   return lo === Infinity ? '' : String(lo);
 }
 
-/**
- * Earlier arrivals (starts) of a window: the befores at or before `fromMs` of its S (C) records, in record order,
- * later ones overwriting (a vehicle whose arrival is inside the window has a before after `fromMs`).
- */
-function earlierFrom(records: readonly QueueRecord[], kind: 'S' | 'C', fromMs: number): Record<string, number> {
+/** Earlier arrivals (starts) of a window: the befores at or before `fromMs` of its S (C) records, later ones overwriting. */
+function earlierFrom(records: readonly QueueRecord[], befores: Map<QueueRecord, number | null>, kind: 'S' | 'C', fromMs: number): Record<string, number> {
   const out: Record<string, number> = {};
   for (const rec of records) {
     if (rec.kind !== kind) continue;
@@ -269,6 +259,11 @@ function earlierFrom(records: readonly QueueRecord[], kind: 'S' | 'C', fromMs: n
   return out;
 }
 
+function flatToMap(flat: (string | number)[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[String(flat[i])] = Number(flat[i + 1]);
+  return out;
+}
 
 const SummarySchema = z.object({
   q: z.number().nullable(),
@@ -465,13 +460,14 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       return null;
     }
     if (r[0] === 4) throw replyError('read-window', 4, r[1], { queue, asOfMs })!;
-    const [, latestMs, fromMs, queueLengthAtFrom, lanes, last, stT, stM, packed, statusFlat, isDelta, counts] = r;
+    const [, latestMs, fromMs, queueLengthAtFrom, lanes, last, stT, stM, ea, es, packed, statusFlat, isDelta, counts] = r;
     if (isDelta === 1 && !cached) throw new QueueStoreError('BAD_REPLY', 'read-window answered a delta read that was not asked for', { queue });
+    const befores = new Map<QueueRecord, number | null>();
     const fresh: QueueRecord[] = [];
     if (packed !== '') {
       for (const rec of packed.split(RS)) {
         const i = rec.indexOf(SEP);
-        fresh.push(parseRecord(rec[0]!, Number(rec.slice(1, i)), rec.slice(i + 1)));
+        fresh.push(parseRecord(rec[0]!, Number(rec.slice(1, i)), rec.slice(i + 1), befores));
       }
     }
     fresh.sort(compareRecords);
@@ -482,13 +478,17 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       let first = 0;
       while (first < kept.length && kept[first]!.t <= fromMs) first++;
       own = kept.slice(first);
+      for (const rec of own) {
+        const b = cached!.befores.get(rec);
+        if (b !== undefined) befores.set(rec, b);
+      }
       for (const rec of fresh) own.push(rec);
     }
     const records = own.slice();
     for (let i = 0; i + 1 < statusFlat.length; i += 2) records.push(parseStatusRecord(Number(statusFlat[i]), String(statusFlat[i + 1])));
     if (records.length !== own.length) records.sort(compareRecords);
     if (cacheKey !== undefined) {
-      keepWindow(cacheKey, { asOfMs: latestMs, fromMs, records: own, counts });
+      keepWindow(cacheKey, { asOfMs: latestMs, fromMs, records: own, befores, counts });
       windowReadCounts[isDelta === 1 ? 'delta' : 'full'] += 1;
     }
     asOfMs ??= latestMs;
@@ -499,8 +499,8 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       queueLengthAtFrom,
       lanesAtFrom: lanes < 0 ? null : lanes,
       statusAtFrom: stT < 0 ? null : parseStatusRecord(stT, stM),
-      earlierArrivals: earlierFrom(own, 'S', fromMs),
-      earlierStarts: earlierFrom(own, 'C', fromMs),
+      earlierArrivals: isDelta === 1 ? earlierFrom(own, befores, 'S', fromMs) : flatToMap(ea),
+      earlierStarts: isDelta === 1 ? earlierFrom(own, befores, 'C', fromMs) : flatToMap(es),
       records,
       lastEventMs: last < 0 ? null : last,
     };

@@ -17,10 +17,11 @@
   Returns {5} when ARGV[2] is '' and the queue has no event, {4, cutoffMs} when asOfMs is older than what retention
   kept, else
     {0, asOfMs, fromMs, queueLengthAtFrom, lanesAtFrom or -1, lastEventMs or -1, statusMs or -1, statusMember or '',
+     {ref, ms, ...} earlierArrivals, {ref, ms, ...} earlierStarts,
      queue records as ONE string "<kind><ms>\31<member>[\31<before>]" joined by "\30" (members hold no control
-     character but the \31 after the eventId, see store.ts; S and C records with a ref carry their before, from which
-     the caller derives the window's earlier arrivals and starts), {ms, member, ...} status records, 1 for a delta
-     read (records after the cached asOf only) else 0, {fMaxT, {lo, count} x 6} for the next delta read}
+     character but the \31 after the eventId, see store.ts; S and C records with a ref carry their before),
+     {ms, member, ...} status records, 1 for a delta read (records after the cached asOf only; earlier arrivals and
+     starts then left to the caller) else 0, {fMaxT, {lo, count} x 6} for the next delta read}
   (fromMs may be later than asked: clamped to the retention boundary and shrunk to fit the record cap). One string
   instead of three reply items per record: decoding the reply was most of a window read's cost in the client.
 ]]
@@ -175,7 +176,7 @@ end
 
 -- `before` of each service start (crossing) with a ref: the time of the newest arrival (start) of the same ref at or
 -- before it, or false when there is none. From the window's own records when one of them is that newest, else from
--- the lex index. The window's earlier arrivals (starts) are the befores at or before `from`: derived by the caller.
+-- the lex index. The window's earlier arrivals (starts) are the befores at or before `from` (see the reply).
 local function newestIndexed(ref, k, ms)
   local row = redis.call('ZREVRANGEBYLEX', vix, '(' .. ref .. '|' .. k .. '|' .. pad(ms) .. '|\255', '[' .. ref .. '|' .. k .. '|', 'LIMIT', 0, 1)
   if #row == 0 then return false end
@@ -213,6 +214,21 @@ local function befores(resolvedKind, indexedKind)
 end
 local beforeS, beforeC = befores('S', 'A'), befores('C', 'S')
 
+-- earlier arrivals / starts (full reads): in record order, a later one overwrites
+local function earlier(resolvedKind, before)
+  local out = {}
+  if deltaFrom then return out end
+  local rows = rowsByKind[resolvedKind]
+  for i = 1, #rows, 2 do
+    local b = before[(i + 1) / 2]
+    if b and b <= from then
+      out[#out + 1] = payloadOf(rows[i])
+      out[#out + 1] = b
+    end
+  end
+  return out
+end
+
 -- records as one string; service starts and crossings with a ref carry their `before` ('' for none) after a \31
 local recs = {}
 for _, k in ipairs(KINDS) do
@@ -227,7 +243,7 @@ end
 
 -- what the caller's next delta read checks: per kind, lo and the number of records in (lo, asOf]. lo is `from`,
 -- lower for A and S: the oldest before of the window's service starts (crossings), of the returned ones and of the
--- caller's cached ones (ARGV[23] / ARGV[24]); -inf when one has no before at all (any earlier arrival would pair).
+-- caller's cached ones (ARGV[22] / ARGV[23]); -inf when one has no before at all (any earlier arrival would pair).
 local function lowest(lo, before, rows, cached)
   if deltaFrom then
     if cached == '-inf' then return nil end
@@ -251,4 +267,5 @@ for _, k in ipairs(KINDS) do
   counts[#counts + 1] = redis.call('ZCOUNT', KIND_KEYS[k], lo and '(' .. loS or '-inf', asOfS)
 end
 
-return { 0, asOf, from, len, lanes, last, stT, stM, table.concat(recs, '\30'), statusRecs, deltaFrom and 1 or 0, counts }
+return { 0, asOf, from, len, lanes, last, stT, stM, earlier('S', beforeS), earlier('C', beforeC), table.concat(recs, '\30'), statusRecs,
+  deltaFrom and 1 or 0, counts }
