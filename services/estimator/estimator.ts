@@ -509,7 +509,10 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
 
   return {
     store,
-    stats: () => ({ ...stats, refreshPending: refresher.pending(), backlog: refresher.backlog(), windowReadsFull: store.windowReads().full, windowReadsDelta: store.windowReads().delta }),
+    stats: () => {
+      const reads = store.windowReads();
+      return { ...stats, refreshPending: refresher.pending(), backlog: refresher.backlog(), windowReadsFull: reads.full, windowReadsDelta: reads.delta };
+    },
     partitions: () => partitionManager?.owned() ?? [],
     start() {
       if (boot) return boot;

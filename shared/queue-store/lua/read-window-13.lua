@@ -243,7 +243,7 @@ end
 
 -- what the caller's next delta read checks: per kind, lo and the number of records in (lo, asOf]. lo is `from`,
 -- lower for A and S: the oldest before of the window's service starts (crossings), of the returned ones and of the
--- caller's cached ones (ARGV[22] / ARGV[23]); -inf when one has no before at all (any earlier arrival would pair).
+-- caller's cached ones (ARGV[23] / ARGV[24]); -inf when one has no before at all (any earlier arrival would pair).
 local function lowest(lo, before, rows, cached)
   if deltaFrom then
     if cached == '-inf' then return nil end
