@@ -32,7 +32,7 @@ const spec = (q: QueueRef, seed: number) =>
     closures: q === QB ? [{ fromMs: T0 + 50 * MIN, toMs: T0 + 60 * MIN, announceUntil: true }] : [],
   });
 
-/** A vehicle seen twice, a service start whose arrival was never reported, crossing-wide and scoped statuses. */
+/** A vehicle seen twice (far apart, and twice within one window), a service start whose arrival was never reported, crossing-wide and scoped statuses. */
 function edgeCases(): KezekEvent[] {
   let n = 0;
   const mk = (o: Record<string, unknown>) => KezekEventSchema.parse({ eventId: `edge-${++n}`, ...QA, ...o });
@@ -44,6 +44,12 @@ function edgeCases(): KezekEvent[] {
     mk({ type: 'vehicle.arrived', occurredAt: at(90), vehicleRef: 'TWICE' }),
     mk({ type: 'vehicle.service_started', occurredAt: at(120), vehicleRef: 'TWICE' }),
     mk({ type: 'vehicle.crossed', occurredAt: at(121), vehicleRef: 'TWICE' }),
+    // two arrivals of one ref inside one window, the start pairs with the later one (20 min lookback: the window
+    // start passes both arrivals while the start is still in it, so the kept pairing shows in earlierArrivals)
+    mk({ type: 'vehicle.arrived', occurredAt: at(100), vehicleRef: 'TWICE-CLOSE' }),
+    mk({ type: 'vehicle.arrived', occurredAt: at(105), vehicleRef: 'TWICE-CLOSE' }),
+    mk({ type: 'vehicle.service_started', occurredAt: at(112), vehicleRef: 'TWICE-CLOSE' }),
+    mk({ type: 'vehicle.crossed', occurredAt: at(113), vehicleRef: 'TWICE-CLOSE' }),
     mk({ type: 'vehicle.service_started', occurredAt: at(40), vehicleRef: 'NEVER-ARRIVED' }),
     mk({ type: 'vehicle.crossed', occurredAt: at(41), vehicleRef: 'NEVER-ARRIVED' }),
     mk({ type: 'vehicle.crossed', occurredAt: at(95), vehicleRef: 'NEVER-STARTED' }),

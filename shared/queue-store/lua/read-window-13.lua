@@ -177,42 +177,69 @@ end
 -- `before` of each service start (crossing) with a ref: the time of the newest arrival (start) of the same ref at or
 -- before it, or false when there is none. From the window's own records when one of them is that newest, else from
 -- the lex index. The window's earlier arrivals (starts) are the befores at or before `from` (see the reply).
+-- Per record this is the script's hot loop (a catch-up can read thousands of records): refs of the indexed kind map
+-- to their row index (a list only for a ref seen twice), and a before found in the rows keeps the row's own score
+-- text, so no number is formatted and no per-record table is built.
 local function newestIndexed(ref, k, ms)
   local row = redis.call('ZREVRANGEBYLEX', vix, '(' .. ref .. '|' .. k .. '|' .. pad(ms) .. '|\255', '[' .. ref .. '|' .. k .. '|', 'LIMIT', 0, 1)
   if #row == 0 then return false end
   return tonumber(string.sub(row[1], #ref + 4, #ref + 18))
 end
+local sfind, ssub, tonum = string.find, string.sub, tonumber
+-- returns, per row (by (i + 1) / 2) of the resolved kind that has a ref: the before as a number (false: none) and
+-- as text ('' none); rows without a ref get nil in both
 local function befores(resolvedKind, indexedKind)
-  local inWindow = {} -- ref -> times of its indexed-kind records in the rows read, ascending
+  local inWindow = {} -- ref -> row index in idx, or a list of them (ascending) when the ref has several
   local idx = rowsByKind[indexedKind]
   for i = 1, #idx, 2 do
-    local ref = payloadOf(idx[i])
-    if ref ~= '' then
+    local m = idx[i]
+    local p = sfind(m, SEP, 1, true)
+    if p and p < #m then
+      local ref = ssub(m, p + 1)
       local l = inWindow[ref]
-      if not l then l = {}; inWindow[ref] = l end
-      l[#l + 1] = tonumber(idx[i + 1])
+      if l == nil then
+        inWindow[ref] = i
+      elseif type(l) == 'number' then
+        inWindow[ref] = { l, i }
+      else
+        l[#l + 1] = i
+      end
     end
   end
-  local out = {}
+  local num, txt = {}, {}
   local rows = rowsByKind[resolvedKind]
   for i = 1, #rows, 2 do
-    local ref = payloadOf(rows[i])
-    if ref ~= '' then
-      local t = tonumber(rows[i + 1])
-      local b = nil
+    local m = rows[i]
+    local p = sfind(m, SEP, 1, true)
+    if p and p < #m then
+      local ref = ssub(m, p + 1)
+      local t = tonum(rows[i + 1])
+      local b, bt = nil, nil
       local l = inWindow[ref]
-      if l then
-        for j = #l, 1, -1 do
-          if l[j] <= t then b = l[j]; break end
+      if l ~= nil then
+        if type(l) == 'number' then
+          local lt = tonum(idx[l + 1])
+          if lt <= t then b, bt = lt, idx[l + 1] end
+        else
+          for j = #l, 1, -1 do
+            local lt = tonum(idx[l[j] + 1])
+            if lt <= t then b, bt = lt, idx[l[j] + 1]; break end
+          end
         end
       end
-      if b == nil then b = newestIndexed(ref, indexedKind, t) end
-      out[(i + 1) / 2] = b
+      if b == nil then
+        b = newestIndexed(ref, indexedKind, t)
+        bt = b and fmt(b) or ''
+      end
+      local j = (i + 1) / 2
+      num[j] = b
+      txt[j] = bt
     end
   end
-  return out
+  return num, txt
 end
-local beforeS, beforeC = befores('S', 'A'), befores('C', 'S')
+local beforeS, beforeSText = befores('S', 'A')
+local beforeC, beforeCText = befores('C', 'S')
 
 -- earlier arrivals / starts (full reads): in record order, a later one overwrites
 local function earlier(resolvedKind, before)
@@ -229,36 +256,52 @@ local function earlier(resolvedKind, before)
   return out
 end
 
--- records as one string; service starts and crossings with a ref carry their `before` ('' for none) after a \31
-local recs = {}
+-- records as one string; service starts and crossings with a ref carry their `before` ('' for none) after a \31.
+-- Built as one list of pieces joined once (no string per record).
+local parts, np = {}, 0
 for _, k in ipairs(KINDS) do
   local rows = rowsByKind[k]
-  local before = (k == 'S' and beforeS) or (k == 'C' and beforeC) or nil
+  local bt = (k == 'S' and beforeSText) or (k == 'C' and beforeCText) or nil
   for i = 1, #rows, 2 do
-    local r = k .. rows[i + 1] .. SEP .. rows[i]
-    if before and payloadOf(rows[i]) ~= '' then r = r .. SEP .. (before[(i + 1) / 2] and fmt(before[(i + 1) / 2]) or '') end
-    recs[#recs + 1] = r
+    if np > 0 then
+      np = np + 1
+      parts[np] = '\30'
+    end
+    parts[np + 1] = k
+    parts[np + 2] = rows[i + 1]
+    parts[np + 3] = SEP
+    parts[np + 4] = rows[i]
+    np = np + 4
+    if bt then
+      local b = bt[(i + 1) / 2]
+      if b then
+        parts[np + 1] = SEP
+        parts[np + 2] = b
+        np = np + 2
+      end
+    end
   end
 end
 
 -- what the caller's next delta read checks: per kind, lo and the number of records in (lo, asOf]. lo is `from`,
 -- lower for A and S: the oldest before of the window's service starts (crossings), of the returned ones and of the
 -- caller's cached ones (ARGV[23] / ARGV[24]); -inf when one has no before at all (any earlier arrival would pair).
-local function lowest(lo, before, rows, cached)
+local function lowest(lo, before, text, rows, cached)
   if deltaFrom then
     if cached == '-inf' then return nil end
     if cached and cached ~= '' and tonumber(cached) < lo then lo = tonumber(cached) end
   end
   for i = 1, #rows, 2 do
-    if payloadOf(rows[i]) ~= '' then
-      local b = before[(i + 1) / 2]
+    local j = (i + 1) / 2
+    if text[j] then
+      local b = before[j]
       if not b then return nil end
       if b < lo then lo = b end
     end
   end
   return lo
 end
-local los = { A = lowest(from, beforeS, rowsByKind.S, ARGV[23]), S = lowest(from, beforeC, rowsByKind.C, ARGV[24]), C = from, X = from, L = from, O = from }
+local los = { A = lowest(from, beforeS, beforeSText, rowsByKind.S, ARGV[23]), S = lowest(from, beforeC, beforeCText, rowsByKind.C, ARGV[24]), C = from, X = from, L = from, O = from }
 local counts = { fMaxNow }
 for _, k in ipairs(KINDS) do
   local lo = los[k]
@@ -267,5 +310,5 @@ for _, k in ipairs(KINDS) do
   counts[#counts + 1] = redis.call('ZCOUNT', KIND_KEYS[k], lo and '(' .. loS or '-inf', asOfS)
 end
 
-return { 0, asOf, from, len, lanes, last, stT, stM, earlier('S', beforeS), earlier('C', beforeC), table.concat(recs, '\30'), statusRecs,
+return { 0, asOf, from, len, lanes, last, stT, stM, earlier('S', beforeS), earlier('C', beforeC), table.concat(parts), statusRecs,
   deltaFrom and 1 or 0, counts }
