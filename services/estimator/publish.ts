@@ -22,6 +22,8 @@ export interface PublisherDeps {
   staleAfterMs: number;
   republishEveryMs: number;
   now: () => number;
+  /** Window reads in flight at a time (READS_IN_FLIGHT). */
+  readsInFlight?: number;
 }
 
 export type RefreshResult = 'published' | 'unchanged' | 'no-events' | 'not-catalogued';
@@ -54,8 +56,37 @@ export function emptyWindow(queue: QueueRef, asOfMs: number): QueueWindow {
   };
 }
 
+/**
+ * Window reads in flight at a time. Redis answers a pipeline only once it has run all of it, and a catch-up's reads
+ * can be large (thousands of records for a busy queue after a burst), so a catch-up that sent every read at once left
+ * Node idle until Redis had run them all, and Redis idle while Node then ran the models. A few reads at a time, and
+ * the model run in a later macrotask than the read's reply (see `refresh`), keep both busy: the next reads are
+ * already in Redis while Node computes.
+ */
+export const READS_IN_FLIGHT = 4;
+
+/** A counting semaphore (FIFO): at most `limit` calls of fn run at a time, a slot is freed when fn settles. */
+export function createLimiter(limit: number) {
+  let active = 0;
+  const waiting: (() => void)[] = [];
+  return async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (active >= limit) await new Promise<void>((r) => waiting.push(r));
+    else active += 1;
+    try {
+      return await fn();
+    } finally {
+      const next = waiting.shift();
+      if (next) next(); // the slot passes straight to the next waiter
+      else active -= 1;
+    }
+  };
+}
+
+const nextMacrotask = () => new Promise<void>((r) => setImmediate(r));
+
 export function createPublisher(deps: PublisherDeps) {
   const { store, js, catalogue, logger } = deps;
+  const readSlot = createLimiter(deps.readsInFlight ?? READS_IN_FLIGHT);
   const s = subjects(deps.prefix);
   /** Last stored estimate per queue (saves a Redis read per refresh); cleared by rebuild. */
   const cache = new Map<string, QueueEstimate>();
@@ -96,7 +127,9 @@ export function createPublisher(deps: PublisherDeps) {
   async function refresh(queue: QueueRef): Promise<RefreshResult> {
     const key = queueKey(queue);
     // as of the queue's newest event time (lastEventMs), read in the same script call as the window
-    const window = await store.readLatestWindow(queue, MODEL_LOOKBACK_MS);
+    const window = await readSlot(() => store.readLatestWindow(queue, MODEL_LOOKBACK_MS));
+    // the reads that came back with this one free their slots first, so the next reads go out before any model runs
+    await nextMacrotask();
     if (window === null) return 'no-events';
     const prev = cache.get(key) ?? (await store.readEstimate(queue));
     const est = model(window, (prev?.revision ?? 0) + 1);
