@@ -30,10 +30,12 @@ export interface RefresherOptions {
   minIntervalMs: number;
   concurrency?: number;
   /**
-   * Refreshes at a time once no event has been applied for idleMs (nothing to take the CPU from). Default 64: the
-   * publisher still reads only a few windows at a time (READS_IN_FLIGHT in publish.ts), so Redis reads the next ones
-   * while Node runs the models of the last (catch-up after the ingest bench's 15k events, 72 queues, median of 4:
-   * 8 at a time 135 ms, 64 at a time 125 ms, 64 with 4 reads in flight 107 ms).
+   * Refreshes at a time once no event has been applied for idleMs (nothing to take the CPU from). Default 16: the
+   * publisher reads only a few windows at a time (READS_IN_FLIGHT in publish.ts), so Redis reads the next ones while
+   * Node runs the models of the last (bench/experiments/catch-up.ts, after the ingest bench's 15k events on 72
+   * queues, medians of 4: 8 at a time with unlimited reads 135 ms; with 4 reads in flight 8 / 16 / 64 at a time 126 /
+   * 110 / 106 ms). Not more: a pause mid-burst also starts a catch-up, and every queue it refreshes is refreshed again
+   * when the burst ends (64 at a time: 10.8 refreshes per 1k events in the ingest row, 16: 7.0-7.6, 8: 5.2-7.6).
    */
   idleConcurrency?: number;
   logger: Logger;
@@ -80,7 +82,7 @@ interface Entry {
 
 export function createRefresher(opts: RefresherOptions): Refresher {
   const busyConcurrency = opts.concurrency ?? 4;
-  const idleConcurrency = Math.max(busyConcurrency, opts.idleConcurrency ?? 64);
+  const idleConcurrency = Math.max(busyConcurrency, opts.idleConcurrency ?? 16);
   const backlogThreshold = opts.backlogThreshold ?? 256;
   const maxDeferMs = opts.maxDeferMs ?? 5000;
   const pending = new Map<string, Entry>();
