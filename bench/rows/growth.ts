@@ -18,15 +18,18 @@ interface Memory {
   estimatorRss: number;
   apiRss: number;
   redisUsed: number;
+  /** V8 heap in use after the forced GC (what the process retains; RSS also holds pages V8 has not returned). */
+  estimatorHeap: number;
+  apiHeap: number;
 }
 
 async function memory(h: Harness, est: BenchChild, api: BenchChild): Promise<Memory> {
   const [e, a, r] = await Promise.all([est.stats({ gc: true }), api.stats({ gc: true }), redisUsedMemory(h.redis)]);
-  return { estimatorRss: e.rss ?? NaN, apiRss: a.rss ?? NaN, redisUsed: r };
+  return { estimatorRss: e.rss ?? NaN, apiRss: a.rss ?? NaN, redisUsed: r, estimatorHeap: e.heapUsed ?? NaN, apiHeap: a.heapUsed ?? NaN };
 }
 
 const pct = (g: number | null) => (g === null ? '-' : `${g >= 0 ? '+' : ''}${(g * 100).toFixed(0)}%`);
-const memText = (m: Memory) => `est ${fmtBytes(m.estimatorRss)}, api ${fmtBytes(m.apiRss)}, redis ${fmtBytes(m.redisUsed)}`;
+const memText = (m: Memory) => `est ${fmtBytes(m.estimatorRss)} (heap ${fmtBytes(m.estimatorHeap)}), api ${fmtBytes(m.apiRss)} (heap ${fmtBytes(m.apiHeap)}), redis ${fmtBytes(m.redisUsed)}`;
 
 async function caughtUp(est: BenchChild, from: number, n: number, timeoutMs: number): Promise<void> {
   await waitUntil(async () => ((await est.stats({ memory: false })).processed ?? 0) - from >= n, `the estimator to apply ${n} events`, timeoutMs, 50);
