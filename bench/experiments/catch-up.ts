@@ -23,7 +23,7 @@ import { createQueueStore, type QueueStore } from '../../shared/queue-store/stor
 import { createPublisher } from '../../services/estimator/publish.ts';
 import { createRefresher } from '../../services/estimator/refresher.ts';
 import type { KezekEvent } from '../../shared/events/index.ts';
-import { desEvents } from '../lib/events.ts';
+import { ingestWorkload } from '../lib/events.ts';
 import { cpuMs } from '../lib/procs.ts';
 import { pseudonymiseEvent } from '../../shared/privacy.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -37,9 +37,9 @@ const logger = createLogger({ service: 'cu', level: 'warn', pretty: false });
 const catalogue = loadCatalogue();
 const queues = catalogue.queues();
 const ps = (e: KezekEvent) => pseudonymiseEvent(e as KezekEvent & { vehicleRef?: string }, 'k');
-const events = desEvents({ catalogue, queues, count: 15000, endMs: Date.now() - 60_000, tag: 'ing' }).map(ps);
-const firstMs = Math.min(...events.map((e) => Date.parse(e.occurredAt)));
-const warm = desEvents({ catalogue, queues, count: 2000, endMs: firstMs - 60_000, tag: 'ingw' }).map(ps);
+const workload = ingestWorkload(catalogue, 15_000, 2_000);
+const events = workload.events.map(ps);
+const warm = workload.warmup.map(ps);
 async function apply(store: QueueStore, evs: readonly KezekEvent[]) {
   let next = 0;
   await Promise.all(Array.from({ length: 256 }, async () => { while (next < evs.length) await store.applyEvent(evs[next++]!); }));

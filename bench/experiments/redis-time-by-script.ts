@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createHarness, defaultOptions, BENCH_PSEUDONYM_KEY } from '../lib/harness.ts';
-import { desEvents, prepareEvents, publishPrepared } from '../lib/events.ts';
+import { ingestWorkload, prepareEvents, publishPrepared } from '../lib/events.ts';
 import { cpuMs, startChild, waitUntil } from '../lib/procs.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { scriptDefs } from '../../shared/queue-store/scripts.ts';
@@ -25,9 +25,8 @@ try {
   const prefix = h.newPrefix('slowlog');
   const est = await startChild('estimator', { env: h.env(prefix) });
   const s = subjects(prefix);
-  const events = desEvents({ catalogue: h.catalogue, queues: h.catalogue.queues(), count: N, endMs: Date.now() - 60_000, tag: 'x' });
-  const first = Math.min(...events.map((e) => Date.parse(e.occurredAt)));
-  const warm = desEvents({ catalogue: h.catalogue, queues: h.catalogue.queues(), count: 2_000, endMs: first - 60_000, tag: 'w' });
+  const { events, warmup: warm } = ingestWorkload(h.catalogue, N, 2_000);
+  const n = events.length; // the DES may produce fewer than N (in the evening, a span lighter than average)
   const applied = async () => (await est.stats({ memory: false })).processed ?? 0;
   const pending = async () => (await est.stats({ memory: false })).counters?.refreshPending ?? 1;
   await publishPrepared(h.js, prepareEvents(warm, s, BENCH_PSEUDONYM_KEY));
@@ -41,7 +40,7 @@ try {
   const redisBefore = cpuMs(h.redisServer.pid);
   const t0 = performance.now();
   await publishPrepared(h.js, prepared);
-  await waitUntil(async () => (await applied()) >= warm.length + N, 'the events applied', 120_000, 25);
+  await waitUntil(async () => (await applied()) >= warm.length + n, 'the events applied', 120_000, 25);
   const tApplied = performance.now();
   const atApplied = { est: cpuMs(est.pid), nats: cpuMs(h.nats.pid), redis: cpuMs(h.redisServer.pid) };
   await waitUntil(async () => (await pending()) === 0, 'the estimates to catch up', 60_000, 10);
@@ -60,14 +59,14 @@ try {
     by.set(name, b);
   }
   const refreshes = ((await est.stats({ memory: false })).counters?.refreshes ?? 0) - refreshesBefore;
-  console.log(`${N} events: applied at ${Math.round((N * 1000) / (tApplied - t0))} ev/s; estimates caught up ${Math.round(tCaught - tApplied)} ms later; ${refreshes} refreshes`);
-  console.log(`Redis CPU (/proc, SLOWLOG on): ${(((redisAfter - redisBefore) * 1000) / N).toFixed(1)} ms per 1k events`);
+  console.log(`${n} events: applied at ${Math.round((n * 1000) / (tApplied - t0))} ev/s; estimates caught up ${Math.round(tCaught - tApplied)} ms later; ${refreshes} refreshes`);
+  console.log(`Redis CPU (/proc, SLOWLOG on): ${(((redisAfter - redisBefore) * 1000) / n).toFixed(1)} ms per 1k events`);
   console.log(
     `catch-up CPU (ms): estimator ${cpuMs(est.pid) - atApplied.est}, nats-server ${cpuMs(h.nats.pid) - atApplied.nats}, redis-server ${redisAfter - atApplied.redis} (/proc, 10 ms ticks)`,
   );
   console.log('Scripts (kezek*) include the commands they call, listed separately below them; us = SLOWLOG microseconds.');
   for (const [name, b] of [...by].sort((x, y) => y[1].us - x[1].us)) {
-    console.log(`${name.padEnd(24)} ${String(b.calls).padStart(8)} calls ${((b.us * 1000) / N).toFixed(0).padStart(8)} us per 1k events ${(b.us / b.calls).toFixed(1).padStart(8)} us per call`);
+    console.log(`${name.padEnd(24)} ${String(b.calls).padStart(8)} calls ${((b.us * 1000) / n).toFixed(0).padStart(8)} us per 1k events ${(b.us / b.calls).toFixed(1).padStart(8)} us per call`);
   }
   await est.stop();
 } finally {

@@ -101,6 +101,18 @@ export function desEvents(opts: Parameters<typeof desEventBatches>[0]): KezekEve
   return out;
 }
 
+/**
+ * The ingest row's workload: `count` DES events on every catalogued queue ending a minute before now, and `warmup`
+ * events with other eventIds ending a minute before the first of them. The DES may produce fewer than `count` (it
+ * stops at the end of its simulated span, sized from the profiles' average rates): use `events.length`.
+ */
+export function ingestWorkload(catalogue: Catalogue, count: number, warmup: number): { events: KezekEvent[]; warmup: KezekEvent[] } {
+  const queues = catalogue.queues();
+  const events = desEvents({ catalogue, queues, count, endMs: Date.now() - 60_000, tag: 'ing' });
+  const firstMs = Math.min(...events.map((e) => Date.parse(e.occurredAt)));
+  return { events, warmup: desEvents({ catalogue, queues, count: warmup, endMs: firstMs - 60_000, tag: 'ingw' }) };
+}
+
 /** Writes a catalogue with `queues` queues (even number) to a temp file; returns the path and the catalogue. */
 export function syntheticCatalogue(base: Catalogue, queues: number): { path: string; catalogue: Catalogue } {
   const korday = base.get('korday');

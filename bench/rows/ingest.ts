@@ -8,7 +8,7 @@
  */
 import type { KezekEvent } from '../../shared/events/index.ts';
 import { pseudonymiseEvent } from '../../shared/privacy.ts';
-import { desEvents, prepareEvents, publishPrepared } from '../lib/events.ts';
+import { ingestWorkload, prepareEvents, publishPrepared } from '../lib/events.ts';
 import { BENCH_PRODUCER_TOKEN, BENCH_PSEUDONYM_KEY, type Harness } from '../lib/harness.ts';
 import { cpuMs, startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
 import { baselineNames, type ChildStats } from '../services/ipc.ts';
@@ -244,11 +244,9 @@ function cpuRow(variant: string, producer: string, ours: Cpu, base: Cpu): Result
 export async function ingestRow(h: Harness): Promise<ResultRow[]> {
   const n = h.opts.ingestEvents;
   h.progress(`ingest: generating ${n} DES events on the 72 catalogued queues`);
-  const events = desEvents({ catalogue: h.catalogue, queues: h.catalogue.queues(), count: n, endMs: Date.now() - 60_000, tag: 'ing' });
+  // warm-up traffic: other eventIds, before the measured events
+  const { events, warmup } = ingestWorkload(h.catalogue, n, WARMUP_EVENTS);
   const count = events.length;
-  // warm-up traffic: other eventIds, the hour before the measured events
-  const firstMs = Math.min(...events.map((e) => Date.parse(e.occurredAt)));
-  const warmup = desEvents({ catalogue: h.catalogue, queues: h.catalogue.queues(), count: WARMUP_EVENTS, endMs: firstMs - 60_000, tag: 'ingw' });
   const serialise = (evs: readonly KezekEvent[]) => evs.map((ev) => JSON.stringify(pseudonymiseEvent(ev as KezekEvent & { vehicleRef?: string }, BENCH_PSEUDONYM_KEY)));
   const payloads = serialise(events);
   const w: Workload = { events, warmup, payloads, warmPayloads: serialise(warmup), timeout: Math.max(120_000, count * 5) };
