@@ -19,11 +19,11 @@ import { jetstream } from '@nats-io/jetstream';
 import { startRedisServer, startNatsServer } from '../../shared/local-servers.ts';
 import { connectNats, ensureStreams } from '../../shared/nats.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
-import { createQueueStore, type QueueStore } from '../../shared/queue-store/store.ts';
+import { createQueueStore } from '../../shared/queue-store/store.ts';
 import { createPublisher } from '../../services/estimator/publish.ts';
 import { createRefresher } from '../../services/estimator/refresher.ts';
 import type { KezekEvent } from '../../shared/events/index.ts';
-import { ingestWorkload } from '../lib/events.ts';
+import { applyThroughStore, ingestWorkload } from '../lib/events.ts';
 import { cpuMs } from '../lib/procs.ts';
 import { pseudonymiseEvent } from '../../shared/privacy.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -40,10 +40,6 @@ const ps = (e: KezekEvent) => pseudonymiseEvent(e as KezekEvent & { vehicleRef?:
 const workload = ingestWorkload(catalogue, 15_000, 2_000);
 const events = workload.events.map(ps);
 const warm = workload.warmup.map(ps);
-async function apply(store: QueueStore, evs: readonly KezekEvent[]) {
-  let next = 0;
-  await Promise.all(Array.from({ length: 256 }, async () => { while (next < evs.length) await store.applyEvent(evs[next++]!); }));
-}
 const variants = (process.env.VARIANTS ?? '8:1000,64:4,64:1000').split(',').map((v) => v.split(':').map(Number) as [number, number]);
 const R = Number(process.env.ROUNDS ?? 4);
 const res = new Map<string, number[]>();
@@ -54,10 +50,10 @@ for (let r = 0; r < R; r++) {
     await ensureStreams(nc, { prefix });
     const store = createQueueStore({ redis, prefix });
     const publisher = createPublisher({ store, js, catalogue, prefix, logger, staleAfterMs: 15 * 60_000, republishEveryMs: 600_000, now: Date.now, readsInFlight: reads });
-    await apply(store, warm);
+    await applyThroughStore(store, warm);
     await publisher.seedPriors();
     await publisher.refreshAll();
-    await apply(store, events);
+    await applyThroughStore(store, events);
     const refresher = createRefresher({ refresh: (q) => publisher.refresh(q), minIntervalMs: 1000, concurrency: 1, idleConcurrency: idle, logger });
     await new Promise((r) => setTimeout(r, 200));
     const c0 = process.cpuUsage(); const rc0 = cpuMs(redisSrv.pid);

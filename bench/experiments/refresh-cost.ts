@@ -24,8 +24,7 @@ import { startRedisServer } from '../../shared/local-servers.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createQueueStore, type QueueStore } from '../../shared/queue-store/store.ts';
 import { computeEstimate, MODEL_LOOKBACK_MS } from '../../shared/estimation/model.ts';
-import type { KezekEvent } from '../../shared/events/index.ts';
-import { desEvents } from '../lib/events.ts';
+import { applyThroughStore, desEvents } from '../lib/events.ts';
 import { cpuMs } from '../lib/procs.ts';
 
 const COUNTS = (process.env.EVENTS ?? '4000,17000,40000').split(',').map(Number);
@@ -37,11 +36,6 @@ const redis = new Redis(server.url);
 const catalogue = loadCatalogue();
 const queues = catalogue.queues();
 const f = (ms: number) => ms.toFixed(2).padStart(6);
-
-async function apply(store: QueueStore, events: readonly KezekEvent[]): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: 256 }, async () => { while (next < events.length) await store.applyEvent(events[next++]!); }));
-}
 
 async function refreshAll(store: QueueStore, revision: number): Promise<{ n: number; records: number }> {
   let n = 0;
@@ -68,11 +62,11 @@ try {
     const events = desEvents({ catalogue, queues, count: count + ROUNDS * PER_ROUND, endMs: Date.now() - 60_000, tag: `r${count}` });
     for (const mode of ['whole', 'delta'] as const) {
       const store = createQueueStore({ redis, prefix: `kezek-refresh-cost-${++run}`, windowCacheRecords: mode === 'whole' ? 0 : undefined });
-      await apply(store, events.slice(0, count));
+      await applyThroughStore(store, events.slice(0, count));
       await refreshAll(store, 1); // the first read of each queue is a whole one either way
       let node = 0, redisMs = 0, n = 0, records = 0;
       for (let r = 0; r < ROUNDS; r++) {
-        await apply(store, events.slice(count + r * PER_ROUND, count + (r + 1) * PER_ROUND));
+        await applyThroughStore(store, events.slice(count + r * PER_ROUND, count + (r + 1) * PER_ROUND));
         const redis0 = cpuMs(server.pid);
         const node0 = process.cpuUsage();
         const done = await refreshAll(store, r + 2);

@@ -18,6 +18,7 @@ import { subjectForEvent, type KezekEvent, type Subjects } from '../../shared/ev
 import { pseudonymiseEvent } from '../../shared/privacy.ts';
 import { createQueueSimulation, type QueueSimulation } from '../../shared/sim/des.ts';
 import { buildQueueScenario } from '../../shared/sim/profile.ts';
+import type { QueueStore } from '../../shared/queue-store/store.ts';
 
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
@@ -99,6 +100,12 @@ export function desEvents(opts: Parameters<typeof desEventBatches>[0]): KezekEve
   const out: KezekEvent[] = [];
   for (const b of desEventBatches(opts)) for (const ev of b) out.push(ev);
   return out;
+}
+
+/** Applies events straight through a queue store (no NATS), 256 calls in flight like the estimator's consumer. */
+export async function applyThroughStore(store: QueueStore, events: readonly KezekEvent[]): Promise<void> {
+  let next = 0;
+  await Promise.all(Array.from({ length: 256 }, async () => { while (next < events.length) await store.applyEvent(events[next++]!); }));
 }
 
 /**
