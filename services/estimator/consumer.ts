@@ -1,9 +1,10 @@
 /**
- * The estimator's durable pull consumer on the events stream: explicit ack, bounded ack-pending, bounded
- * redelivery with backoff. Created idempotently; deleted and re-created from the start of the stream by rebuild.
+ * The estimator's durable pull consumer on the events stream: cumulative ack (AckPolicy.All, acks.ts), bounded
+ * ack-pending, bounded redelivery with backoff. Created idempotently; re-created at its ack floor when deliveries
+ * may have been lost (acks.ts); deleted and re-created from the start of the stream by rebuild.
  */
 import { nanos } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, ReplayPolicy, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, ReplayPolicy, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
 import { subjects } from '../../shared/events/index.ts';
 
 export interface ConsumerOptions {
@@ -36,7 +37,8 @@ export function consumerConfig(o: ConsumerOptions, crossingId?: string): Partial
   const s = subjects(o.prefix);
   return {
     durable_name: durableName(o.prefix, crossingId),
-    ack_policy: AckPolicy.Explicit,
+    // one ack for a whole settled batch (acks.ts); the estimator never acks past an unsettled message
+    ack_policy: AckPolicy.All,
     deliver_policy: DeliverPolicy.All,
     replay_policy: ReplayPolicy.Instant,
     // The single consumer takes the whole stream, so it has no filter: on nats-server 2.9 a filter equal to the
@@ -56,19 +58,35 @@ function isNotFound(err: unknown): boolean {
   return e?.apiError?.().err_code === 10014 || e?.code === 404 || /consumer not found/i.test(e?.message ?? '');
 }
 
-/** Creates the durable consumer, or updates the mutable limits of an existing one. */
-export async function ensureConsumer(jsm: JetStreamManager, o: ConsumerOptions, crossingId?: string): Promise<void> {
+/**
+ * Creates the durable consumer, or updates the mutable limits of an existing one. Returns the delivery sequence
+ * its next message will carry (acks.ts checks that none is lost).
+ *
+ * An existing consumer is re-created at its ack floor (everything after the last ack is delivered again; applying
+ * it again is idempotent) when `rewind` is asked (a delivery was lost), when it still has unacked deliveries (they
+ * went to a process that is gone, and a cumulative ack past them would lose them), or when it was created with
+ * another ack policy (an older Kezek's explicit-ack consumer: the ack policy cannot be updated in place).
+ */
+export async function ensureConsumer(jsm: JetStreamManager, o: ConsumerOptions, crossingId?: string, opts: { rewind?: boolean } = {}): Promise<number> {
   const s = subjects(o.prefix);
   const cfg = consumerConfig(o, crossingId);
+  let info: ConsumerInfo;
   try {
-    await jsm.consumers.info(s.eventsStream, cfg.durable_name);
+    info = await jsm.consumers.info(s.eventsStream, cfg.durable_name);
   } catch (err) {
     if (!isNotFound(err)) throw err;
     await jsm.consumers.add(s.eventsStream, cfg);
-    return;
+    return 1;
+  }
+  if (opts.rewind || info.num_ack_pending > 0 || info.config.ack_policy !== cfg.ack_policy) {
+    const floor = info.ack_floor.stream_seq;
+    await deleteConsumer(jsm, o.prefix, crossingId);
+    await jsm.consumers.add(s.eventsStream, floor > 0 ? { ...cfg, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: floor + 1 } : cfg);
+    return 1;
   }
   const { ack_wait, max_deliver, backoff, max_ack_pending } = cfg;
-  await jsm.consumers.update(s.eventsStream, cfg.durable_name, { ack_wait, max_deliver, backoff, max_ack_pending });
+  const updated = await jsm.consumers.update(s.eventsStream, cfg.durable_name, { ack_wait, max_deliver, backoff, max_ack_pending });
+  return updated.delivered.consumer_seq + 1;
 }
 
 /** Deletes the durable consumer (its position and pending acks); a missing consumer is fine. */

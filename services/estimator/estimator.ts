@@ -26,7 +26,8 @@ import { createQueueStore, type QueueStore, type QueueStoreOptions } from '../..
 import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type ConsumerOptions } from './consumer.ts';
 import { createLeaseStore } from '../../shared/leases/store.ts';
 import { createPartitionManager, DEFAULT_LEASE_MS, newInstanceId, type PartitionManager } from './partitions.ts';
-import { createAckBatcher, processMessage, settle, type MessageContext, type Outcome, type Settlement } from './messages.ts';
+import { processMessage, settle, type MessageContext, type Outcome, type Settlement } from './messages.ts';
+import { CumulativeAcks } from './acks.ts';
 import { createPublisher } from './publish.ts';
 import { createRefresher } from './refresher.ts';
 
@@ -142,8 +143,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     republishEveryMs: deps.republishEveryMs ?? 10 * 60_000,
     now,
   });
-  const acks = createAckBatcher();
-  const msgCtx: MessageContext = { store, catalogue: deps.catalogue, pseudonymKey: deps.pseudonymKey, js, prefix: deps.prefix, maxDeliver: consumerOpts.maxDeliver, now, ack: acks.ack };
+  const msgCtx: MessageContext = { store, catalogue: deps.catalogue, pseudonymKey: deps.pseudonymKey, js, prefix: deps.prefix, maxDeliver: consumerOpts.maxDeliver, now };
   const refresher = createRefresher({
     refresh: (q) => publisher.refresh(q),
     minIntervalMs: deps.refreshIntervalMs ?? 1000,
@@ -159,6 +159,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   });
   /** Consumer handles by durable name: `consumers.get` costs an API round trip, so it is done once per durable. */
   const consumerHandles = new Map<string, Consumer>();
+  /** The cumulative-ack state of each durable this instance consumes (acks.ts), replaced whenever the consumer is (re-)created. */
+  const ackStates = new Map<string, CumulativeAcks>();
 
   // refreshPending and backlog are read from the refresher when asked (stats()), not kept here
   const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0 };
@@ -183,9 +185,21 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     if (!jsm) {
       jsm = await ensureStreams(deps.nc, { prefix: deps.prefix, replicas: deps.replicas });
       // crossing mode: each partition's consumer is ensured by its owner
-      if (!partitioned) await ensureConsumer(jsm, consumerOpts);
+      if (!partitioned) await prepareConsumer(jsm);
     }
     return jsm;
+  }
+
+  /**
+   * Ensures a durable consumer (consumer.ts; `rewind`: re-created at its ack floor) and starts its ack state afresh
+   * from the delivery sequence its next message will carry.
+   */
+  async function prepareConsumer(manager: JetStreamManager, crossingId?: string, rewind = false): Promise<void> {
+    const durable = durableName(deps.prefix, crossingId);
+    const next = await ensureConsumer(manager, consumerOpts, crossingId, { rewind });
+    consumerHandles.delete(durable);
+    ackStates.set(durable, new CumulativeAcks(next));
+    if (rewind) log.warn({ durable }, 'a delivery was lost: consumer re-created at its ack floor (what follows is applied again, idempotently)');
   }
 
   function count(outcome: Outcome, settlement: Settlement) {
@@ -201,9 +215,20 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
 
   /**
    * One fetch: every message is decided and settled by a small pool; unless replaying for a rebuild, the touched
-   * queues go to the background refresher. Returns how many messages it saw and whether a transient error happened.
+   * queues go to the background refresher. Whenever nothing is in flight (and at the end), one cumulative ack
+   * passes every message settled so far (acks.ts). Returns how many messages it saw and whether a transient error
+   * happened.
    */
-  async function cycle(refresh: boolean, durable: string = s.estimatorDurable, scope = '*'): Promise<{ messages: number; transient: boolean }> {
+  async function cycle(refresh: boolean, crossingId?: string): Promise<{ messages: number; transient: boolean }> {
+    const durable = durableName(deps.prefix, crossingId);
+    const scope = crossingId ?? '*';
+    if (ackStates.get(durable)?.lost) await prepareConsumer(await init(), crossingId, true);
+    let acks = ackStates.get(durable);
+    if (!acks) {
+      acks = new CumulativeAcks();
+      ackStates.set(durable, acks);
+    }
+    const ackState = acks;
     let consumer = consumerHandles.get(durable);
     if (!consumer) {
       consumer = await js.consumers.get(s.eventsStream, durable);
@@ -221,8 +246,15 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     // A counting semaphore: Promise.race over the whole in-flight set per message cost O(concurrency) allocations each
     let active = 0;
     let wake: (() => void) | undefined;
+    let ackTimer: NodeJS.Immediate | undefined;
+    const ackNow = () => {
+      if (ackTimer) clearImmediate(ackTimer);
+      ackTimer = undefined;
+      if (active === 0) ackState.take()?.ack();
+    };
     const release = () => {
       active -= 1;
+      if (active === 0) ackTimer ??= setImmediate(ackNow);
       // how much is still to apply (refreshes wait while that is a lot, refresher.ts): the messages left in the
       // stream (every message received since the sample is one fewer) plus those in progress
       if (refresh) refresher.noteBacklog(scope, Math.max(0, sampledPending - (messages - sampledAt)) + active);
@@ -236,6 +268,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       const outcome = await processMessage(m, msgCtx);
       if (deps.beforeSettle) await deps.beforeSettle(m, outcome);
       const settlement = await settle(m, outcome, msgCtx);
+      ackState.settled(m, settlement !== 'retried');
       count(outcome, settlement);
       if (outcome.kind === 'transient') transient = true;
       // duplicates too: a crash between the Lua call and the ack left the estimate unrefreshed
@@ -250,6 +283,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       for await (const m of msgs) {
         messages += 1;
         stats.received += 1;
+        ackState.delivered(m);
         // sampled: parsing a message's JetStream info costs about a microsecond, and the backlog moves slowly
         if (refresh && (messages & 31) === 1) {
           sampledPending = m.info.pending;
@@ -258,12 +292,15 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
         while (active >= concurrency) await slotFreed();
         active += 1;
         void handle(m)
-          .catch((err: unknown) => log.error({ err }, 'message handling failed'))
+          .catch((err: unknown) => {
+            ackState.settled(m, false); // unsettled: redelivered after ack_wait, and no cumulative ack passes it meanwhile
+            log.error({ err }, 'message handling failed');
+          })
           .finally(release);
       }
     } finally {
       while (active > 0) await slotFreed();
-      acks.flush(); // no ack is held past its fetch (stop() drains NATS right after the last one)
+      ackNow(); // no ack is held past its fetch (stop() drains NATS right after the last one)
       current.delete(durable);
       if (refresh && messages === 0) refresher.noteBacklog(scope, 0);
     }
@@ -291,13 +328,14 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
    * do not hold the replay up: their events are the normal loop's. A failed fetch ("heartbeats missed" on a busy
    * machine, a NATS reconnect) is retried: the replay is idempotent. Returns the messages seen.
    */
-  async function replayUntilCaught(manager: JetStreamManager, durable: string, targetSeq: number, stopped: () => boolean): Promise<number> {
+  async function replayUntilCaught(manager: JetStreamManager, crossingId: string | undefined, targetSeq: number, stopped: () => boolean): Promise<number> {
+    const durable = durableName(deps.prefix, crossingId);
     let events = 0;
     let errorDelay = 250;
     while (!stopped()) {
       let res: { messages: number; transient: boolean };
       try {
-        res = await cycle(false, durable);
+        res = await cycle(false, crossingId);
         errorDelay = 250;
       } catch (err) {
         log.warn({ err, durable }, 'replay fetch failed; retrying');
@@ -326,9 +364,9 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     stats.rebuilds += 1;
     await deleteConsumer(manager, deps.prefix);
     consumerHandles.clear();
-    await ensureConsumer(manager, consumerOpts);
+    await prepareConsumer(manager);
     publisher.clearCache();
-    const events = await replayUntilCaught(manager, s.estimatorDurable, targetSeq, () => stopping);
+    const events = await replayUntilCaught(manager, undefined, targetSeq, () => stopping);
     if (stopping) throw new Error('rebuild interrupted by shutdown');
     await publisher.seedPriors();
     stats.published += await publisher.refreshAll();
@@ -360,7 +398,6 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
    */
   async function replayPartition(crossingId: string, ctl: { stopped: boolean }): Promise<void> {
     const manager = await init();
-    const durable = durableName(deps.prefix, crossingId);
     const started = Date.now();
     log.info({ crossingId }, 'replaying partition from the start of the stream');
     stats.partitionReplays += 1;
@@ -368,15 +405,14 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     // consumer acked was applied to this Redis, so an interrupted replay resumes from the consumer's position.
     // Without it (first replay, or Redis lost its data since) the consumer starts again from the first event.
     if (await leases.isReplaying(crossingId)) {
-      await ensureConsumer(manager, consumerOpts, crossingId);
+      await prepareConsumer(manager, crossingId);
     } else {
       await deleteConsumer(manager, deps.prefix, crossingId);
-      consumerHandles.delete(durableName(deps.prefix, crossingId));
-      await ensureConsumer(manager, consumerOpts, crossingId);
+      await prepareConsumer(manager, crossingId);
       await leases.markReplaying(crossingId, true);
     }
     const targetSeq = await manager.streams.info(s.eventsStream).then((i) => i.state.last_seq, () => 0);
-    const events = await replayUntilCaught(manager, durable, targetSeq, () => stopping || ctl.stopped);
+    const events = await replayUntilCaught(manager, crossingId, targetSeq, () => stopping || ctl.stopped);
     if (stopping || ctl.stopped) return;
     await publisher.seedPriors();
     await refreshCrossing(crossingId);
@@ -388,7 +424,6 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
 
   /** The fetch loop of one owned crossing; ends when the partition is lost or the estimator stops. */
   async function runPartition(crossingId: string, ctl: { stopped: boolean }): Promise<void> {
-    const durable = durableName(deps.prefix, crossingId);
     let ensured = false;
     let errorDelay = 250;
     while (!stopping && !ctl.stopped) {
@@ -399,12 +434,12 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
           continue;
         }
         if (!ensured) {
-          await ensureConsumer(await init(), consumerOpts, crossingId);
+          await prepareConsumer(await init(), crossingId);
           ensured = true;
           // the previous owner may have died between a Lua call and its refresh
           await refreshCrossing(crossingId);
         }
-        const { transient } = await cycle(true, durable, crossingId);
+        const { transient } = await cycle(true, crossingId);
         if (transient) await waitForRedis();
         errorDelay = 250;
       } catch (err) {

@@ -1,10 +1,14 @@
 /**
  * One event message, from bytes to a settled JetStream message: decode -> validate against the catalogue ->
  * pseudonymise -> one atomic store call -> `settle`, the estimator's ONE ack policy:
- *   applied / duplicate          -> ack (after the Lua call returned)
- *   poison (bad JSON, invalid, unknown crossing, too late, eventId conflict) -> dead-letter with reason, then term
- *   transient (Redis down, ...)  -> nak with a growing delay; on the last allowed delivery -> dead-letter + term
- * A dead-letter publish that fails leaves the message unacked (nak), so nothing disappears silently.
+ *   applied / duplicate          -> 'acked': passed by the consumer's next cumulative ack (acks.ts), which is only
+ *                                   sent after the Lua call returned
+ *   poison (bad JSON, invalid, unknown crossing, too late, eventId conflict) -> dead-letter with reason, then
+ *                                   'dead-lettered': passed by the next cumulative ack like an applied one
+ *   transient (Redis down, ...)  -> nak with a growing delay ('retried': the cumulative ack stays below it until a
+ *                                   redelivery settles); on the last allowed delivery -> dead-letter
+ * A dead-letter publish that fails leaves the message unacked (nak), so nothing disappears silently. No `term`:
+ * under AckPolicy.All nats-server would take it as an ack of every message below it too.
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { subjects, validateEvent, type EventIssue, type KezekEvent } from '../../shared/events/index.ts';
@@ -48,40 +52,6 @@ export interface MessageContext {
   prefix: string;
   maxDeliver: number;
   now?: () => number;
-  /** How an ack is sent (createAckBatcher); default `m.ack()` at once. Either way it follows the Lua call. */
-  ack?: (m: JsMsg) => void;
-}
-
-export interface AckBatcher {
-  ack(m: JsMsg): void;
-  /** Sends every collected ack now (the end of a fetch, shutdown). Safe to call at any time. */
-  flush(): void;
-}
-
-/**
- * Acks settled during one event-loop turn are sent together: NATS writes its outbound buffer once per flush, so
- * acking one message at a time cost a socket write (and a wake-up of nats-server) per message, a large item of the
- * estimator's CPU profile under load. An ack is only ever collected after its Lua call returned; the group goes
- * out at the next `setImmediate`, or earlier on `flush()` (the end of every fetch). (A size/20 ms timer variant
- * measured worse: consumer CPU 206-236 vs 160-178 ms per 1k events in the ingest bench.)
- */
-export function createAckBatcher(): AckBatcher {
-  let pending: JsMsg[] = [];
-  let timer: NodeJS.Immediate | undefined;
-  const flush = () => {
-    if (timer) clearImmediate(timer);
-    timer = undefined;
-    const batch = pending;
-    pending = [];
-    for (const m of batch) m.ack();
-  };
-  return {
-    ack(m) {
-      pending.push(m);
-      timer ??= setImmediate(flush);
-    },
-    flush,
-  };
 }
 
 const MAX_RAW_CHARS = 16_384;
@@ -173,8 +143,6 @@ export async function settle(m: JsMsg, outcome: Outcome, ctx: MessageContext): P
   switch (outcome.kind) {
     case 'applied':
     case 'duplicate':
-      if (ctx.ack) ctx.ack(m);
-      else m.ack();
       return 'acked';
     case 'poison':
     case 'transient': {
@@ -193,7 +161,6 @@ export async function settle(m: JsMsg, outcome: Outcome, ctx: MessageContext): P
         m.nak(retryDelayMs(m.info.deliveryCount));
         return 'retried';
       }
-      m.term();
       return 'dead-lettered';
     }
   }

@@ -1,0 +1,80 @@
+/**
+ * Cumulative acknowledgement of one durable consumer (AckPolicy.All): instead of one `+ACK` per message, the
+ * estimator acks the highest stream sequence below which every delivery is settled, and JetStream acks everything
+ * up to it. One ack per drained batch instead of one per message (estimator and nats-server CPU: docs/adr or the
+ * bench README's ingest section).
+ *
+ * The invariant that keeps at-least-once: a stream sequence is acked only when every event at or below it (that
+ * this consumer delivers) was applied or dead-lettered. Why the rule below holds it:
+ * - a pull consumer delivers NEW messages in stream order, so a delivery not seen yet is either new (a higher
+ *   sequence than everything seen) or a redelivery of one already seen;
+ * - a seen message is settled ok (applied / dead-lettered: safe to pass), or it is OUTSTANDING (nak'd after a
+ *   transient failure, or its handling threw): the server redelivers it, and the ack point stays below it until a
+ *   redelivery settles ok;
+ * - a delivery lost on the way (a fetch that failed mid-batch, a reconnect) shows as a gap in the consumer's
+ *   delivery sequence (it counts every delivery, redeliveries included); from then on nothing is acked and the
+ *   consumer is re-created at its ack floor (`ensureConsumer(..., { rewind: true })`), which delivers again
+ *   everything after the last ack (re-applying is idempotent). A restart does the same when anything was left
+ *   unacked (the deliveries to the dead process are unknown to the new one).
+ * `term` is never sent: on nats-server it acks everything below the terminated message as well under AckPolicy.All;
+ * a dead-lettered message is passed by the next cumulative ack instead.
+ */
+import type { JsMsg } from '@nats-io/jetstream';
+
+export class CumulativeAcks {
+  /** The delivery sequence the next message must carry (undefined: accept any, e.g. a consumer of unknown state). */
+  #nextDelivery: number | undefined;
+  #lost = false;
+  /** Stream sequences settled NOT ok and not yet settled ok by a redelivery. */
+  readonly #outstanding = new Set<number>();
+  /** Messages settled ok and not acked yet (by an ack at or above them). */
+  #ok: JsMsg[] = [];
+  #acked = 0;
+
+  constructor(nextDelivery?: number) {
+    this.#nextDelivery = nextDelivery;
+  }
+
+  /** A message arrived. A delivery sequence other than the expected one means a delivery was lost. */
+  delivered(m: JsMsg): void {
+    const d = m.info.deliverySequence;
+    if (this.#nextDelivery !== undefined && d !== this.#nextDelivery) this.#lost = true;
+    this.#nextDelivery = d + 1;
+  }
+
+  /** Its outcome: ok = applied, duplicate or dead-lettered; not ok = nak'd, or its handling failed. */
+  settled(m: JsMsg, ok: boolean): void {
+    if (ok) {
+      this.#outstanding.delete(m.seq);
+      if (m.seq > this.#acked) this.#ok.push(m);
+    } else this.#outstanding.add(m.seq);
+  }
+
+  /** True once a delivery was lost: nothing more is acked; the consumer must be re-created at its ack floor. */
+  get lost(): boolean {
+    return this.#lost;
+  }
+
+  /** Messages settled not ok and not redelivered and settled since (they hold the ack point below them). */
+  get outstanding(): number {
+    return this.#outstanding.size;
+  }
+
+  /**
+   * The message to ack now: the highest settled-ok stream sequence that is above the last ack and below every
+   * outstanding one; undefined when there is none (or a delivery was lost). Call it only when no message of the
+   * consumer is in flight: an in-flight message is neither ok nor outstanding yet.
+   */
+  take(): JsMsg | undefined {
+    if (this.#lost || this.#ok.length === 0) return undefined;
+    let bound = Infinity;
+    for (const s of this.#outstanding) if (s < bound) bound = s;
+    let best: JsMsg | undefined;
+    for (const m of this.#ok) if (m.seq < bound && (!best || m.seq > best.seq)) best = m;
+    if (!best) return undefined;
+    const acked = best.seq;
+    this.#acked = acked;
+    this.#ok = this.#ok.filter((m) => m.seq > acked);
+    return best;
+  }
+}

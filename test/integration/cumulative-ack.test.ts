@@ -1,0 +1,165 @@
+/**
+ * Cumulative acks (AckPolicy.All, services/estimator/acks.ts) against a real nats-server and redis-server: the
+ * consumer's ack floor never passes an event whose handling failed until a redelivery of it is applied; a consumer
+ * left with unacked deliveries (a dead process), an older explicit-ack consumer, and a rewind asked for after a
+ * lost delivery are each re-created at the ack floor, so everything after the last ack is delivered again.
+ */
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { connect } from '@nats-io/transport-node';
+import { AckPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { KezekEventSchema, subjectForEvent, subjects, type KezekEvent } from '../../shared/events/index.ts';
+import { loadCatalogue, type Catalogue } from '../../shared/catalogue/index.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { ensureStreams } from '../../shared/nats.ts';
+import { createEstimator } from '../../services/estimator/estimator.ts';
+import { CONSUMER_DEFAULTS, durableName, ensureConsumer } from '../../services/estimator/consumer.ts';
+import { createQueueStore } from '../../shared/queue-store/store.ts';
+import { natsUrl, redisUrl, uniquePrefix } from '../helpers/env.ts';
+
+const KEY = 'test-pseudonym-key-0123456789';
+const MIN = 60_000;
+const Q = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'car' } as const;
+const logger = createLogger({ service: 'cumulative-ack-test', level: 'silent', pretty: false });
+
+let catalogue: Catalogue;
+beforeAll(() => {
+  catalogue = loadCatalogue();
+});
+const cleanups: (() => Promise<unknown>)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
+});
+
+async function setup() {
+  const prefix = uniquePrefix();
+  const nc = await connect({ servers: natsUrl() });
+  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
+  cleanups.push(() => redis.quit(), () => nc.drain());
+  await ensureStreams(nc, { prefix });
+  const jsm = await jetstreamManager(nc);
+  return { prefix, nc, redis, js: jetstream(nc), jsm, s: subjects(prefix) };
+}
+
+function arrivals(n: number, tag: string): KezekEvent[] {
+  const t0 = Date.now() - 60 * MIN;
+  return Array.from({ length: n }, (_, i) =>
+    KezekEventSchema.parse({ eventId: `${tag}-${i}`, ...Q, type: 'vehicle.arrived', vehicleRef: `PLATE-${tag}-${i}`, occurredAt: new Date(t0 + i * MIN).toISOString() }),
+  );
+}
+
+async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Fetches up to n messages of a durable without settling them. */
+async function fetchRaw(env: Awaited<ReturnType<typeof setup>>, durable: string, n: number): Promise<JsMsg[]> {
+  const c = await env.js.consumers.get(env.s.eventsStream, durable);
+  const out: JsMsg[] = [];
+  for await (const m of await c.fetch({ max_messages: n, expires: 1000 })) out.push(m);
+  return out;
+}
+
+const opts = (prefix: string) => ({ ...CONSUMER_DEFAULTS, prefix, ackWaitMs: 1000 });
+
+describe('cumulative acks', () => {
+  it('the ack floor stays below an event whose handling failed until its redelivery is applied', async () => {
+    const env = await setup();
+    const events = arrivals(12, 'hold');
+    const acks: { seq: number }[] = [];
+    for (const e of events) acks.push(await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId }));
+    const failSeq = acks[4]!.seq;
+    await createQueueStore({ redis: env.redis, prefix: env.prefix }).markInitialised();
+    let failed = 0;
+    const est = createEstimator({
+      nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, consumer: { ackWaitMs: 1500, maxDeliver: 5 },
+      beforeSettle: (m) => {
+        if (m.seq === failSeq && m.info.deliveryCount === 1) {
+          failed += 1;
+          throw new Error('handling failed after the Lua call');
+        }
+      },
+    });
+    cleanups.push(() => est.stop());
+    await est.start();
+    await until('every other event settled', async () => failed === 1 && est.stats().applied >= 11);
+    const held = await env.jsm.consumers.info(env.s.eventsStream, env.s.estimatorDurable);
+    expect(held.ack_floor.stream_seq).toBe(failSeq - 1);
+    expect(held.num_ack_pending).toBe(events.length - (failSeq - 1));
+    // ack_wait later the server delivers every unacked one again (the failed one and the held ones after it); each
+    // is a duplicate now (the failed one's Lua call had run), and one cumulative ack passes them all
+    const heldBack = events.length - (failSeq - 1);
+    await until('the redeliveries settled and everything acked', async () => {
+      const info = await env.jsm.consumers.info(env.s.eventsStream, env.s.estimatorDurable);
+      return est.stats().duplicates === heldBack && info.num_ack_pending === 0 && info.ack_floor.stream_seq === acks.at(-1)!.seq;
+    });
+    expect(est.stats()).toMatchObject({ applied: 11, duplicates: heldBack, deadLettered: 0 });
+    const window = await est.store.readWindow(Q, Date.now(), 120 * MIN);
+    expect(window.records.filter((r) => r.kind === 'A')).toHaveLength(events.length);
+  });
+
+  it('a consumer left with unacked deliveries is re-created at its ack floor, and delivers from there at once', async () => {
+    const env = await setup();
+    const events = arrivals(6, 'dead');
+    for (const e of events) await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId });
+    const durable = durableName(env.prefix);
+    expect(await ensureConsumer(env.jsm, opts(env.prefix))).toBe(1);
+    // a process receives five, acks the first two cumulatively, and dies
+    const got = await fetchRaw(env, durable, 5);
+    expect(got.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+    got[1]!.ack();
+    await env.nc.flush();
+    const before = await until('the ack to land', async () => {
+      const i = await env.jsm.consumers.info(env.s.eventsStream, durable);
+      return i.ack_floor.stream_seq === 2 ? i : undefined;
+    });
+    expect(before.num_ack_pending).toBe(3);
+    // the next process: re-created, its next message is delivery 1 of stream sequence 3 (no ack_wait to sit out)
+    expect(await ensureConsumer(env.jsm, opts(env.prefix))).toBe(1);
+    const after = await env.jsm.consumers.info(env.s.eventsStream, durable);
+    expect(after.created).not.toBe(before.created);
+    expect(after.config.ack_policy).toBe(AckPolicy.All);
+    const again = await fetchRaw(env, durable, 10);
+    expect(again.map((m) => [m.seq, m.info.deliverySequence])).toEqual([[3, 1], [4, 2], [5, 3], [6, 4]]);
+  });
+
+  it('a consumer with nothing unacked is kept, and its next delivery sequence is reported', async () => {
+    const env = await setup();
+    for (const e of arrivals(3, 'keep')) await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId });
+    const durable = durableName(env.prefix);
+    await ensureConsumer(env.jsm, opts(env.prefix));
+    const got = await fetchRaw(env, durable, 3);
+    got[2]!.ack();
+    await until('the ack to land', async () => (await env.jsm.consumers.info(env.s.eventsStream, durable)).num_ack_pending === 0);
+    const before = await env.jsm.consumers.info(env.s.eventsStream, durable);
+    expect(await ensureConsumer(env.jsm, opts(env.prefix))).toBe(4);
+    expect((await env.jsm.consumers.info(env.s.eventsStream, durable)).created).toBe(before.created);
+    // asked to rewind (a delivery was lost): re-created at the floor, which delivers nothing already acked
+    expect(await ensureConsumer(env.jsm, opts(env.prefix), undefined, { rewind: true })).toBe(1);
+    const after = await env.jsm.consumers.info(env.s.eventsStream, durable);
+    expect(after.created).not.toBe(before.created);
+    expect(after.num_pending).toBe(0);
+  });
+
+  it("an older Kezek's explicit-ack consumer becomes a cumulative one at its ack floor", async () => {
+    const env = await setup();
+    for (const e of arrivals(4, 'old')) await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId });
+    const durable = durableName(env.prefix);
+    await env.jsm.consumers.add(env.s.eventsStream, { durable_name: durable, ack_policy: AckPolicy.Explicit });
+    const got = await fetchRaw(env, durable, 4);
+    got[0]!.ack();
+    got[1]!.ack();
+    got[3]!.ack(); // the third is left unacked
+    await until('the acks to land', async () => (await env.jsm.consumers.info(env.s.eventsStream, durable)).ack_floor.stream_seq === 2);
+    expect(await ensureConsumer(env.jsm, opts(env.prefix))).toBe(1);
+    const info = await env.jsm.consumers.info(env.s.eventsStream, durable);
+    expect(info.config.ack_policy).toBe(AckPolicy.All);
+    expect((await fetchRaw(env, durable, 10)).map((m) => m.seq)).toEqual([3, 4]);
+  });
+});
