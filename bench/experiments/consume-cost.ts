@@ -1,0 +1,82 @@
+/**
+ * CPU the estimator's consume path costs per 1,000 events, without a producer competing for the cores: the ingest
+ * row's events are published to a fresh stream first, then an in-process estimator (store marked initialised, so
+ * the normal consume loop with refreshes, not a rebuild) applies them until its estimates caught up; measured: this
+ * process's CPU (only the estimator runs in it meanwhile), nats-server's and redis-server's (throwaway servers), and
+ * the wall time. A first estimator on its own prefix consumes the warm-up events, so the measured one runs on
+ * JIT-compiled code. `COMPARE=<another checkout>` loads that checkout's estimator too (the same node_modules) and
+ * alternates the two round by round, so each pair of rounds sees the same machine.
+ * `node --import tsx bench/experiments/consume-cost.ts` (ROUNDS=4, EVENTS=15000, COMPARE unset).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { jetstream } from '@nats-io/jetstream';
+import { startRedisServer, startNatsServer } from '../../shared/local-servers.ts';
+import { connectNats, ensureStreams } from '../../shared/nats.ts';
+import { loadCatalogue } from '../../shared/catalogue/index.ts';
+import { subjects } from '../../shared/events/subjects.ts';
+import { createEstimator as createThis } from '../../services/estimator/estimator.ts';
+import { createQueueStore } from '../../shared/queue-store/store.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { ingestWorkload, prepareEvents, publishPrepared } from '../lib/events.ts';
+import { cpuMs } from '../lib/procs.ts';
+
+const KEY = 'consume-cost-pseudonym-key-0123456789';
+const redisSrv = await startRedisServer({ dataDir: mkdtempSync(join(tmpdir(), 'kz-cc-r-')) });
+const natsSrv = await startNatsServer({ dataDir: mkdtempSync(join(tmpdir(), 'kz-cc-n-')) });
+const redis = new Redis(redisSrv.url);
+const nc = await connectNats({ url: natsSrv.url, name: 'consume-cost' });
+const js = jetstream(nc);
+const logger = createLogger({ service: 'consume-cost', level: 'warn', pretty: false });
+const catalogue = loadCatalogue();
+const workload = ingestWorkload(catalogue, Number(process.env.EVENTS ?? 15_000), 2_000);
+const rounds = Number(process.env.ROUNDS ?? 4);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+type Create = typeof createThis;
+const variants: [string, Create][] = [['this checkout', createThis]];
+if (process.env.COMPARE) {
+  const other = (await import(join(process.env.COMPARE, 'services/estimator/estimator.ts'))) as { createEstimator: Create };
+  variants.push([process.env.COMPARE, other.createEstimator]);
+}
+
+async function consume(createEstimator: Create, prefix: string, events: typeof workload.events): Promise<{ wallMs: number; node: number; nats: number; redis: number }> {
+  await ensureStreams(nc, { prefix });
+  await publishPrepared(js, prepareEvents(events, subjects(prefix), KEY));
+  await createQueueStore({ redis, prefix }).markInitialised();
+  await sleep(300); // let the servers settle after the publishing
+  const est = createEstimator({ nc, redis, catalogue, prefix, logger, pseudonymKey: KEY });
+  const c0 = process.cpuUsage();
+  const n0 = cpuMs(natsSrv.pid);
+  const r0 = cpuMs(redisSrv.pid);
+  const t0 = performance.now();
+  await est.start();
+  while (est.stats().applied + est.stats().duplicates < events.length || est.stats().refreshPending > 0) await sleep(5);
+  const wallMs = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  const out = { wallMs, node: (c.user + c.system) / 1000, nats: cpuMs(natsSrv.pid) - n0, redis: cpuMs(redisSrv.pid) - r0 };
+  await est.stop();
+  return out;
+}
+
+let n = 0;
+for (const [, create] of variants) await consume(create, `ccwarm${n++}`, workload.warmup);
+const per1k = (ms: number) => ((ms * 1000) / workload.events.length).toFixed(1);
+const all = new Map<string, { wallMs: number; node: number; nats: number; redis: number }[]>();
+for (let i = 0; i < rounds; i++) {
+  for (const [name, create] of i % 2 ? [...variants].reverse() : variants) {
+    const r = await consume(create, `cc${n++}`, workload.events);
+    all.set(name, [...(all.get(name) ?? []), r]);
+    console.log(`round ${i + 1} ${name}: ${workload.events.length} events in ${r.wallMs.toFixed(0)} ms; CPU ms per 1k events: estimator ${per1k(r.node)}, nats-server ${per1k(r.nats)}, redis-server ${per1k(r.redis)}`);
+  }
+}
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+for (const [name, rs] of all) {
+  console.log(`median ${name}: ${med(rs.map((r) => r.wallMs)).toFixed(0)} ms; CPU ms per 1k events: estimator ${per1k(med(rs.map((r) => r.node)))}, nats-server ${per1k(med(rs.map((r) => r.nats)))}, redis-server ${per1k(med(rs.map((r) => r.redis)))}`);
+}
+await nc.drain();
+redis.disconnect();
+await natsSrv.stop();
+await redisSrv.stop();
