@@ -42,11 +42,16 @@ export class CumulativeAcks {
     this.#nextDelivery = d + 1;
   }
 
-  /** Its outcome: ok = applied, duplicate or dead-lettered; not ok = nak'd, or its handling failed. */
+  /**
+   * Its outcome: ok = applied, duplicate or dead-lettered; not ok = nak'd, or its handling failed. A message at or
+   * below the last ack was settled ok before (a redelivery that crossed the ack): whatever this delivery did, it is
+   * acked, and the server would ignore its nak, so it must not hold the ack point (it would hold it for ever).
+   */
   settled(m: JsMsg, ok: boolean): void {
+    if (m.seq <= this.#acked) return;
     if (ok) {
       this.#outstanding.delete(m.seq);
-      if (m.seq > this.#acked) this.#ok.push(m);
+      this.#ok.push(m);
     } else this.#outstanding.add(m.seq);
   }
 

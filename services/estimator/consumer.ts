@@ -66,6 +66,9 @@ function isNotFound(err: unknown): boolean {
  * it again is idempotent) when `rewind` is asked (a delivery was lost), when it still has unacked deliveries (they
  * went to a process that is gone, and a cumulative ack past them would lose them), or when it was created with
  * another ack policy (an older Kezek's explicit-ack consumer: the ack policy cannot be updated in place).
+ * nats-server 2.9 cannot move a consumer, so this is a delete and an add: a crash between the two leaves no
+ * consumer, and the next start creates it from the start of the stream (every event applied again as a duplicate:
+ * slow, but nothing lost or counted twice).
  */
 export async function ensureConsumer(jsm: JetStreamManager, o: ConsumerOptions, crossingId?: string, opts: { rewind?: boolean } = {}): Promise<number> {
   const s = subjects(o.prefix);

@@ -42,6 +42,24 @@ describe('CumulativeAcks', () => {
     expect(a.lost).toBe(false);
   });
 
+  it('a failing redelivery of a message already acked does not hold the ack point (the server would ignore its nak)', () => {
+    const a = new CumulativeAcks(1);
+    const ms = [1, 2, 3].map((s) => msg(s, s));
+    for (const m of ms) {
+      a.delivered(m);
+      a.settled(m, true);
+    }
+    expect(a.take()?.seq).toBe(3);
+    const late = msg(2, 4); // redelivered (ack_wait) before the server saw the ack, and its handling failed
+    a.delivered(late);
+    a.settled(late, false);
+    expect(a.outstanding).toBe(0);
+    const next = msg(4, 5);
+    a.delivered(next);
+    a.settled(next, true);
+    expect(a.take()?.seq).toBe(4);
+  });
+
   it('acks nothing more once a delivery sequence is skipped (a delivery was lost)', () => {
     const a = new CumulativeAcks(1);
     const m1 = msg(1, 1);
