@@ -35,6 +35,19 @@ async function caughtUp(est: BenchChild, from: number, n: number, timeoutMs: num
   await waitUntil(async () => ((await est.stats({ memory: false })).processed ?? 0) - from >= n, `the estimator to apply ${n} events`, timeoutMs, 50);
 }
 
+/**
+ * Memory at rest after the events so far (call it once every event is applied): the estimates caught up (no refresh pending: the
+ * catch-up's delta reads hold large transient strings), then a quiet second, then a full GC and the reading, the same
+ * at every checkpoint. Read right after the last event was applied (before 2026-11-22), the estimator's RSS at the
+ * 100k checkpoint ranged 173-222 MiB over six runs with its heap in use flat at 21-25 MiB; at rest, two runs read
+ * 189 and 205 MiB: less spread, not none (what V8 and malloc keep committed after a GC varies).
+ */
+async function memoryAtRest(h: Harness, est: BenchChild, api: BenchChild): Promise<Memory> {
+  await waitUntil(async () => ((await est.stats({ memory: false })).counters?.refreshPending ?? 0) === 0, 'the estimates to catch up', 600_000, 50);
+  await new Promise((r) => setTimeout(r, 1000));
+  return memory(h, est, api);
+}
+
 export async function growthRow(h: Harness): Promise<ResultRow[]> {
   const rows: ResultRow[] = [];
   const n = h.opts.growthEvents;
@@ -100,7 +113,8 @@ export async function growthRow(h: Harness): Promise<ResultRow[]> {
       published += batch.length;
       if (next < checkpoints.length && published >= checkpoints[next]!) {
         await caughtUp(est, from, published, 600_000);
-        measured.push({ events: published, mem: await memory(h, est, api), complete: true, perSecond: (published * 1000) / (Date.now() - started) });
+        const perSecond = (published * 1000) / (Date.now() - started);
+        measured.push({ events: published, mem: await memoryAtRest(h, est, api), complete: true, perSecond });
         h.progress(`growth: ${published} events processed: ${memText(measured[measured.length - 1]!.mem)}`);
         next++;
       }
@@ -109,7 +123,8 @@ export async function growthRow(h: Harness): Promise<ResultRow[]> {
   }
   if (next < checkpoints.length && published > 0) {
     await caughtUp(est, from, published, 600_000);
-    measured.push({ events: published, mem: await memory(h, est, api), complete: false, perSecond: (published * 1000) / (Date.now() - started) });
+    const perSecond = (published * 1000) / (Date.now() - started);
+    measured.push({ events: published, mem: await memoryAtRest(h, est, api), complete: false, perSecond });
     h.progress(`growth: stopped at ${published} events (${outOfTime ? 'time budget reached' : 'event source exhausted'}): ${memText(measured[measured.length - 1]!.mem)}`);
   }
   await api.stop();
