@@ -1,8 +1,8 @@
 /**
  * Cumulative acknowledgement of one durable consumer (AckPolicy.All): instead of one `+ACK` per message, the
  * estimator acks the highest stream sequence below which every delivery is settled, and JetStream acks everything
- * up to it. One ack per drained batch instead of one per message (estimator and nats-server CPU: docs/adr or the
- * bench README's ingest section).
+ * up to it. One ack per drained batch instead of one per message: nats-server spends a quarter less CPU per event
+ * (services/estimator/README.md, "Cumulative acks").
  *
  * The invariant that keeps at-least-once: a stream sequence is acked only when every event at or below it (that
  * this consumer delivers) was applied or dead-lettered. Why the rule below holds it:
