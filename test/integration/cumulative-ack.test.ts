@@ -2,12 +2,13 @@
  * Cumulative acks (AckPolicy.All, services/estimator/acks.ts) against a real nats-server and redis-server: the
  * consumer's ack floor never passes an event whose handling failed until a redelivery of it is applied; a consumer
  * left with unacked deliveries (a dead process), an older explicit-ack consumer, and a rewind asked for after a
- * lost delivery are each re-created at the ack floor, so everything after the last ack is delivered again.
+ * lost delivery (here: a restart of the delivery sequence under a running estimator) are each re-created at the ack
+ * floor, so everything after the last ack is delivered again.
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { connect } from '@nats-io/transport-node';
-import { AckPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
 import { KezekEventSchema, subjectForEvent, subjects, type KezekEvent } from '../../shared/events/index.ts';
 import { loadCatalogue, type Catalogue } from '../../shared/catalogue/index.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -100,6 +101,35 @@ describe('cumulative acks', () => {
       return est.stats().duplicates === heldBack && info.num_ack_pending === 0 && info.ack_floor.stream_seq === acks.at(-1)!.seq;
     });
     expect(est.stats()).toMatchObject({ applied: 11, duplicates: heldBack, deadLettered: 0 });
+    const window = await est.store.readWindow(Q, Date.now(), 120 * MIN);
+    expect(window.records.filter((r) => r.kind === 'A')).toHaveLength(events.length);
+  });
+
+  it('a restart of the delivery sequence (the consumer re-created under the estimator) stops the acks and re-creates it at its ack floor', async () => {
+    const env = await setup();
+    const events = arrivals(15, 'lost');
+    const publish = async (evs: KezekEvent[]) => {
+      for (const e of evs) await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId });
+    };
+    await publish(events.slice(0, 10));
+    await createQueueStore({ redis: env.redis, prefix: env.prefix }).markInitialised();
+    const est = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, consumer: { ackWaitMs: 30_000, maxDeliver: 5 }, fetchExpiresMs: 1000 });
+    cleanups.push(() => est.stop());
+    await est.start();
+    await until('the first ten applied and acked', async () => est.stats().applied === 10 && (await env.jsm.consumers.info(env.s.eventsStream, env.s.estimatorDurable)).ack_floor.stream_seq === 10);
+    // someone else re-creates the consumer at sequence 6: its delivery sequence starts again at 1, which the
+    // estimator cannot tell from deliveries lost on the way
+    const durable = durableName(env.prefix);
+    const cfg = (await env.jsm.consumers.info(env.s.eventsStream, durable)).config;
+    await env.jsm.consumers.delete(env.s.eventsStream, durable);
+    await env.jsm.consumers.add(env.s.eventsStream, { ...cfg, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 6 });
+    const createdByOther = (await env.jsm.consumers.info(env.s.eventsStream, durable)).created;
+    await publish(events.slice(10));
+    await until('every event applied, the redelivered ones as duplicates, and everything acked', async () => {
+      const info = await env.jsm.consumers.info(env.s.eventsStream, durable);
+      return est.stats().applied === 15 && info.num_ack_pending === 0 && info.ack_floor.stream_seq === 15 && info.created !== createdByOther;
+    }, 20_000);
+    expect(est.stats().duplicates).toBeGreaterThanOrEqual(5); // 6-10 again, and whatever the first pass delivered before the rewind
     const window = await est.store.readWindow(Q, Date.now(), 120 * MIN);
     expect(window.records.filter((r) => r.kind === 'A')).toHaveLength(events.length);
   });
