@@ -22,8 +22,8 @@
 import type { JsMsg } from '@nats-io/jetstream';
 
 export class CumulativeAcks {
-  /** The delivery sequence the next message must carry (undefined: accept any, e.g. a consumer of unknown state). */
-  #nextDelivery: number | undefined;
+  /** The delivery sequence the next message must carry (consumer.ts ensureConsumer says it). */
+  #nextDelivery: number;
   #lost = false;
   /** Stream sequences settled NOT ok and not yet settled ok by a redelivery. */
   readonly #outstanding = new Set<number>();
@@ -31,14 +31,14 @@ export class CumulativeAcks {
   #ok: JsMsg[] = [];
   #acked = 0;
 
-  constructor(nextDelivery?: number) {
+  constructor(nextDelivery: number) {
     this.#nextDelivery = nextDelivery;
   }
 
   /** A message arrived. A delivery sequence other than the expected one means a delivery was lost. */
   delivered(m: JsMsg): void {
     const d = m.info.deliverySequence;
-    if (this.#nextDelivery !== undefined && d !== this.#nextDelivery) this.#lost = true;
+    if (d !== this.#nextDelivery) this.#lost = true;
     this.#nextDelivery = d + 1;
   }
 

@@ -222,13 +222,10 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   async function cycle(refresh: boolean, crossingId?: string): Promise<{ messages: number; transient: boolean }> {
     const durable = durableName(deps.prefix, crossingId);
     const scope = crossingId ?? '*';
-    if (ackStates.get(durable)?.lost) await prepareConsumer(await init(), crossingId, true);
-    let acks = ackStates.get(durable);
-    if (!acks) {
-      acks = new CumulativeAcks();
-      ackStates.set(durable, acks);
-    }
-    const ackState = acks;
+    // every path that creates or takes a consumer prepares it; a lost delivery re-creates it at its ack floor
+    const known = ackStates.get(durable);
+    if (!known || known.lost) await prepareConsumer(await init(), crossingId, known !== undefined);
+    const ackState = ackStates.get(durable)!;
     let consumer = consumerHandles.get(durable);
     if (!consumer) {
       consumer = await js.consumers.get(s.eventsStream, durable);
@@ -240,9 +237,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     });
     current.set(durable, msgs);
     let messages = 0;
-    /** JetStream's num_pending at the last sampled message, and how many messages had been received then. */
-    let sampledPending = 0;
-    let sampledAt = 0;
+    /** JetStream's num_pending at the latest message received (its info is parsed anyway: acks.ts reads its sequences). */
+    let pendingAtLatest = 0;
     // A counting semaphore: Promise.race over the whole in-flight set per message cost O(concurrency) allocations each
     let active = 0;
     let wake: (() => void) | undefined;
@@ -256,8 +252,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       active -= 1;
       if (active === 0) ackTimer ??= setImmediate(ackNow);
       // how much is still to apply (refreshes wait while that is a lot, refresher.ts): the messages left in the
-      // stream (every message received since the sample is one fewer) plus those in progress
-      if (refresh) refresher.noteBacklog(scope, Math.max(0, sampledPending - (messages - sampledAt)) + active);
+      // stream plus those in progress
+      if (refresh) refresher.noteBacklog(scope, pendingAtLatest + active);
       const w = wake;
       wake = undefined;
       w?.();
@@ -284,11 +280,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
         messages += 1;
         stats.received += 1;
         ackState.delivered(m);
-        // sampled: parsing a message's JetStream info costs about a microsecond, and the backlog moves slowly
-        if (refresh && (messages & 31) === 1) {
-          sampledPending = m.info.pending;
-          sampledAt = messages;
-        }
+        pendingAtLatest = m.info.pending;
         while (active >= concurrency) await slotFreed();
         active += 1;
         void handle(m)
