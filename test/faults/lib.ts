@@ -17,6 +17,7 @@ import { computeEstimate, MODEL_LOOKBACK_MS } from '../../shared/estimation/mode
 import type { QueueRef } from '../../shared/queue-store/api.ts';
 import type { QueueEstimate } from '../../shared/estimates.ts';
 import { runStart, type StartProcess } from '../helpers/start-process.ts';
+import { until as pollUntil } from '../helpers/until.ts';
 
 export const KEY = 'fault-pseudonym-key-0123456789';
 export const MIN = 60_000;
@@ -159,17 +160,5 @@ export async function consumerBacklog(nc: NatsConnection, prefix: string): Promi
   }
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== null && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
+/** test/helpers/until.ts with the fault tests' patience: a minute, every 100 ms. */
+export const until = <T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 60_000, everyMs = 100): Promise<T> => pollUntil(what, fn, timeoutMs, everyMs);

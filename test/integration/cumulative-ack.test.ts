@@ -5,58 +5,28 @@
  * lost delivery (here: a restart of the delivery sequence under a running estimator) are each re-created at the ack
  * floor, so everything after the last ack is delivered again.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Redis } from 'ioredis';
-import { connect } from '@nats-io/transport-node';
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg } from '@nats-io/jetstream';
-import { KezekEventSchema, subjectForEvent, subjects, type KezekEvent } from '../../shared/events/index.ts';
-import { loadCatalogue, type Catalogue } from '../../shared/catalogue/index.ts';
+import { describe, expect, it } from 'vitest';
+import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
+import { KezekEventSchema, subjectForEvent, type KezekEvent } from '../../shared/events/index.ts';
+import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { ensureStreams } from '../../shared/nats.ts';
 import { createEstimator } from '../../services/estimator/estimator.ts';
 import { CONSUMER_DEFAULTS, durableName, ensureConsumer } from '../../services/estimator/consumer.ts';
 import { createQueueStore } from '../../shared/queue-store/store.ts';
-import { natsUrl, redisUrl, uniquePrefix } from '../helpers/env.ts';
+import { estimatorTestEnv, TEST_PSEUDONYM_KEY as KEY } from '../helpers/estimator-env.ts';
+import { until } from '../helpers/until.ts';
 
-const KEY = 'test-pseudonym-key-0123456789';
 const MIN = 60_000;
 const Q = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'car' } as const;
 const logger = createLogger({ service: 'cumulative-ack-test', level: 'silent', pretty: false });
-
-let catalogue: Catalogue;
-beforeAll(() => {
-  catalogue = loadCatalogue();
-});
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function setup() {
-  const prefix = uniquePrefix();
-  const nc = await connect({ servers: natsUrl() });
-  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
-  cleanups.push(() => redis.quit(), () => nc.drain());
-  await ensureStreams(nc, { prefix });
-  const jsm = await jetstreamManager(nc);
-  return { prefix, nc, redis, js: jetstream(nc), jsm, s: subjects(prefix) };
-}
+const catalogue = loadCatalogue();
+const { cleanups, setup } = estimatorTestEnv();
 
 function arrivals(n: number, tag: string): KezekEvent[] {
   const t0 = Date.now() - 60 * MIN;
   return Array.from({ length: n }, (_, i) =>
     KezekEventSchema.parse({ eventId: `${tag}-${i}`, ...Q, type: 'vehicle.arrived', vehicleRef: `PLATE-${tag}-${i}`, occurredAt: new Date(t0 + i * MIN).toISOString() }),
   );
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
 }
 
 /**
@@ -135,8 +105,7 @@ describe('cumulative acks', () => {
     const createdByOther = (await env.jsm.consumers.info(env.s.eventsStream, durable)).created;
     await publish(events.slice(10));
     await until('every event applied, the redelivered ones as duplicates, and everything acked', async () => {
-      const info = await env.jsm.consumers.info(env.s.eventsStream, durable).catch(() => undefined); // mid re-creation
-      if (!info) return false;
+      const info = await env.jsm.consumers.info(env.s.eventsStream, durable); // throws mid re-creation: until tries again
       return est.stats().applied === 15 && info.num_ack_pending === 0 && info.ack_floor.stream_seq === 15 && info.created !== createdByOther;
     }, 20_000);
     expect(est.stats().duplicates).toBeGreaterThanOrEqual(5); // 6-10 again, and whatever the first pass delivered before the rewind

@@ -3,14 +3,13 @@
  * prefix): events on the stream -> Redis state -> estimates stored and published; poison -> DLQ; crash before ack
  * -> redelivery without double counting; Redis data loss -> rebuild from the stream.
  */
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { KezekEventSchema, subjectForEvent, subjects, type KezekEvent } from '../../shared/events/index.ts';
-import { loadCatalogue, type Catalogue } from '../../shared/catalogue/index.ts';
+import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { ensureStreams } from '../../shared/nats.ts';
 import { QueueEstimateSchema, type QueueEstimate } from '../../shared/estimates.ts';
 import { createEstimator, type Estimator, type EstimatorDeps } from '../../services/estimator/estimator.ts';
 import type { DeadLetter } from '../../services/estimator/messages.ts';
@@ -18,31 +17,16 @@ import { createQueueStore } from '../../shared/queue-store/store.ts';
 import { computeEstimate, MODEL_LOOKBACK_MS } from '../../shared/estimation/model.ts';
 import type { QueueStore } from '../../shared/queue-store/store.ts';
 import { startRedisServer } from '../../shared/local-servers.ts';
-import { natsUrl, redisUrl, tempDir, uniquePrefix } from '../helpers/env.ts';
+import { natsUrl, tempDir } from '../helpers/env.ts';
+import { estimatorTestEnv, TEST_PSEUDONYM_KEY as KEY } from '../helpers/estimator-env.ts';
+import { until } from '../helpers/until.ts';
 
-const KEY = 'test-pseudonym-key-0123456789';
 const MIN = 60_000;
 const Q = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'car' } as const;
 const logger = createLogger({ service: 'estimator-test', level: 'silent', pretty: false });
 
-let catalogue: Catalogue;
-beforeAll(() => {
-  catalogue = loadCatalogue();
-});
-
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => undefined);
-});
-
-async function setup() {
-  const prefix = uniquePrefix();
-  const nc = await connect({ servers: natsUrl() });
-  const redis = new Redis(redisUrl(), { maxRetriesPerRequest: 1 });
-  cleanups.push(() => redis.quit(), () => nc.drain());
-  await ensureStreams(nc, { prefix });
-  return { prefix, nc, redis, js: jetstream(nc), s: subjects(prefix) };
-}
+const catalogue = loadCatalogue();
+const { cleanups, setup } = estimatorTestEnv();
 
 function makeEstimator(env: { prefix: string; nc: NatsConnection; redis: Redis }, extra: Partial<EstimatorDeps> = {}): Estimator {
   const est = createEstimator({
@@ -73,16 +57,6 @@ function ev(type: KezekEvent['type'], tMs: number, extra: Record<string, unknown
 
 async function publishAll(js: ReturnType<typeof jetstream>, prefix: string, events: KezekEvent[]) {
   for (const e of events) await js.publish(subjectForEvent(subjects(prefix), e), JSON.stringify(e), { msgID: e.eventId });
-}
-
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 function scenario(t0: number): KezekEvent[] {

@@ -27,6 +27,7 @@ import { createEstimator } from '../../services/estimator/estimator.ts';
 import { durableName } from '../../services/estimator/consumer.ts';
 import { desEvents } from '../../bench/lib/events.ts';
 import { natsUrl, redisUrl, tempDir, uniquePrefix } from '../helpers/env.ts';
+import { until as pollUntil } from '../helpers/until.ts';
 
 const KEY = 'scaleout-pseudonym-key-0123456789';
 const ROOT = join(import.meta.dirname, '../..');
@@ -46,20 +47,8 @@ const children: { proc: ChildProcess; output: string[] }[] = [];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
-    await sleep(200);
-  }
-}
+/** The shared poll, every 200 ms (each try asks a three-node cluster). */
+const until = <T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs: number): Promise<T> => pollUntil(what, fn, timeoutMs, 200);
 
 function startEstimator(prefix: string, name: string) {
   const output: string[] = [];
