@@ -11,13 +11,8 @@
  * ~70-90 ms of CPU each: a catch-up this size is bound by the two together (the 72 delta reads carry ~16,600 records:
  * the pedestrian queues' windows, thousands of records each, dominate).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { jetstream } from '@nats-io/jetstream';
-import { startRedisServer, startNatsServer } from '../../shared/local-servers.ts';
-import { connectNats, ensureStreams } from '../../shared/nats.ts';
+import { ensureStreams } from '../../shared/nats.ts';
+import { experimentServers } from '../lib/experiment.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createQueueStore } from '../../shared/queue-store/store.ts';
 import { createPublisher } from '../../services/estimator/publish.ts';
@@ -28,11 +23,7 @@ import { cpuMs } from '../lib/procs.ts';
 import { pseudonymiseEvent } from '../../shared/privacy.ts';
 import { createLogger } from '../../shared/logger.ts';
 
-const redisSrv = await startRedisServer({ dataDir: mkdtempSync(join(tmpdir(), 'kz-cu-r-')) });
-const natsSrv = await startNatsServer({ dataDir: mkdtempSync(join(tmpdir(), 'kz-cu-n-')) });
-const redis = new Redis(redisSrv.url);
-const nc = await connectNats({ url: natsSrv.url, name: 'cu' });
-const js = jetstream(nc);
+const { redisSrv, redis, nc, js, close } = await experimentServers('cu');
 const logger = createLogger({ service: 'cu', level: 'warn', pretty: false });
 const catalogue = loadCatalogue();
 const queues = catalogue.queues();
@@ -69,4 +60,4 @@ for (let r = 0; r < R; r++) {
   }
 }
 for (const [k, v] of res) console.log(k, 'median', [...v].sort((a, b) => a - b)[v.length >> 1]!.toFixed(0), 'all', v.map((x) => x.toFixed(0)).join(' '));
-await nc.drain(); await redis.quit(); await redisSrv.stop(); await natsSrv.stop();
+await close();

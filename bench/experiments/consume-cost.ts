@@ -11,13 +11,9 @@
  * DES of that evening), medians: cumulative acks 576 ms, estimator 61.2, nats-server 14.9, redis-server 26.1 ms of
  * CPU per 1k events; per-message acks 607 ms, 60.8 / 19.9 / 27.3. Single rounds varied by +-20 % (this machine).
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
-import { jetstream } from '@nats-io/jetstream';
-import { startRedisServer, startNatsServer } from '../../shared/local-servers.ts';
-import { connectNats, ensureStreams } from '../../shared/nats.ts';
+import { ensureStreams } from '../../shared/nats.ts';
+import { experimentServers } from '../lib/experiment.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { createEstimator as createThis } from '../../services/estimator/estimator.ts';
@@ -27,11 +23,7 @@ import { ingestWorkload, prepareEvents, publishPrepared } from '../lib/events.ts
 import { cpuMs } from '../lib/procs.ts';
 
 const KEY = 'consume-cost-pseudonym-key-0123456789';
-const redisSrv = await startRedisServer({ dataDir: mkdtempSync(join(tmpdir(), 'kz-cc-r-')) });
-const natsSrv = await startNatsServer({ dataDir: mkdtempSync(join(tmpdir(), 'kz-cc-n-')) });
-const redis = new Redis(redisSrv.url);
-const nc = await connectNats({ url: natsSrv.url, name: 'consume-cost' });
-const js = jetstream(nc);
+const { redisSrv, natsSrv, redis, nc, js, close } = await experimentServers('consume-cost');
 const logger = createLogger({ service: 'consume-cost', level: 'warn', pretty: false });
 const catalogue = loadCatalogue();
 const workload = ingestWorkload(catalogue, Number(process.env.EVENTS ?? 15_000), 2_000);
@@ -79,7 +71,4 @@ const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length
 for (const [name, rs] of all) {
   console.log(`median ${name}: ${med(rs.map((r) => r.wallMs)).toFixed(0)} ms; CPU ms per 1k events: estimator ${per1k(med(rs.map((r) => r.node)))}, nats-server ${per1k(med(rs.map((r) => r.nats)))}, redis-server ${per1k(med(rs.map((r) => r.redis)))}`);
 }
-await nc.drain();
-redis.disconnect();
-await natsSrv.stop();
-await redisSrv.stop();
+await close();
