@@ -21,15 +21,31 @@ interface Memory {
   /** V8 heap in use after the forced GC (what the process retains; RSS also holds pages V8 has not returned). */
   estimatorHeap: number;
   apiHeap: number;
+  /**
+   * What V8 holds committed for its heap after that GC. It follows the peak of the run's transient allocations, not
+   * what is kept, and V8 returns it lazily: the part of RSS that moves between checkpoints while the heap in use stays.
+   */
+  estimatorHeapCommitted: number;
+  apiHeapCommitted: number;
 }
 
 async function memory(h: Harness, est: BenchChild, api: BenchChild): Promise<Memory> {
   const [e, a, r] = await Promise.all([est.stats({ gc: true }), api.stats({ gc: true }), redisUsedMemory(h.redis)]);
-  return { estimatorRss: e.rss ?? NaN, apiRss: a.rss ?? NaN, redisUsed: r, estimatorHeap: e.heapUsed ?? NaN, apiHeap: a.heapUsed ?? NaN };
+  return {
+    estimatorRss: e.rss ?? NaN,
+    apiRss: a.rss ?? NaN,
+    redisUsed: r,
+    estimatorHeap: e.heapUsed ?? NaN,
+    apiHeap: a.heapUsed ?? NaN,
+    estimatorHeapCommitted: e.heapTotal ?? NaN,
+    apiHeapCommitted: a.heapTotal ?? NaN,
+  };
 }
 
 const pct = (g: number | null) => (g === null ? '-' : `${g >= 0 ? '+' : ''}${(g * 100).toFixed(0)}%`);
-const memText = (m: Memory) => `est ${fmtBytes(m.estimatorRss)} (heap ${fmtBytes(m.estimatorHeap)}), api ${fmtBytes(m.apiRss)} (heap ${fmtBytes(m.apiHeap)}), redis ${fmtBytes(m.redisUsed)}`;
+/** RSS, then the V8 heap: in use / committed. */
+const memText = (m: Memory) =>
+  `est ${fmtBytes(m.estimatorRss)} (heap ${fmtBytes(m.estimatorHeap)} / ${fmtBytes(m.estimatorHeapCommitted)}), api ${fmtBytes(m.apiRss)} (heap ${fmtBytes(m.apiHeap)} / ${fmtBytes(m.apiHeapCommitted)}), redis ${fmtBytes(m.redisUsed)}`;
 
 async function caughtUp(est: BenchChild, from: number, n: number, timeoutMs: number): Promise<void> {
   await waitUntil(async () => ((await est.stats({ memory: false })).processed ?? 0) - from >= n, `the estimator to apply ${n} events`, timeoutMs, 50);

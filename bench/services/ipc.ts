@@ -6,7 +6,9 @@
 export interface ChildStats {
   /** Process memory (bytes); absent when the request said `memory: false`. */
   rss?: number;
+  /** V8 heap in use, and what V8 holds committed for it (in RSS even when unused: pages kept after a GC). */
   heapUsed?: number;
+  heapTotal?: number;
   /** Messages the service applied/acked (estimator: applied + duplicates; baseline: processed). */
   processed?: number;
   /** Service-specific counters. */
@@ -50,7 +52,7 @@ export function serveChild(opts: { counters: () => { processed?: number; counter
       const gc = (globalThis as { gc?: () => void }).gc;
       if (m.gc && gc) gc();
       const mem = process.memoryUsage();
-      const reply: ChildReply = { type: 'stats', id: m.id, stats: { rss: mem.rss, heapUsed: mem.heapUsed, ...opts.counters() } };
+      const reply: ChildReply = { type: 'stats', id: m.id, stats: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, ...opts.counters() } };
       process.send?.(reply);
     } else if (m.type === 'stop') void stop();
   });
