@@ -133,6 +133,8 @@ export interface QueueStore extends QueueReader {
 export const MAX_APPLY_BATCH = 64;
 const CONTROL_RE = /[\u0000-\u001f]/; // eslint-disable-line no-control-regex
 const SEP = '\u001f';
+/** Between the fields of apply-events' packed events (ARGV[4]); CONTROL_RE keeps it out of eventIds and refs. */
+const FIELD_SEP = '\u001e';
 
 /** The one mapping of Lua status codes to outcomes and typed errors. */
 function replyError(script: string, code: number, arg: unknown, ctx: Record<string, unknown>): QueueStoreError | null {
@@ -323,7 +325,8 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
   function sendBatch(items: PendingApply[]): void {
     const c = keys.crossing(items[0]!.crossingId);
     const callKeys = [c.ids, c.cmeta];
-    const args: (string | number)[] = [options.retentionMs, options.historyRetentionMs, options.bucketMs];
+    // the events' fields, joined into one argument (see the script's header): none holds a control character
+    const fields: (string | number)[] = [];
     const queueIndex = new Map<string, number>();
     for (const it of items) {
       const { id, list } = applyKeysOf(it.queue);
@@ -333,9 +336,10 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
         queueIndex.set(id, qi);
         for (const k of list) callKeys.push(k);
       }
-      args.push(qi);
-      for (const v of it.values) args.push(v);
+      fields.push(qi);
+      for (const v of it.values) fields.push(v);
     }
+    const args = [options.retentionMs, options.historyRetentionMs, options.bucketMs, fields.join(FIELD_SEP)];
     callScript(redis, 'apply-events', callKeys, args).then(
       (reply) => {
         const n = items.length;
