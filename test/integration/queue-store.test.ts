@@ -8,6 +8,7 @@ import { KezekEventSchema, type KezekEvent } from '../../shared/events/index.ts'
 import { windowFromEvents } from '../../shared/estimation/reference-window.ts';
 import { createQueueStore, QueueStoreError, type QueueStore } from '../../shared/queue-store/store.ts';
 import { dumpKeys } from '../../shared/queue-store/dump.ts';
+import { callScript } from '../../shared/queue-store/scripts.ts';
 import type { QueueRef } from '../../shared/queue-store/api.ts';
 import type { QueueEstimate } from '../../shared/estimates.ts';
 import { redisUrl, uniquePrefix } from '../helpers/env.ts';
@@ -48,6 +49,20 @@ async function applyAll(store: QueueStore, events: KezekEvent[]) {
 }
 
 describe('queue store: apply-event', () => {
+  it("apply-events refuses packed events whose field count is not 6 per event, naming it, and writes nothing", async () => {
+    const store = newStore();
+    const c = store.keys.crossing('korday');
+    const k = store.keys.queue(Q);
+    const queueKeys = [k.meta, k.records.A, k.records.S, k.records.C, k.records.X, k.records.L, k.records.O, k.vix, k.hist, k.hidx, k.hest];
+    // one event's 6 fields minus its value: a caller bug, not an event to apply
+    const fields = ['1', 'e-bad', String(T0), 'A', 'v1'].join('\u001e');
+    await expect(callScript(redis, 'apply-events', [c.ids, c.cmeta, ...queueKeys], [7 * 24 * HOUR, 30 * 24 * HOUR, 15 * MIN, fields])).rejects.toThrow(/6 fields per event, got 5/);
+    expect(await redis.exists(c.ids, c.cmeta, ...queueKeys)).toBe(0);
+    // the same event with its (empty) value field is applied
+    await expect(callScript(redis, 'apply-events', [c.ids, c.cmeta, ...queueKeys], [7 * 24 * HOUR, 30 * 24 * HOUR, 15 * MIN, `${fields}\u001e`])).resolves.toEqual([0, 0]);
+    expect(await redis.zcard(k.records.A)).toBe(1);
+  });
+
   it('events applied in the same tick are settled one by one: a duplicate, a conflict or a failing queue does not affect the others', async () => {
     const store = newStore();
     const a = arrived(T0, 'v1');
