@@ -43,9 +43,10 @@ async function memory(h: Harness, est: BenchChild, api: BenchChild): Promise<Mem
 }
 
 const pct = (g: number | null) => (g === null ? '-' : `${g >= 0 ? '+' : ''}${(g * 100).toFixed(0)}%`);
-/** RSS, then the V8 heap: in use / committed. */
+/** A process's RSS, then its V8 heap: in use / committed. */
+const procText = (rss: number, heap: number, committed: number) => `${fmtBytes(rss)} (heap ${fmtBytes(heap)} / ${fmtBytes(committed)})`;
 const memText = (m: Memory) =>
-  `est ${fmtBytes(m.estimatorRss)} (heap ${fmtBytes(m.estimatorHeap)} / ${fmtBytes(m.estimatorHeapCommitted)}), api ${fmtBytes(m.apiRss)} (heap ${fmtBytes(m.apiHeap)} / ${fmtBytes(m.apiHeapCommitted)}), redis ${fmtBytes(m.redisUsed)}`;
+  `est ${procText(m.estimatorRss, m.estimatorHeap, m.estimatorHeapCommitted)}, api ${procText(m.apiRss, m.apiHeap, m.apiHeapCommitted)}, redis ${fmtBytes(m.redisUsed)}`;
 
 async function caughtUp(est: BenchChild, from: number, n: number, timeoutMs: number): Promise<void> {
   await waitUntil(async () => ((await est.stats({ memory: false })).processed ?? 0) - from >= n, `the estimator to apply ${n} events`, timeoutMs, 50);
