@@ -6,7 +6,9 @@
  * the wall time. A first estimator on its own prefix consumes the warm-up events, so the measured one runs on
  * JIT-compiled code. `COMPARE=<another checkout>` loads that checkout's estimator too (the same node_modules) and
  * alternates the two round by round, so each pair of rounds sees the same machine.
- * `node --import tsx bench/experiments/consume-cost.ts` (ROUNDS=4, EVENTS=15000, COMPARE unset).
+ * `SETTINGS='[{}, {"concurrency": 1024}]'` compares settings of this checkout's estimator instead (a JSON list of
+ * createEstimator option overrides, each a variant, alternated the same way).
+ * `node --import tsx bench/experiments/consume-cost.ts` (ROUNDS=4, EVENTS=15000, COMPARE and SETTINGS unset).
  * On 2026-11-22 (2 x Intel Xeon guest, ROUNDS=8, COMPARE = the checkout before cumulative acks, 8,060 events: the
  * DES of that evening), medians: cumulative acks 576 ms, estimator 61.2, nats-server 14.9, redis-server 26.1 ms of
  * CPU per 1k events; per-message acks 607 ms, 60.8 / 19.9 / 27.3. Single rounds varied by +-20 % (this machine).
@@ -38,18 +40,22 @@ type Create = typeof createThis;
  * Each variant's estimator gets a Redis client of its own: a checkout defines its Lua scripts on the client under the
  * same command names, so on a shared client the last checkout's scripts would answer the other's calls.
  */
-const variants: [string, Create, Redis][] = [['this checkout', createThis, new Redis(redisSrv.url)]];
+type Overrides = Partial<Parameters<Create>[0]>;
+const variants: [string, Create, Redis, Overrides][] = [];
+if (process.env.SETTINGS) {
+  for (const o of JSON.parse(process.env.SETTINGS) as Overrides[]) variants.push([`this checkout ${JSON.stringify(o)}`, createThis, new Redis(redisSrv.url), o]);
+} else variants.push(['this checkout', createThis, new Redis(redisSrv.url), {}]);
 if (process.env.COMPARE) {
   const other = (await import(join(process.env.COMPARE, 'services/estimator/estimator.ts'))) as { createEstimator: Create };
-  variants.push([process.env.COMPARE, other.createEstimator, new Redis(redisSrv.url)]);
+  variants.push([process.env.COMPARE, other.createEstimator, new Redis(redisSrv.url), {}]);
 }
 
-async function consume(createEstimator: Create, redis: Redis, prefix: string, events: typeof workload.events): Promise<{ wallMs: number; node: number; nats: number; redis: number }> {
+async function consume(createEstimator: Create, redis: Redis, overrides: Overrides, prefix: string, events: typeof workload.events): Promise<{ wallMs: number; node: number; nats: number; redis: number }> {
   await ensureStreams(nc, { prefix });
   await publishPrepared(js, prepareEvents(events, subjects(prefix), KEY));
   await createQueueStore({ redis: sharedRedis, prefix }).markInitialised();
   await sleep(300); // let the servers settle after the publishing
-  const est = createEstimator({ nc, redis, catalogue, prefix, logger, pseudonymKey: KEY });
+  const est = createEstimator({ nc, redis, catalogue, prefix, logger, pseudonymKey: KEY, ...overrides });
   const c0 = process.cpuUsage();
   const n0 = cpuMs(natsSrv.pid);
   const r0 = cpuMs(redisSrv.pid);
@@ -64,12 +70,12 @@ async function consume(createEstimator: Create, redis: Redis, prefix: string, ev
 }
 
 let n = 0;
-for (const [, create, redis] of variants) await consume(create, redis, `ccwarm${n++}`, workload.warmup);
+for (const [, create, redis, o] of variants) await consume(create, redis, o, `ccwarm${n++}`, workload.warmup);
 const per1k = (ms: number) => ((ms * 1000) / workload.events.length).toFixed(1);
 const all = new Map<string, { wallMs: number; node: number; nats: number; redis: number }[]>();
 for (let i = 0; i < rounds; i++) {
-  for (const [name, create, redis] of i % 2 ? [...variants].reverse() : variants) {
-    const r = await consume(create, redis, `cc${n++}`, workload.events);
+  for (const [name, create, redis, o] of i % 2 ? [...variants].reverse() : variants) {
+    const r = await consume(create, redis, o, `cc${n++}`, workload.events);
     all.set(name, [...(all.get(name) ?? []), r]);
     console.log(`round ${i + 1} ${name}: ${workload.events.length} events in ${r.wallMs.toFixed(0)} ms; CPU ms per 1k events: estimator ${per1k(r.node)}, nats-server ${per1k(r.nats)}, redis-server ${per1k(r.redis)}`);
   }

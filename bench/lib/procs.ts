@@ -48,11 +48,20 @@ function profileFlags(name: string): string[] {
   return ['--cpu-prof', '--cpu-prof-dir', dir];
 }
 
+/**
+ * `BENCH_NODE_FLAGS='--single-threaded-gc'` adds node flags to the estimator and API children (Kezek's own
+ * processes, not the baselines): for trying a runtime setting on a row without editing code.
+ */
+function kezekFlags(name: string): string[] {
+  if (name !== 'estimator' && name !== 'api') return [];
+  return (process.env.BENCH_NODE_FLAGS ?? '').split(/\s+/).filter(Boolean);
+}
+
 export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare', opts: ForkOptions): Promise<BenchChild> {
   mkdirSync(LOGS_DIR, { recursive: true });
   const logFd = openSync(join(LOGS_DIR, `${name}-${++childCount}.log`), 'w');
   const proc: ChildProcess = fork(`${SERVICES_DIR}${name}.ts`, opts.args ?? [], {
-    execArgv: ['--import', 'tsx', '--expose-gc', ...profileFlags(name), ...(opts.execArgv ?? [])],
+    execArgv: ['--import', 'tsx', '--expose-gc', ...profileFlags(name), ...(opts.execArgv ?? []), ...kezekFlags(name)],
     // the child's own config comes from this env only (shared/config.ts reads it); PATH is needed for nothing else
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'warn', ...opts.env },
     stdio: ['ignore', logFd, logFd, 'ipc'],
