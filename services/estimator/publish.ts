@@ -103,9 +103,15 @@ export function createPublisher(deps: PublisherDeps) {
    * With no stored estimate (first boot, or Redis lost its data), the last revision published on the estimates
    * stream: new revisions continue above it, so subscribers never see a revision go back.
    */
+  /** One manager for every lookup: creating one costs a JetStream API round trip (once per queue at a cold start). */
+  let manager: ReturnType<JetStreamClient['jetstreamManager']> | undefined;
   async function publishedRevision(queue: QueueRef): Promise<number> {
     try {
-      const jsm = await js.jetstreamManager();
+      manager ??= js.jetstreamManager().catch((err: unknown) => {
+        manager = undefined; // NATS unreachable: the next lookup tries again
+        throw err;
+      });
+      const jsm = await manager;
       const m = await jsm.streams.getMessage(s.estimatesStream, { last_by_subj: s.estimatesFor(queue.crossingId, queue.direction, queue.vehicleClass) });
       const rev = m ? (m.json() as { revision?: unknown }).revision : undefined;
       return typeof rev === 'number' && Number.isInteger(rev) && rev >= 0 ? rev : 0;
