@@ -6,6 +6,8 @@
  * the wall time. A first estimator on its own prefix consumes the warm-up events, so the measured one runs on
  * JIT-compiled code. `COMPARE=<another checkout>` loads that checkout's estimator too (the same node_modules) and
  * alternates the two round by round, so each pair of rounds sees the same machine.
+ * The measurement starts when start() resolved (the boot done, the fetch loop begun); the figures below from before
+ * 22:20 UTC on 2026-11-22 included the boot (the same for both variants of a comparison, so their differences hold).
  * `SETTINGS='[{}, {"concurrency": 1024}]'` compares settings of this checkout's estimator instead (a JSON list of
  * createEstimator option overrides, each a variant, alternated the same way).
  * `node --import tsx bench/experiments/consume-cost.ts` (ROUNDS=4, EVENTS=15000, COMPARE and SETTINGS unset).
@@ -56,11 +58,13 @@ async function consume(createEstimator: Create, redis: Redis, overrides: Overrid
   await createQueueStore({ redis: sharedRedis, prefix }).markInitialised();
   await sleep(300); // let the servers settle after the publishing
   const est = createEstimator({ nc, redis, catalogue, prefix, logger, pseudonymKey: KEY, ...overrides });
+  // start() resolves once the boot (streams, consumer, seeding and refreshing the 72 queues' estimates) is done and
+  // the fetch loop began: the measurement starts there, so it holds the consumption only
+  await est.start();
   const c0 = process.cpuUsage();
   const n0 = cpuMs(natsSrv.pid);
   const r0 = cpuMs(redisSrv.pid);
   const t0 = performance.now();
-  await est.start();
   while (est.stats().applied + est.stats().duplicates < events.length || est.stats().refreshPending > 0) await sleep(5);
   const wallMs = performance.now() - t0;
   const c = process.cpuUsage(c0);
