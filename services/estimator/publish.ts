@@ -99,12 +99,12 @@ export function createPublisher(deps: PublisherDeps) {
     return computeEstimate(window, { profile, localZone, staleAfterMs: deps.staleAfterMs, nowMs: deps.now(), revision });
   };
 
+  /** One manager for every lookup: creating one costs a JetStream API round trip (once per queue at a cold start). */
+  let manager: ReturnType<JetStreamClient['jetstreamManager']> | undefined;
   /**
    * With no stored estimate (first boot, or Redis lost its data), the last revision published on the estimates
    * stream: new revisions continue above it, so subscribers never see a revision go back.
    */
-  /** One manager for every lookup: creating one costs a JetStream API round trip (once per queue at a cold start). */
-  let manager: ReturnType<JetStreamClient['jetstreamManager']> | undefined;
   async function publishedRevision(queue: QueueRef): Promise<number> {
     try {
       manager ??= js.jetstreamManager().catch((err: unknown) => {
