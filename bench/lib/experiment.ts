@@ -1,8 +1,8 @@
 /**
  * Throwaway nats-server and redis-server for a script in bench/experiments/, with a client of each; `close()` ends
- * the clients and stops the servers.
+ * the clients, stops the servers and removes their data directory.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -27,6 +27,7 @@ export async function experimentServers(name: string) {
       await redis.quit();
       await natsSrv.stop();
       await redisSrv.stop();
+      rmSync(dir, { recursive: true, force: true });
     },
   };
 }
