@@ -82,6 +82,11 @@ export function createKeys(prefix: string) {
     queueIndex: `${root}:queues`,
     crossing,
     queue,
+    /** The 11 per-queue KEYS of apply-events, in the script's order (see its header): meta, r:A..r:O, vix, hist, hidx, hest. */
+    applyEventsKeys: (q: QueueRef): string[] => {
+      const k = queue(q);
+      return [k.meta, ...RECORD_KINDS.map((kind) => k.records[kind]), k.vix, k.hist, k.hidx, k.hest];
+    },
     /** The status scopes that apply to a queue, most specific first. */
     statusKeysFor: (q: QueueRef): string[] => {
       const c = crossing(q.crossingId);

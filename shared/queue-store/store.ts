@@ -302,8 +302,7 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     const full = `${q.crossingId}\u0000${id}`;
     let list = applyKeys.get(full);
     if (!list) {
-      const k = keys.queue(q);
-      list = [...queueKeyList(q), k.vix, k.hist, k.hidx, k.hest];
+      list = keys.applyEventsKeys(q);
       applyKeys.set(full, list);
     }
     return { id, list };

@@ -53,7 +53,7 @@ describe('queue store: apply-event', () => {
     const store = newStore();
     const c = store.keys.crossing('korday');
     const k = store.keys.queue(Q);
-    const queueKeys = [k.meta, k.records.A, k.records.S, k.records.C, k.records.X, k.records.L, k.records.O, k.vix, k.hist, k.hidx, k.hest];
+    const queueKeys = store.keys.applyEventsKeys(Q);
     // one event's 6 fields minus its value: a caller bug, not an event to apply
     const fields = ['1', 'e-bad', String(T0), 'A', 'v1'].join('\u001e');
     await expect(callScript(redis, 'apply-events', [c.ids, c.cmeta, ...queueKeys], [7 * 24 * HOUR, 30 * 24 * HOUR, 15 * MIN, fields])).rejects.toThrow(/6 fields per event, got 5/);
