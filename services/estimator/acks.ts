@@ -16,6 +16,10 @@
  *   consumer is re-created at its ack floor (`ensureConsumer(..., { rewind: true })`), which delivers again
  *   everything after the last ack (re-applying is idempotent). A restart does the same when anything was left
  *   unacked (the deliveries to the dead process are unknown to the new one).
+ * - a message settled not ok on its LAST allowed delivery (`max_deliver`: the dead-letter publish failed too, or its
+ *   handling threw) is never delivered again by the server, so it would hold the ack point for ever and, once
+ *   `max_ack_pending` messages wait behind it, stall the consumer. It is STRANDED: the consumer is re-created at its
+ *   ack floor like after a lost delivery, which delivers it (and what follows) again with fresh delivery counts.
  * `term` is never sent: on nats-server it acks everything below the terminated message as well under AckPolicy.All;
  * a dead-lettered message is passed by the next cumulative ack instead.
  */
@@ -25,14 +29,18 @@ export class CumulativeAcks {
   /** The delivery sequence the next message must carry (consumer.ts ensureConsumer says it). */
   #nextDelivery: number;
   #lost = false;
+  #stranded = false;
+  /** The consumer's max_deliver: a message settled not ok on this delivery is never delivered again. */
+  readonly #maxDeliver: number;
   /** Stream sequences settled NOT ok and not yet settled ok by a redelivery. */
   readonly #outstanding = new Set<number>();
   /** Messages settled ok and not acked yet (by an ack at or above them). */
   #ok: JsMsg[] = [];
   #acked = 0;
 
-  constructor(nextDelivery: number) {
+  constructor(nextDelivery: number, maxDeliver = Infinity) {
     this.#nextDelivery = nextDelivery;
+    this.#maxDeliver = maxDeliver;
   }
 
   /** A message arrived. A delivery sequence other than the expected one means a delivery was lost. */
@@ -52,12 +60,23 @@ export class CumulativeAcks {
     if (ok) {
       this.#outstanding.delete(m.seq);
       this.#ok.push(m);
-    } else this.#outstanding.add(m.seq);
+    } else {
+      this.#outstanding.add(m.seq);
+      if (m.info.deliveryCount >= this.#maxDeliver) this.#stranded = true;
+    }
   }
 
   /** True once a delivery was lost: nothing more is acked; the consumer must be re-created at its ack floor. */
   get lost(): boolean {
     return this.#lost;
+  }
+
+  /**
+   * True once a message was settled not ok on its last allowed delivery: the server will not deliver it again, so
+   * nothing more is acked and the consumer must be re-created at its ack floor (as for `lost`).
+   */
+  get stranded(): boolean {
+    return this.#stranded;
   }
 
   /** Messages settled not ok and not redelivered and settled since (they hold the ack point below them). */
@@ -67,11 +86,11 @@ export class CumulativeAcks {
 
   /**
    * The message to ack now: the highest settled-ok stream sequence that is above the last ack and below every
-   * outstanding one; undefined when there is none (or a delivery was lost). Call it only when no message of the
+   * outstanding one; undefined when there is none (or a delivery was lost, or a message is stranded). Call it only when no message of the
    * consumer is in flight: an in-flight message is neither ok nor outstanding yet.
    */
   take(): JsMsg | undefined {
-    if (this.#lost || this.#ok.length === 0) return undefined;
+    if (this.#lost || this.#stranded || this.#ok.length === 0) return undefined;
     let bound = Infinity;
     for (const s of this.#outstanding) if (s < bound) bound = s;
     let best: JsMsg | undefined;

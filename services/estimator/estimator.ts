@@ -87,6 +87,11 @@ export interface EstimatorStats {
   rebuilds: number;
   /** Partition replays (crossing mode). */
   partitionReplays: number;
+  /**
+   * Consumers re-created at their ack floor because a message failed on its last allowed delivery and could not be
+   * dead-lettered either (acks.ts "stranded"): each one is an outage that outlasted the redeliveries; alert on it.
+   */
+  rewinds: number;
   /** Window reads of the refreshes: whole windows, and delta reads of only what came after the kept window. */
   windowReadsFull: number;
   windowReadsDelta: number;
@@ -163,7 +168,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const ackStates = new Map<string, CumulativeAcks>();
 
   // refreshPending and backlog are read from the refresher when asked (stats()), not kept here
-  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0 };
+  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, rewinds: 0 };
   const partitioned = deps.partitioning === 'crossing';
   const leases = createLeaseStore(deps.redis, deps.prefix);
   const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
@@ -194,12 +199,16 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
    * Ensures a durable consumer (consumer.ts; `rewind`: re-created at its ack floor) and starts its ack state afresh
    * from the delivery sequence its next message will carry.
    */
-  async function prepareConsumer(manager: JetStreamManager, crossingId?: string, rewind = false): Promise<void> {
+  async function prepareConsumer(manager: JetStreamManager, crossingId?: string, rewind?: 'lost' | 'stranded'): Promise<void> {
     const durable = durableName(deps.prefix, crossingId);
-    const next = await ensureConsumer(manager, consumerOpts, crossingId, { rewind });
+    const next = await ensureConsumer(manager, consumerOpts, crossingId, { rewind: rewind !== undefined });
     consumerHandles.delete(durable);
-    ackStates.set(durable, new CumulativeAcks(next));
-    if (rewind) log.warn({ durable }, 'a delivery was lost: consumer re-created at its ack floor (what follows is applied again, idempotently)');
+    ackStates.set(durable, new CumulativeAcks(next, consumerOpts.maxDeliver));
+    if (rewind === 'lost') log.warn({ durable }, 'a delivery was lost: consumer re-created at its ack floor (what follows is applied again, idempotently)');
+    else if (rewind === 'stranded') {
+      stats.rewinds += 1;
+      log.error({ durable, maxDeliver: consumerOpts.maxDeliver }, 'an event failed on its last allowed delivery and could not be dead-lettered: consumer re-created at its ack floor, so it is delivered again (what follows is applied again, idempotently)');
+    }
   }
 
   function count(outcome: Outcome, settlement: Settlement) {
@@ -222,9 +231,10 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   async function cycle(refresh: boolean, crossingId?: string): Promise<{ messages: number; transient: boolean }> {
     const durable = durableName(deps.prefix, crossingId);
     const scope = crossingId ?? '*';
-    // every path that creates or takes a consumer prepares it; a lost delivery re-creates it at its ack floor
+    // every path that creates or takes a consumer prepares it; a lost delivery or a stranded message (acks.ts)
+    // re-creates it at its ack floor
     const known = ackStates.get(durable);
-    if (!known || known.lost) await prepareConsumer(await init(), crossingId, known !== undefined);
+    if (!known || known.lost || known.stranded) await prepareConsumer(await init(), crossingId, known === undefined ? undefined : known.lost ? 'lost' : 'stranded');
     const ackState = ackStates.get(durable)!;
     let consumer = consumerHandles.get(durable);
     if (!consumer) {

@@ -2,8 +2,8 @@
  * Cumulative acks (AckPolicy.All, services/estimator/acks.ts) against a real nats-server and redis-server: the
  * consumer's ack floor never passes an event whose handling failed until a redelivery of it is applied; a consumer
  * left with unacked deliveries (a dead process), an older explicit-ack consumer, and a rewind asked for after a
- * lost delivery (here: a restart of the delivery sequence under a running estimator) are each re-created at the ack
- * floor, so everything after the last ack is delivered again.
+ * lost delivery (here: a restart of the delivery sequence under a running estimator) and an event that failed on its
+ * last allowed delivery are each re-created at the ack floor, so everything after the last ack is delivered again.
  */
 import { describe, expect, it } from 'vitest';
 import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
@@ -80,6 +80,41 @@ describe('cumulative acks', () => {
       return est.stats().duplicates === heldBack && info.num_ack_pending === 0 && info.ack_floor.stream_seq === acks.at(-1)!.seq;
     });
     expect(est.stats()).toMatchObject({ applied: 11, duplicates: heldBack, deadLettered: 0 });
+    const window = await est.store.readWindow(Q, Date.now(), 120 * MIN);
+    expect(window.records.filter((r) => r.kind === 'A')).toHaveLength(events.length);
+  });
+
+  it('an event that fails on its last allowed delivery is not stranded: the consumer is re-created at its ack floor and delivers it again', async () => {
+    const env = await setup();
+    const events = arrivals(8, 'strand');
+    const acks: { seq: number }[] = [];
+    for (const e of events) acks.push(await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId }));
+    const failSeq = acks[3]!.seq;
+    await createQueueStore({ redis: env.redis, prefix: env.prefix }).markInitialised();
+    const failedDeliveries: number[] = [];
+    const est = createEstimator({
+      nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, consumer: { ackWaitMs: 1000, maxDeliver: 2 }, fetchExpiresMs: 1000,
+      // its handling fails on both deliveries the consumer allows (as when the dead-letter publish fails too); the
+      // server then never delivers it again on its own
+      beforeSettle: (m) => {
+        if (m.seq === failSeq && failedDeliveries.length < 2) {
+          failedDeliveries.push(m.info.deliveryCount);
+          throw new Error('handling failed after the Lua call');
+        }
+      },
+    });
+    cleanups.push(() => est.stop());
+    const durable = durableName(env.prefix);
+    const createdFirst = async () => (await env.jsm.consumers.info(env.s.eventsStream, durable)).created;
+    await est.start();
+    const created = await createdFirst();
+    await until('the failed event delivered again after a re-creation, and everything acked', async () => {
+      const info = await env.jsm.consumers.info(env.s.eventsStream, durable); // throws mid re-creation: until tries again
+      return info.num_ack_pending === 0 && info.num_pending === 0 && info.ack_floor.stream_seq === acks.at(-1)!.seq && info.created !== created;
+    }, 20_000);
+    expect(failedDeliveries).toEqual([1, 2]);
+    expect(est.stats().rewinds).toBe(1);
+    expect(est.stats().deadLettered).toBe(0);
     const window = await est.store.readWindow(Q, Date.now(), 120 * MIN);
     expect(window.records.filter((r) => r.kind === 'A')).toHaveLength(events.length);
   });

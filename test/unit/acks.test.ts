@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import type { JsMsg } from '@nats-io/jetstream';
 import { CumulativeAcks } from '../../services/estimator/acks.ts';
 
-const msg = (seq: number, delivery: number) => ({ seq, info: { deliverySequence: delivery } }) as unknown as JsMsg;
+const msg = (seq: number, delivery: number, deliveryCount = 1) => ({ seq, info: { deliverySequence: delivery, deliveryCount } }) as unknown as JsMsg;
 
 describe('CumulativeAcks', () => {
   it('acks the highest settled message once everything below is settled ok', () => {
@@ -70,6 +70,39 @@ describe('CumulativeAcks', () => {
     a.settled(m3, true);
     expect(a.lost).toBe(true);
     expect(a.take()).toBeUndefined();
+  });
+
+  it('a message settled not ok on its last allowed delivery strands the consumer: nothing more is acked', () => {
+    const a = new CumulativeAcks(1, 3);
+    const ms = [1, 2, 3].map((s) => msg(s, s));
+    for (const m of ms) a.delivered(m);
+    a.settled(ms[0]!, true);
+    a.settled(ms[1]!, false); // first delivery failed: the server delivers it again
+    a.settled(ms[2]!, true);
+    expect(a.stranded).toBe(false);
+    expect(a.take()?.seq).toBe(1);
+    const second = msg(2, 4, 2);
+    a.delivered(second);
+    a.settled(second, false);
+    expect(a.stranded).toBe(false); // one delivery left
+    const last = msg(2, 5, 3);
+    a.delivered(last);
+    a.settled(last, false); // the server will not deliver seq 2 again
+    expect(a.stranded).toBe(true);
+    const after = msg(4, 6);
+    a.delivered(after);
+    a.settled(after, true);
+    expect(a.take()).toBeUndefined();
+    expect(a.lost).toBe(false);
+  });
+
+  it('a message settled ok on its last allowed delivery does not strand the consumer', () => {
+    const a = new CumulativeAcks(1, 2);
+    const m = msg(1, 1, 2);
+    a.delivered(m);
+    a.settled(m, true);
+    expect(a.stranded).toBe(false);
+    expect(a.take()?.seq).toBe(1);
   });
 
   it('a consumer that starts afresh (delivery 1 again) also counts as lost', () => {
