@@ -1,13 +1,29 @@
 /** Resolving a crossing and a queue from request parameters, with the API's 404/400 messages. */
 import type { Catalogue, Crossing, VehicleClass } from '../../shared/catalogue/index.ts';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { badRequest, notFound } from './errors.ts';
+import { badRequest, HttpError, notFound } from './errors.ts';
+import type { QueueReader } from '../../shared/queue-store/api.ts';
 import type { CachedBody } from './view.ts';
 
 export function requireCrossing(catalogue: Catalogue, id: string): Crossing {
   const c = catalogue.get(id);
   if (!c) throw notFound(`unknown crossing "${id}" (known: ${catalogue.crossings.map((x) => x.id).join(', ')})`);
   return c;
+}
+
+/**
+ * Reads computed from the queue store's records (`?asOf=`, history) are incomplete while the estimator rebuilds the
+ * store from the event stream (first boot, or Redis lost its data): 503 with Retry-After until it is done, instead of
+ * a 200 with numbers that are wrong. (The latest estimates come from the published view and stay served.)
+ */
+export async function requireRebuiltStore(reader: Pick<QueueReader, 'isInitialised'>): Promise<void> {
+  if (await reader.isInitialised()) return;
+  throw new HttpError(
+    'service_unavailable',
+    'the queue store is being rebuilt from the event stream; past estimates and history are incomplete until that finishes (the latest waits are served meanwhile)',
+    undefined,
+    { 'Retry-After': '30' },
+  );
 }
 
 /** Throws 400 when the direction or class is not one of the crossing's. */

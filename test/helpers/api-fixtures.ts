@@ -71,6 +71,8 @@ export interface Harness {
   publishEstimate(est: QueueEstimate): Promise<number>;
   addHistory(q: QueueRef, point: HistoryPoint): Promise<void>;
   markInitialised(): Promise<void>;
+  /** The store as while the estimator rebuilds it: /readyz degraded, asOf and history 503. */
+  clearInitialised(): Promise<void>;
   /** Number of messages in the events stream. */
   eventsInStream(): Promise<number>;
   build(extra?: Partial<AppDeps>, env?: Record<string, string>): ReturnType<typeof buildApp>;
@@ -101,6 +103,8 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
   const s = subjects(prefix);
   const apps: { close(): Promise<unknown> }[] = [];
   const logger = createLogger({ service: 'api-test', level: 'silent', pretty: false });
+  // the store as the estimator leaves it once rebuilt (tests of the rebuild state call clearInitialised)
+  await redis.set(keys.init, '1');
   return {
     prefix, config, catalogue, nc, redis, reader,
     async publishEstimate(est) {
@@ -114,6 +118,9 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
     },
     async markInitialised() {
       await redis.set(keys.init, '1');
+    },
+    async clearInitialised() {
+      await redis.del(keys.init);
     },
     async eventsInStream() {
       return (await jsm.streams.info(s.eventsStream)).state.messages;

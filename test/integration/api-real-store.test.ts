@@ -38,6 +38,20 @@ describe('API over the real queue store', () => {
     expect(res.json().queues[0]).toMatchObject({ waitSeconds: 4242 });
   });
 
+  it('while the store is being rebuilt (not initialised): readyz degraded, asOf and history 503 with Retry-After, latest waits served', async () => {
+    expect((await app.inject('/readyz')).json().checks.store.ok).toBe(false);
+    const asOf = await app.inject(`/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck&asOf=${new Date(t0 + 5 * MIN).toISOString()}`);
+    const history = await app.inject(`/v1/crossings/korday/history?direction=KZ-KG&vehicleClass=truck&from=${new Date(t0).toISOString()}&to=${new Date(t0 + 15 * MIN).toISOString()}&step=5m`);
+    for (const res of [asOf, history]) {
+      expect(res.statusCode).toBe(503);
+      expect(res.headers['retry-after']).toBe('30');
+      expect(res.json()).toMatchObject({ error: 'service_unavailable', message: expect.stringMatching(/being rebuilt/) });
+    }
+    expect((await app.inject('/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck')).json().queues[0]).toMatchObject({ waitSeconds: 4242 });
+    await store.markInitialised();
+    expect((await app.inject('/readyz')).json().checks.store.ok).toBe(true);
+  });
+
   it('answers asOf with the model over the events up to that instant', async () => {
     const asOf = new Date(t0 + 5 * MIN + 30_000).toISOString();
     const res = await app.inject(`/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck&asOf=${asOf}`);
@@ -57,11 +71,5 @@ describe('API over the real queue store', () => {
     expect(res.statusCode).toBe(200);
     const arrivals = res.json().points.reduce((s: number, p: { arrivals: number }) => s + p.arrivals, 0);
     expect(arrivals).toBe(10);
-  });
-
-  it('reports the store as initialised in /readyz once the estimator marked it', async () => {
-    expect((await app.inject('/readyz')).json().checks.store.ok).toBe(false);
-    await store.markInitialised();
-    expect((await app.inject('/readyz')).json().checks.store.ok).toBe(true);
   });
 });

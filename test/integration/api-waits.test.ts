@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
+import { bearer, createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
 
 let h: Harness;
 let app: FastifyInstance;
@@ -149,15 +149,38 @@ describe('crossings, health and the error shape', () => {
     expect((await app.inject('/v1/crossings/nur-zholy')).json().statusUntil).toBe(until);
   });
 
-  it('healthz is alive; readyz reports degraded until the store is initialised', async () => {
+  it('healthz is alive; readyz reports degraded until the store is initialised, and asOf answers 503 meanwhile', async () => {
     expect((await app.inject('/healthz')).json()).toEqual({ status: 'alive' });
+    await h.clearInitialised();
     const notReady = await app.inject('/readyz');
     expect(notReady.statusCode).toBe(503);
     expect(notReady.json()).toMatchObject({ status: 'degraded', checks: { store: { ok: false }, nats: { ok: true }, redis: { ok: true }, streams: { ok: true } } });
+    const past = await app.inject(`/v1/crossings/korday/waits?asOf=${new Date(Date.now() - 3600_000).toISOString()}`);
+    expect(past.statusCode).toBe(503);
+    expect(past.headers['retry-after']).toBe('30');
+    expect(past.json()).toMatchObject({ error: 'service_unavailable', message: expect.stringMatching(/being rebuilt/) });
+    expect((await app.inject('/v1/crossings/korday/waits')).statusCode).toBe(200); // the latest view is still served
     await h.markInitialised();
     const ready = await app.inject('/readyz');
     expect(ready.json()).toMatchObject({ checks: { store: { ok: true }, estimator: { ok: true } } });
     expect(ready.statusCode).toBe(200);
+  });
+
+  it('readyz: old estimates with nothing waiting for the estimator are a quiet period (ready); with events waiting and no estimator, stale (degraded)', async () => {
+    await h.markInitialised();
+    expect(await h.eventsInStream()).toBe(0);
+    const staleMs = h.config.STALE_AFTER_SECONDS * 1000;
+    const later = await h.build({ now: () => Date.now() + 2 * staleMs }); // a quiet night: no estimate for 2x the limit
+    const quiet = await later.inject('/readyz');
+    expect(quiet.json().checks).toMatchObject({ consumer: { ok: true, pending: 0 }, estimator: { ok: true, reason: expect.stringMatching(/nothing pending/) } });
+    expect(quiet.statusCode).toBe(200);
+    // an event nobody consumes: the old estimates now mean a missing estimator, not a quiet border
+    const event = { eventId: 'readyz-quiet-1', crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'car', type: 'vehicle.arrived', vehicleRef: 'QUIET-1', occurredAt: new Date(Date.now() + staleMs).toISOString() };
+    const posted = await later.inject({ method: 'POST', url: '/v1/events', headers: bearer('producer'), payload: [event] });
+    expect(posted.statusCode).toBe(202);
+    const degraded = await later.inject('/readyz');
+    expect(degraded.json().checks).toMatchObject({ consumer: { ok: false, pending: 1 }, estimator: { ok: false, reason: expect.stringMatching(/old \(limit/) } });
+    expect(degraded.statusCode).toBe(503);
   });
 
   it('uses one error shape for unknown routes (404) and wrong methods (405)', async () => {

@@ -4,7 +4,7 @@ import { z } from 'zod';
 import { DateTime } from 'luxon';
 import type { RouteOpts } from '../context.ts';
 import { badRequest } from '../errors.ts';
-import { checkQueueFilter, requireCrossing } from '../lookup.ts';
+import { checkQueueFilter, requireCrossing, requireRebuiltStore } from '../lookup.ts';
 import { CrossingParamsSchema, ErrorBodySchema, HISTORY_MAX_POINTS, HISTORY_MAX_SPAN_MS, HISTORY_STEPS, HistoryQuerySchema } from '../schemas.ts';
 import { docSchema, zs } from '../validation.ts';
 
@@ -43,6 +43,7 @@ export async function historyRoutes(app: FastifyInstance, { ctx }: RouteOpts): P
           }),
           400: docSchema(ErrorBodySchema),
           404: docSchema(ErrorBodySchema),
+          503: docSchema(ErrorBodySchema),
         },
       },
     },
@@ -59,6 +60,7 @@ export async function historyRoutes(app: FastifyInstance, { ctx }: RouteOpts): P
       if (toMs - fromMs > HISTORY_MAX_SPAN_MS) throw badRequest('the range may span at most 31 days', [{ path: 'query.from', message: 'range longer than 31 days' }]);
       if ((toMs - fromMs) / stepMs > HISTORY_MAX_POINTS) throw badRequest(`at most ${HISTORY_MAX_POINTS} points: use a larger step`, [{ path: 'query.step', message: 'too fine for this range' }]);
       const zone = q.tz === 'local' ? (ctx.catalogue.localZone(id) ?? 'UTC') : 'UTC';
+      await requireRebuiltStore(ctx.reader);
       const points = await ctx.reader.readHistory({ crossingId: id, direction: q.direction, vehicleClass: q.vehicleClass }, fromMs, toMs, stepMs);
       void reply.header('Cache-Control', 'public, max-age=30');
       return {

@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { QueueEstimate } from '../../../shared/estimates.ts';
 import type { RouteOpts } from '../context.ts';
 import { badRequest } from '../errors.ts';
-import { checkQueueFilter, requireCrossing, sendCached } from '../lookup.ts';
+import { checkQueueFilter, requireCrossing, requireRebuiltStore, sendCached } from '../lookup.ts';
 import { BulkWaitsResponseSchema, CrossingParamsSchema, EmptyQuerySchema, ErrorBodySchema, WaitsQuerySchema, WaitsResponseSchema } from '../schemas.ts';
 import { docSchema, zs } from '../validation.ts';
 import { etagOf, toQueueView } from '../view.ts';
@@ -38,6 +38,7 @@ export async function waitsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pro
           304: { type: 'null', description: 'Not modified' },
           400: docSchema(ErrorBodySchema),
           404: docSchema(ErrorBodySchema),
+          503: docSchema(ErrorBodySchema),
         },
       },
     },
@@ -53,6 +54,7 @@ export async function waitsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pro
       if (asOfMs > now) throw badRequest('asOf must not be in the future (use /forecast for the future)', [{ path: 'query.asOf', message: 'is in the future' }]);
       const refs = c.directions.flatMap((d) => c.vehicleClasses.map((vc) => ({ crossingId: id, direction: d, vehicleClass: vc })))
         .filter((q) => (!direction || q.direction === direction) && (!vehicleClass || q.vehicleClass === vehicleClass));
+      await requireRebuiltStore(ctx.reader);
       let ests: QueueEstimate[];
       try {
         ests = await Promise.all(refs.map((q) => ctx.reader.estimateAsOf(q, asOfMs)));
