@@ -10,7 +10,8 @@
  * 22:20 UTC on 2026-11-22 included the boot (the same for both variants of a comparison, so their differences hold).
  * `SETTINGS='[{}, {"concurrency": 1024}]'` compares settings of this checkout's estimator instead (a JSON list of
  * createEstimator option overrides, each a variant, alternated the same way).
- * `node --import tsx bench/experiments/consume-cost.ts` (ROUNDS=4, EVENTS=15000, COMPARE and SETTINGS unset).
+ * `PROFILE=<dir>` writes a CPU profile of each variant's last round (see profileTo below).
+ * `node --import tsx bench/experiments/consume-cost.ts` (ROUNDS=4, EVENTS=15000, COMPARE, SETTINGS, PROFILE unset).
  * On 2026-11-22 (2 x Intel Xeon guest, ROUNDS=8, COMPARE = the checkout before cumulative acks, 8,060 events: the
  * DES of that evening), medians: cumulative acks 576 ms, estimator 61.2, nats-server 14.9, redis-server 26.1 ms of
  * CPU per 1k events; per-message acks 607 ms, 60.8 / 19.9 / 27.3. Single rounds varied by +-20 % (this machine).
@@ -18,6 +19,8 @@
  * checkout before: 878 vs 914 ms, estimator 42.8 vs 48.2, nats-server 10.0 vs 12.0, redis-server 26.7 vs 27.3.
  */
 import { join } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { Redis } from 'ioredis';
 import { ensureStreams } from '../../shared/nats.ts';
 import { experimentServers } from '../lib/experiment.ts';
@@ -61,6 +64,8 @@ async function consume(createEstimator: Create, redis: Redis, overrides: Overrid
   // start() resolves once the boot (streams, consumer, seeding and refreshing the 72 queues' estimates) is done and
   // the fetch loop began: the measurement starts there, so it holds the consumption only
   await est.start();
+  const profiling = profileTo !== undefined && profileRound;
+  if (profiling) await startProfile();
   const c0 = process.cpuUsage();
   const n0 = cpuMs(natsSrv.pid);
   const r0 = cpuMs(redisSrv.pid);
@@ -69,8 +74,31 @@ async function consume(createEstimator: Create, redis: Redis, overrides: Overrid
   const wallMs = performance.now() - t0;
   const c = process.cpuUsage(c0);
   const out = { wallMs, node: (c.user + c.system) / 1000, nats: cpuMs(natsSrv.pid) - n0, redis: cpuMs(redisSrv.pid) - r0 };
+  if (profiling) await stopProfile(prefix);
   await est.stop();
   return out;
+}
+
+/**
+ * `PROFILE=<dir>`: the last round's measured window of each variant (from start() resolved until the estimates caught
+ * up) is CPU-profiled in-process (node:inspector) and written to <dir>/<prefix>.cpuprofile. Profiling slows the
+ * round: its figures are not comparable with the others.
+ */
+const profileTo = process.env.PROFILE;
+let profileRound = false;
+const inspector = profileTo === undefined ? undefined : new Session();
+async function startProfile(): Promise<void> {
+  inspector!.connect();
+  await inspector!.post('Profiler.enable');
+  await inspector!.post('Profiler.setSamplingInterval', { interval: 200 });
+  await inspector!.post('Profiler.start');
+}
+async function stopProfile(name: string): Promise<void> {
+  const { profile } = await inspector!.post('Profiler.stop');
+  inspector!.disconnect();
+  mkdirSync(profileTo!, { recursive: true });
+  writeFileSync(join(profileTo!, `${name}.cpuprofile`), JSON.stringify(profile));
+  console.log(`profile: ${join(profileTo!, `${name}.cpuprofile`)}`);
 }
 
 let n = 0;
@@ -78,6 +106,7 @@ for (const [, create, redis, o] of variants) await consume(create, redis, o, `cc
 const per1k = (ms: number) => ((ms * 1000) / workload.events.length).toFixed(1);
 const all = new Map<string, { wallMs: number; node: number; nats: number; redis: number }[]>();
 for (let i = 0; i < rounds; i++) {
+  profileRound = i === rounds - 1;
   for (const [name, create, redis, o] of i % 2 ? [...variants].reverse() : variants) {
     const r = await consume(create, redis, o, `cc${n++}`, workload.events);
     all.set(name, [...(all.get(name) ?? []), r]);
