@@ -15,8 +15,12 @@ import { startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
 import { fmt, fmtBytes, fmtRatio, growth, judge, ratio, type ResultRow } from '../lib/stats.ts';
 
 interface Memory {
+  /** RSS at rest (after the compacting GC and the settle, bench/services/ipc.ts): what the verdict compares. */
   estimatorRss: number;
   apiRss: number;
+  /** RSS as found, before that GC (shown beside it). */
+  estimatorRssBeforeGc: number;
+  apiRssBeforeGc: number;
   redisUsed: number;
   /** V8 heap in use after the forced GC (what the process retains; RSS also holds pages V8 has not returned). */
   estimatorHeap: number;
@@ -34,6 +38,8 @@ async function memory(h: Harness, est: BenchChild, api: BenchChild): Promise<Mem
   return {
     estimatorRss: e.rss ?? NaN,
     apiRss: a.rss ?? NaN,
+    estimatorRssBeforeGc: e.rssBeforeGc ?? NaN,
+    apiRssBeforeGc: a.rssBeforeGc ?? NaN,
     redisUsed: r,
     estimatorHeap: e.heapUsed ?? NaN,
     apiHeap: a.heapUsed ?? NaN,
@@ -43,10 +49,10 @@ async function memory(h: Harness, est: BenchChild, api: BenchChild): Promise<Mem
 }
 
 const pct = (g: number | null) => (g === null ? '-' : `${g >= 0 ? '+' : ''}${(g * 100).toFixed(0)}%`);
-/** A process's RSS, then its V8 heap: in use / committed. */
-const procText = (rss: number, heap: number, committed: number) => `${fmtBytes(rss)} (heap ${fmtBytes(heap)} / ${fmtBytes(committed)})`;
+/** A process's RSS at rest, then its V8 heap: in use / committed, then the RSS as found before the GC. */
+const procText = (rss: number, heap: number, committed: number, before: number) => `${fmtBytes(rss)} (heap ${fmtBytes(heap)} / ${fmtBytes(committed)}; ${fmtBytes(before)} before GC)`;
 const memText = (m: Memory) =>
-  `est ${procText(m.estimatorRss, m.estimatorHeap, m.estimatorHeapCommitted)}, api ${procText(m.apiRss, m.apiHeap, m.apiHeapCommitted)}, redis ${fmtBytes(m.redisUsed)}`;
+  `est ${procText(m.estimatorRss, m.estimatorHeap, m.estimatorHeapCommitted, m.estimatorRssBeforeGc)}, api ${procText(m.apiRss, m.apiHeap, m.apiHeapCommitted, m.apiRssBeforeGc)}, redis ${fmtBytes(m.redisUsed)}`;
 
 async function caughtUp(est: BenchChild, from: number, n: number, timeoutMs: number): Promise<void> {
   await waitUntil(async () => ((await est.stats({ memory: false })).processed ?? 0) - from >= n, `the estimator to apply ${n} events`, timeoutMs, 50);
@@ -57,7 +63,10 @@ async function caughtUp(est: BenchChild, from: number, n: number, timeoutMs: num
  * catch-up's delta reads hold large transient strings), then a quiet second, then a full GC and the reading, the same
  * at every checkpoint. Read right after the last event was applied (before 2026-11-22), the estimator's RSS at the
  * 100k checkpoint ranged 173-222 MiB over six runs with its heap in use flat at 21-25 MiB; at rest, two runs read
- * 189 and 205 MiB: less spread, not none (what V8 and malloc keep committed after a GC varies).
+ * 189 and 205 MiB: less spread, not none (what V8 and malloc keep committed after a GC varies). Since 2026-11-22
+ * 23:30 UTC the GC compacts every page and the reading waits for V8 to return the freed ones (ipc.ts): three runs
+ * before that read 205->220, 178->213 and 175->208 MiB (+7 / +20 / +18 %) with the heap in use at 20-24 MiB at
+ * both checkpoints; read at rest, 133->139 MiB.
  */
 async function memoryAtRest(h: Harness, est: BenchChild, api: BenchChild): Promise<Memory> {
   await waitUntil(async () => ((await est.stats({ memory: false })).counters?.refreshPending ?? 0) === 0, 'the estimates to catch up', 600_000, 50);
