@@ -125,6 +125,8 @@ interface RunResult {
   /** Of their window reads, those that read only what came after the queue's kept window (the rest: whole). */
   timedDeltaReads?: number;
   timedWholeReads?: number;
+  /** Queue events per apply-events call in the timed part (how much each Redis call carried). */
+  eventsPerApplyCall?: number;
 }
 
 /**
@@ -150,6 +152,8 @@ async function finishEstimatorRun(
     timedRefreshes: (counters?.refreshes ?? NaN) - (run.from.counters?.refreshes ?? NaN),
     timedDeltaReads: (counters?.windowReadsDelta ?? NaN) - (run.from.counters?.windowReadsDelta ?? NaN),
     timedWholeReads: (counters?.windowReadsFull ?? NaN) - (run.from.counters?.windowReadsFull ?? NaN),
+    eventsPerApplyCall:
+      ((counters?.applyCallEvents ?? NaN) - (run.from.counters?.applyCallEvents ?? NaN)) / ((counters?.applyCalls ?? NaN) - (run.from.counters?.applyCalls ?? NaN)),
   };
 }
 
@@ -322,7 +326,7 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
     {
       group: '1 ingest',
       what: '    (a) applied only (every event acked after its Lua call, before the last refreshes)',
-      result: fmt(appliedRateA, 'ev/s'),
+      result: `${fmt(appliedRateA, 'ev/s')}; ${fmt(medianOf(runsA.map((r) => r.eventsPerApplyCall)), '', 1)} events per apply-events call`,
       baseline: fmt(rateBase, 'ev/s'),
       ratio: fmtRatio(pairedRatio(runsA.map((r) => r.appliedRate ?? NaN), runsBase.map((r) => r.rate))),
       target: '-',
@@ -350,7 +354,7 @@ export async function ingestRow(h: Harness): Promise<ResultRow[]> {
     {
       group: '1 ingest',
       what: '    (b) applied only; the estimates caught up (every touched queue refreshed) this long after',
-      result: `${fmt(appliedRateB, 'ev/s')}; ${fmt(catchUpMs, 'ms', 0)} later, ${fmt(refreshesPer1k, '', 1)} refreshes per 1k events (${Number.isFinite(deltaShare) ? `${(deltaShare * 100).toFixed(0)} %` : '-'} delta window reads)`,
+      result: `${fmt(appliedRateB, 'ev/s')}; ${fmt(medianOf(runsB.map((r) => r.eventsPerApplyCall)), '', 1)} events per apply-events call; caught up ${fmt(catchUpMs, 'ms', 0)} later, ${fmt(refreshesPer1k, '', 1)} refreshes per 1k events (${Number.isFinite(deltaShare) ? `${(deltaShare * 100).toFixed(0)} %` : '-'} delta window reads)`,
       baseline: fmt(rateBase, 'ev/s'),
       ratio: fmtRatio(pairedRatio(runsB.map((r) => r.appliedRate ?? NaN), runsBase.map((r) => r.rate))),
       target: '-',

@@ -95,6 +95,9 @@ export interface EstimatorStats {
   /** Window reads of the refreshes: whole windows, and delta reads of only what came after the kept window. */
   windowReadsFull: number;
   windowReadsDelta: number;
+  /** apply-events calls and the queue events they carried (shared/queue-store/store.ts applyCalls). */
+  applyCalls: number;
+  applyCallEvents: number;
 }
 
 export interface RebuildReport {
@@ -168,7 +171,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const ackStates = new Map<string, CumulativeAcks>();
 
   // refreshPending and backlog are read from the refresher when asked (stats()), not kept here
-  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, rewinds: 0 };
+  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta' | 'applyCalls' | 'applyCallEvents'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, rewinds: 0 };
   const partitioned = deps.partitioning === 'crossing';
   const leases = createLeaseStore(deps.redis, deps.prefix);
   const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
@@ -548,7 +551,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     store,
     stats: () => {
       const reads = store.windowReads();
-      return { ...stats, refreshPending: refresher.pending(), backlog: refresher.backlog(), windowReadsFull: reads.full, windowReadsDelta: reads.delta };
+      const calls = store.applyCalls();
+      return { ...stats, refreshPending: refresher.pending(), backlog: refresher.backlog(), windowReadsFull: reads.full, windowReadsDelta: reads.delta, applyCalls: calls.calls, applyCallEvents: calls.events };
     },
     partitions: () => partitionManager?.owned() ?? [],
     start() {

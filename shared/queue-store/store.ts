@@ -116,6 +116,8 @@ export interface QueueStore extends QueueReader {
   clearWindowCache(): void;
   /** readLatestWindow calls so far that read the whole window, those that read only what was new, and the records kept. */
   windowReads(): { full: number; delta: number; keptRecords: number };
+  /** apply-events calls sent so far and the queue events they carried (events per call: how well the tick batches). */
+  applyCalls(): { calls: number; events: number };
   /**
    * Stores the latest published estimate; the revision is assigned here (previous + 1). Not written when older (by
    * asOf) than the stored one. `seed: true` writes a cold-start estimate only if the queue has none; any later
@@ -321,7 +323,10 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
   const batches = new Map<string, PendingApply[]>();
   let flushScheduled = false;
 
+  const applyCallCounts = { calls: 0, events: 0 };
   function sendBatch(items: PendingApply[]): void {
+    applyCallCounts.calls += 1;
+    applyCallCounts.events += items.length;
     const c = keys.crossing(items[0]!.crossingId);
     const callKeys = [c.ids, c.cmeta];
     // the events' fields, joined into one argument (see the script's header): none holds a control character
@@ -651,6 +656,7 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       windowCacheSize = 0;
     },
     windowReads: () => ({ ...windowReadCounts, keptRecords: windowCacheSize }),
+    applyCalls: () => ({ ...applyCallCounts }),
     writeEstimate,
     readEstimate,
     readAllEstimates,
