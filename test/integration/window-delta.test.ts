@@ -158,15 +158,20 @@ describe('delta window reads', () => {
     expect(after).toEqual(windowFromEvents(rest.slice(0, 100), QA, after!.asOfMs, 6 * 60 * MIN));
   });
 
-  it('keeps at most windowCacheRecords records, dropping the least recently read windows first', async () => {
+  /** Two queues' events in a fresh store; the sizes of their windows, and a budget with room for one, not two. */
+  async function twoQueues() {
     const events = [...simulateQueue(spec(QA, 7)).events, ...simulateQueue(spec(QB, 8)).events];
     const prefix = uniquePrefix();
     const probe = createQueueStore({ redis, prefix });
     await Promise.all(events.map((e) => probe.applyEvent(e)));
     const sizeA = (await probe.readLatestWindow(QA))!.records.filter((r) => r.kind !== 'T').length;
     const sizeB = (await probe.readLatestWindow(QB))!.records.filter((r) => r.kind !== 'T').length;
-    const budget = Math.max(sizeA, sizeB) + 10; // room for one window, not two
-    const store = createQueueStore({ redis, prefix, windowCacheRecords: budget });
+    return { prefix, sizeA, sizeB, budget: Math.max(sizeA, sizeB) + 10 };
+  }
+
+  it('keeps at most windowCacheRecords records; with windowCacheIdleMs 0, dropping the least recently read windows first', async () => {
+    const { prefix, sizeA, sizeB, budget } = await twoQueues();
+    const store = createQueueStore({ redis, prefix, windowCacheRecords: budget, windowCacheIdleMs: 0 });
     await store.readLatestWindow(QA);
     await store.readLatestWindow(QA);
     expect(store.windowReads()).toMatchObject({ full: 1, delta: 1, keptRecords: sizeA });
@@ -175,5 +180,37 @@ describe('delta window reads', () => {
     await store.readLatestWindow(QA);
     expect(store.windowReads()).toMatchObject({ full: 3, delta: 1 });
     expect(store.windowReads().keptRecords).toBeLessThanOrEqual(budget);
+  });
+
+  it('under round robin over more than the budget, a window read again within windowCacheIdleMs stays kept (not LRU-dropped before its next read)', async () => {
+    const { prefix, sizeA, budget } = await twoQueues();
+    const store = createQueueStore({ redis, prefix, windowCacheRecords: budget, windowCacheIdleMs: 3_600_000 });
+    const lru = createQueueStore({ redis, prefix, windowCacheRecords: budget, windowCacheIdleMs: 0 });
+    for (let round = 0; round < 3; round++) {
+      for (const s of [store, lru]) {
+        await s.readLatestWindow(QA);
+        await s.readLatestWindow(QB);
+      }
+    }
+    // QA's window is kept from its first read and read as a delta after; QB's does not fit beside it and is read whole
+    expect(store.windowReads()).toMatchObject({ full: 4, delta: 2, keptRecords: sizeA });
+    // plain LRU drops each window just before its next read: every read is whole
+    expect(lru.windowReads()).toMatchObject({ full: 6, delta: 0 });
+    // and the windows read are the same either way
+    expect(await store.readLatestWindow(QB)).toEqual(await lru.readLatestWindow(QB));
+    expect(await store.readLatestWindow(QA)).toEqual(await lru.readLatestWindow(QA));
+  });
+
+  it('a window not read for windowCacheIdleMs makes room for another', async () => {
+    const { prefix, sizeB, budget } = await twoQueues();
+    const store = createQueueStore({ redis, prefix, windowCacheRecords: budget, windowCacheIdleMs: 50 });
+    await store.readLatestWindow(QA);
+    await store.readLatestWindow(QB); // QA was kept just now: QB is not kept
+    expect(store.windowReads().keptRecords).not.toBe(sizeB);
+    await new Promise((r) => setTimeout(r, 80));
+    await store.readLatestWindow(QB); // QA idle: dropped for QB
+    expect(store.windowReads().keptRecords).toBe(sizeB);
+    await store.readLatestWindow(QB);
+    expect(store.windowReads()).toMatchObject({ full: 3, delta: 1 });
   });
 });
