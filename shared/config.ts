@@ -79,6 +79,11 @@ export const EnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
   WRITE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
   CORS_ORIGINS: z.string().default('*'),
+  /**
+   * `on`: webhooks may target loopback, private and link-local addresses (receivers on a private network). Off by
+   * default: a reader could otherwise make the API post to Redis, NATS or a cloud metadata service (SSRF).
+   */
+  WEBHOOK_PRIVATE_TARGETS: onOff.default('off'),
   /** Key for pseudonymising vehicle references (HMAC-SHA256). At least 16 characters. */
   PSEUDONYM_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
   /** Namespace for NATS subjects/streams and Redis keys, so several deployments or tests can share servers. */

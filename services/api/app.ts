@@ -70,7 +70,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     auth: createAuthenticator(config.API_TOKENS),
     pseudonymKey: config.PSEUDONYM_KEY ?? DEV_PSEUDONYM_KEY,
     sse: createSseHub({ nc: deps.nc, view, subjects: subjects(config.KEZEK_PREFIX), logger: log, options: deps.sse }),
-    webhooks: deps.deliverWebhooks === false ? undefined : createWebhookWorker({ view, store, logger: log, options: deps.webhooks, now: deps.now }),
+    webhooks: deps.deliverWebhooks === false ? undefined : createWebhookWorker({ view, store, logger: log, options: { allowPrivateTargets: config.WEBHOOK_PRIVATE_TARGETS === 'on', ...deps.webhooks }, now: deps.now }),
   };
 
   app.decorate('kezek', ctx);

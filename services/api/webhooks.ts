@@ -12,6 +12,7 @@ import type { ApiStore, DeliveryAttempt, SubscriptionRecord } from '../../shared
 import { queueKey, type QueueEstimate } from '../../shared/estimates.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { EstimateChange, EstimatesView } from './view.ts';
+import { postWebhook } from './egress.ts';
 
 export interface WebhookOptions {
   maxAttempts: number;
@@ -23,6 +24,8 @@ export interface WebhookOptions {
   /** How long the per-crossing subscription list is cached. */
   subscriptionCacheMs: number;
   concurrency: number;
+  /** Deliver to loopback / private / link-local addresses too (egress.ts; WEBHOOK_ALLOW_PRIVATE_TARGETS). */
+  allowPrivateTargets: boolean;
 }
 
 export const DEFAULT_WEBHOOK_OPTIONS: WebhookOptions = {
@@ -33,6 +36,7 @@ export const DEFAULT_WEBHOOK_OPTIONS: WebhookOptions = {
   claimTtlMs: 24 * 3600_000,
   subscriptionCacheMs: 2_000,
   concurrency: 8,
+  allowPrivateTargets: false,
 };
 
 export type Rule = DeliveryAttempt['rule'];
@@ -121,26 +125,21 @@ export function createWebhookWorker(deps: { view: EstimatesView; store: ApiStore
     let statusCode: number | null = null;
     let error: string | null = null;
     try {
-      const res = await fetch(sub.url, {
-        method: 'POST',
-        redirect: 'manual',
-        signal: AbortSignal.timeout(opts.timeoutMs),
-        headers: {
-          'content-type': 'application/json',
-          'user-agent': 'kezek-webhooks/1',
-          'kezek-signature': signWebhook(sub.secret, t, body),
-          'kezek-delivery-id': deliveryId,
-          'kezek-attempt': String(n),
-        },
-        body,
-      });
-      statusCode = res.status;
-      await res.body?.cancel().catch(() => undefined);
+      const headers = {
+        'content-type': 'application/json',
+        'user-agent': 'kezek-webhooks/1',
+        'kezek-signature': signWebhook(sub.secret, t, body),
+        'kezek-delivery-id': deliveryId,
+        'kezek-attempt': String(n),
+      };
+      statusCode = await postWebhook(sub.url, headers, body, { timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivateTargets });
     } catch (err) {
-      error = (err as Error).name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : ((err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message);
+      const e = err as Error & { code?: string };
+      error = e.name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : e.code === 'EPRIVATETARGET' ? `refused: ${e.message}` : (e.code ?? e.message);
     }
     const ok = statusCode !== null && statusCode >= 200 && statusCode < 300;
-    const last = n >= opts.maxAttempts;
+    // a refused (non-public) target is not tried again: it is refused the same way until its DNS changes
+    const last = n >= opts.maxAttempts || error?.startsWith('refused:') === true;
     const outcome: DeliveryAttempt['outcome'] = ok ? 'delivered' : last ? 'gave_up' : 'failed';
     if (!ok && error === null) error = `receiver answered ${statusCode}`;
     await deps.store

@@ -47,11 +47,16 @@ let h: Harness;
 let app: FastifyInstance;
 let app2: FastifyInstance;
 
+let guarded: FastifyInstance;
+
 beforeAll(async () => {
-  h = await createHarness();
+  // the receivers listen on 127.0.0.1: these apps may deliver to private addresses; `guarded` has the default (off)
+  // for subscription requests
+  h = await createHarness({ WEBHOOK_PRIVATE_TARGETS: 'on' });
   const webhooks = { baseDelayMs: 50, maxAttempts: 4, timeoutMs: 2000, subscriptionCacheMs: 0 };
   app = await h.build({ webhooks });
   app2 = await h.build({ webhooks }); // a second instance on the same Redis and NATS
+  guarded = await h.build({ deliverWebhooks: false }, { WEBHOOK_PRIVATE_TARGETS: 'off' }); // (delivering, it would claim the others' deliveries)
 });
 afterAll(async () => h.close());
 
@@ -133,5 +138,43 @@ describe('webhooks', () => {
     expect(log[0]).toMatchObject({ attempt: 4, outcome: 'gave_up', statusCode: 503 });
     expect(rx.got).toHaveLength(4);
     await rx.close();
+  });
+
+  it('refuses subscriptions to loopback, private and link-local addresses (SSRF), naming the field and the address', async () => {
+    for (const url of ['http://127.0.0.1:6379/', 'http://[::1]:4222/', 'http://[::ffff:127.0.0.1]/', 'http://169.254.169.254/latest/meta-data', 'http://10.0.0.7/hook', 'http://localhost:8080/hook']) {
+      const res = await guarded.inject({ method: 'POST', url: '/v1/subscriptions', headers: bearer('reader'), payload: { url, crossingId: 'korday', onClosure: true } });
+      expect(res.statusCode, url).toBe(400);
+      expect(res.json(), url).toMatchObject({ error: 'bad_request', details: [{ path: 'body.url', message: expect.stringMatching(/not a public address/) }] });
+    }
+    expect((await guarded.inject({ url: '/v1/subscriptions', headers: bearer('reader') })).json().subscriptions.filter((s: { url: string }) => /127\.0\.0\.1:6379|169\.254/.test(s.url))).toEqual([]);
+  });
+
+  it('refuses at delivery time too (a host that resolves to loopback when it is delivered): no request is sent, the attempt is logged and not retried', async () => {
+    const h2 = await createHarness(); // WEBHOOK_PRIVATE_TARGETS off (the default), its own prefix: the only deliverer
+    try {
+      const app3 = await h2.build({ webhooks: { baseDelayMs: 50, maxAttempts: 4, timeoutMs: 2000, subscriptionCacheMs: 0 } });
+      const rx = await receiver();
+      const port = new URL(rx.url).port;
+      // stored as if created when its name still resolved elsewhere (DNS rebinding): `localhost` resolves to loopback now
+      const subs = [['sub_rebind_name', `http://localhost:${port}/hook`], ['sub_rebind_literal', rx.url]] as const;
+      for (const [id, url] of subs) {
+        await app3.kezek.store.addSubscription({
+          id, owner: 'reader', url, crossingId: 'nur-zholy', direction: null, vehicleClass: null, waitAboveSeconds: null, onClosure: true, secret: 'whsec_test', createdAt: new Date().toISOString(),
+        });
+      }
+      await h2.publishEstimate(makeEstimate({ crossingId: 'nur-zholy', direction: 'KZ-CN', vehicleClass: 'truck', status: 'open', revision: 1 }));
+      await h2.publishEstimate(makeEstimate({ crossingId: 'nur-zholy', direction: 'KZ-CN', vehicleClass: 'truck', status: 'closed', waitSeconds: null, revision: 2 }));
+      for (const [id] of subs) await until(async () => (await app3.kezek.store.deliveries(id)).length > 0);
+      await app3.kezek.webhooks!.idle();
+      for (const [id] of subs) {
+        const log = await app3.kezek.store.deliveries(id);
+        expect(log, id).toHaveLength(1); // refused once, not retried
+        expect(log[0], id).toMatchObject({ attempt: 1, outcome: 'gave_up', statusCode: null, error: expect.stringMatching(/^refused: .*not a public address/) });
+      }
+      expect(rx.got).toHaveLength(0);
+      await rx.close();
+    } finally {
+      await h2.close();
+    }
   });
 });

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { ApiStoreError, type SubscriptionRecord } from '../../../shared/api-store/store.ts';
 import type { RouteOpts } from '../context.ts';
+import { webhookTargetProblem } from '../egress.ts';
 import { badRequest, notFound } from '../errors.ts';
 import { checkQueueFilter, requireCrossing } from '../lookup.ts';
 import { EmptyQuerySchema, ErrorBodySchema, SubscriptionBodySchema, SubscriptionParamsSchema } from '../schemas.ts';
@@ -42,6 +43,8 @@ export async function subscriptionRoutes(app: FastifyInstance, { ctx }: RouteOpt
       const b = request.body;
       checkQueueFilter(requireCrossingFor400(ctx, b.crossingId), b.direction, b.vehicleClass);
       if (b.waitAboveSeconds === undefined && !b.onClosure) throw badRequest('give waitAboveSeconds and/or onClosure: true', [{ path: 'body', message: 'no rule to notify on' }]);
+      const problem = await webhookTargetProblem(b.url, { allowPrivate: ctx.config.WEBHOOK_PRIVATE_TARGETS === 'on' });
+      if (problem !== undefined) throw badRequest(`url: ${problem}; webhooks go to public addresses only`, [{ path: 'body.url', message: problem }]);
       const rec: SubscriptionRecord = {
         id: `sub_${randomBytes(12).toString('base64url')}`,
         owner: owner(request),
