@@ -2,6 +2,7 @@
  * The only reader of process.env. Parsed once with zod; a bad variable stops the process with a message
  * that names it. Every service takes the typed `Config` (or a slice of it) as a dependency.
  */
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const onOff = z.enum(['on', 'off']);
@@ -79,6 +80,33 @@ export const EnvSchema = z.object({
   RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
   WRITE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
   CORS_ORIGINS: z.string().default('*'),
+  /**
+   * The reverse proxies in front of the API, whose X-Forwarded-For names the client (rate limits, logs): a hop count
+   * (`1`: the nearest proxy) or comma-separated addresses / CIDRs (`10.0.0.0/8,192.168.1.5`). Empty (the default):
+   * none, the header is ignored and the client is the connection's address. "Trust everyone" is not offered: anyone
+   * could then pick the address their requests are counted under.
+   */
+  TRUST_PROXY: z
+    .string()
+    .trim()
+    .default('')
+    .transform((raw, ctx): false | number | string[] => {
+      if (raw === '') return false;
+      if (/^\d+$/.test(raw)) {
+        const hops = Number(raw);
+        if (hops >= 1 && hops <= 10) return hops;
+      }
+      const list = raw.split(',').map((x) => x.trim());
+      const bad = list.filter((x) => {
+        const [ip, bits, ...rest] = x.split('/');
+        const family = isIP(ip ?? '');
+        if (family === 0 || rest.length > 0) return true;
+        return bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+      });
+      if (bad.length === 0) return list;
+      ctx.addIssue({ code: 'custom', message: `must be a hop count (1-10) or comma-separated IP addresses / CIDRs; not valid: ${bad.join(', ')}` });
+      return z.NEVER;
+    }),
   /**
    * `on`: webhooks may target loopback, private and link-local addresses (receivers on a private network). Off by
    * default: a reader could otherwise make the API post to Redis, NATS or a cloud metadata service (SSRF).

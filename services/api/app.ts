@@ -14,6 +14,7 @@ import { subjects } from '../../shared/events/subjects.ts';
 import { createApiStore } from '../../shared/api-store/store.ts';
 import { createAuthenticator } from './auth.ts';
 import type { AppContext, AppDeps } from './context.ts';
+import type { Config } from '../../shared/config.ts';
 import { badRequest, installErrorHandling, sendError } from './errors.ts';
 import { installZodValidation } from './validation.ts';
 import { registerDocs } from './docs.ts';
@@ -35,6 +36,15 @@ export type { AppDeps, AppContext } from './context.ts';
 /** Used only when PSEUDONYM_KEY is unset (development); main/buildApp warn once. */
 export const DEV_PSEUDONYM_KEY = 'kezek-dev-pseudonym-key-not-for-production';
 
+/**
+ * Fastify's `trustProxy` from TRUST_PROXY (shared/config.ts): false when unset; the proxies' addresses / CIDRs; or a
+ * hop count, as a function trusting the nearest `hops` proxies (Fastify's typings take no number).
+ */
+function trustProxyOption(t: Config['TRUST_PROXY']): false | string[] | ((address: string, hop: number) => boolean) {
+  if (t === false || Array.isArray(t)) return t;
+  return (_address, hop) => hop < t;
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, logger } = deps;
   const log = logger;
@@ -43,7 +53,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
     bodyLimit: INGEST_BODY_LIMIT,
-    trustProxy: false,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     routerOptions: { ignoreTrailingSlash: true },
     // access log policy (request-log.ts): errors and writes at info, successful reads at debug
     logController: new ApiLogController(),

@@ -32,6 +32,24 @@ describe('rate limits (Redis-backed, shared across instances)', () => {
     expect((await a.inject({ url: '/v1/waits', headers: bearer('reader') })).statusCode).toBe(200);
   });
 
+  it('TRUST_PROXY: behind a named proxy, anonymous clients are told apart by X-Forwarded-For; otherwise the header is ignored', async () => {
+    const proxied = await h.build({}, { TRUST_PROXY: '10.9.9.9' });
+    const direct = await h.build();
+    const via = (app: typeof proxied, remoteAddress: string, client: string) => app.inject({ url: '/v1/waits', remoteAddress, headers: { 'x-forwarded-for': client } });
+    const codes: number[] = [];
+    for (let i = 0; i < 6; i++) codes.push((await via(proxied, '10.9.9.9', '203.0.113.1')).statusCode);
+    expect(codes).toEqual([200, 200, 200, 200, 200, 429]);
+    expect((await via(proxied, '10.9.9.9', '203.0.113.2')).statusCode).toBe(200); // another client behind the proxy
+    // a client that is not the named proxy cannot pick its address with the header
+    const spoof: number[] = [];
+    for (let i = 0; i < 6; i++) spoof.push((await via(proxied, '10.9.9.7', `198.51.100.${i}`)).statusCode);
+    expect(spoof.at(-1)).toBe(429);
+    // without TRUST_PROXY every request through the proxy counts against the proxy's address
+    const unnamed: number[] = [];
+    for (let i = 0; i < 6; i++) unnamed.push((await via(direct, '10.9.9.8', `198.51.100.${i}`)).statusCode);
+    expect(unnamed).toEqual([200, 200, 200, 200, 200, 429]);
+  });
+
   it('limits writes per token with the write budget', async () => {
     const a = await h.build();
     const post = () => a.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json', ...bearer('official') }, payload: { eventId: `rl-${Math.random()}`, type: 'lanes.changed', crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck', occurredAt: new Date().toISOString(), lanesOpen: 2 } });

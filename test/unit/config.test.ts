@@ -61,6 +61,15 @@ describe('parseConfig', () => {
     expect(errorOf({ PORT: '70000' }).message).toMatch(/PORT/);
   });
 
+  it('TRUST_PROXY: none by default, a hop count, or proxy addresses / CIDRs; anything else is named', () => {
+    expect(parseConfig({}).TRUST_PROXY).toBe(false);
+    expect(parseConfig({ TRUST_PROXY: '2' }).TRUST_PROXY).toBe(2);
+    expect(parseConfig({ TRUST_PROXY: '10.0.0.0/8, 192.168.1.5,::1,fd00::/8' }).TRUST_PROXY).toEqual(['10.0.0.0/8', '192.168.1.5', '::1', 'fd00::/8']);
+    for (const bad of ['true', '0', '11', '10.0.0.0/33', 'proxy.local', '10.0.0.1/8/2', '::1/129']) {
+      expect(errorOf({ TRUST_PROXY: bad }).message, bad).toMatch(/^\s+TRUST_PROXY: must be a hop count/m);
+    }
+  });
+
   it('every bad variable is reported, not only the first', () => {
     const err = errorOf({ PORT: '-1', LOG_LEVEL: 'loud', SIMULATOR: 'maybe' });
     for (const name of ['PORT', 'LOG_LEVEL', 'SIMULATOR']) expect(err.message).toMatch(new RegExp(`^\\s+${name}: `, 'm'));
