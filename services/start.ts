@@ -128,7 +128,7 @@ async function main(): Promise<void> {
       configuredUrl: config.NATS_URL,
       mode: config.LOCAL_SERVERS,
       dataDir,
-      natsCreds: { user: config.NATS_USER, pass: config.NATS_PASSWORD },
+      natsCreds: { user: config.NATS_USER, pass: config.NATS_PASSWORD, inboxPrefix: config.NATS_INBOX_PREFIX },
       onSpawn: (kind, port) => log.info({ kind, port }, 'starting local nats-server'),
     }).then(track),
     resolveRedis({

@@ -52,6 +52,15 @@ export const EnvSchema = z.object({
   /** NATS user and password of this process (infra/nats/nats.conf defines one user per role); unset = no auth. */
   NATS_USER: z.string().trim().min(1).optional(),
   NATS_PASSWORD: z.string().min(1).optional(),
+  /**
+   * Inbox prefix for replies (shared/nats.ts inboxPrefixFor). Default: `_INBOX_<NATS_USER>` with a user (the
+   * per-user inboxes of infra/nats/accounts.conf), the client's `_INBOX` without.
+   */
+  NATS_INBOX_PREFIX: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be one subject token: letters, digits, _ or - (no dots or wildcards)')
+    .optional(),
   /** Sentinel deployments: comma-separated host:port of the sentinels; the primary is found by REDIS_SENTINEL_NAME. */
   REDIS_SENTINELS: z
     .string()

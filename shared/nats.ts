@@ -12,12 +12,25 @@ import { subjects } from './events/subjects.ts';
 export const DUPLICATE_WINDOW_MS = 2 * 60 * 60 * 1000; // 2 h: covers producer retries after long outages of the link
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 
+/**
+ * The inbox prefix of a connection: the replies to its requests (JetStream publish acks, API answers, pull batches)
+ * arrive on `<prefix>.<random>`. With a user, `_INBOX_<user>`: infra/nats/accounts.conf lets each user subscribe to
+ * its own prefix only, so no user can read another's replies. `override` (NATS_INBOX_PREFIX) replaces it, e.g.
+ * `_INBOX` for a server whose permissions grant the shared `_INBOX.>`. Without a user: the client's default.
+ */
+export function inboxPrefixFor(user: string | undefined, override?: string): string | undefined {
+  if (override) return override;
+  return user ? `_INBOX_${user}` : undefined;
+}
+
 export interface NatsOptions {
   url?: string;
   name: string;
   logger?: Logger;
   user?: string;
   pass?: string;
+  /** See inboxPrefixFor (default: from `user`). */
+  inboxPrefix?: string;
   /** Reconnect forever by default: producers and services must ride out broker restarts. */
   maxReconnectAttempts?: number;
 }
@@ -29,6 +42,7 @@ export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
     name: opts.name,
     user: opts.user,
     pass: opts.pass,
+    inboxPrefix: inboxPrefixFor(opts.user, opts.inboxPrefix),
     maxReconnectAttempts: opts.maxReconnectAttempts ?? -1,
     reconnectTimeWait: 500,
     waitOnFirstConnect: false,

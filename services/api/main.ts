@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
   const catalogue = loadCatalogue();
-  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-api', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD });
+  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-api', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD, inboxPrefix: config.NATS_INBOX_PREFIX });
   await ensureStreams(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS });
   const redis = createRedisClient(config, { lazyConnect: false, maxRetriesPerRequest: 2 });
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis error'));

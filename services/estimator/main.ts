@@ -29,7 +29,7 @@ if (!config.PSEUDONYM_KEY) {
 }
 
 const catalogue = loadCatalogue();
-const nc = await connectNats({ url: config.NATS_URL, name: `estimator-${config.KEZEK_PREFIX}`, logger: log, user: config.NATS_USER, pass: config.NATS_PASSWORD });
+const nc = await connectNats({ url: config.NATS_URL, name: `estimator-${config.KEZEK_PREFIX}`, logger: log, user: config.NATS_USER, pass: config.NATS_PASSWORD, inboxPrefix: config.NATS_INBOX_PREFIX });
 const redis = createRedisClient(config, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
 redis.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis error'));
 

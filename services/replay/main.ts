@@ -76,7 +76,7 @@ async function main(): Promise<number> {
   }
   if (!config.PSEUDONYM_KEY) fail('PSEUDONYM_KEY must be set (at least 16 characters): vehicle references are pseudonymised before publishing.');
 
-  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-replay', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD });
+  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-replay', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD, inboxPrefix: config.NATS_INBOX_PREFIX });
   await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);
   const publisher = createEventPublisher({
     nc,

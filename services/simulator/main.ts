@@ -65,7 +65,7 @@ async function main(): Promise<void> {
 
   const logger = createLogger({ service: 'simulator', level: config.LOG_LEVEL });
   const catalogue = loadCatalogue();
-  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-simulator', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD });
+  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-simulator', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD, inboxPrefix: config.NATS_INBOX_PREFIX });
   await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);
   const publisher = createEventPublisher({
     nc,

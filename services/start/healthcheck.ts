@@ -10,6 +10,7 @@
  */
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { inboxPrefixFor } from '../../shared/nats.ts';
 import { loadConfigOrExit, type Config } from '../../shared/config.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { reachableHost } from './banner.ts';
@@ -23,6 +24,7 @@ async function withNats<T>(config: Config, fn: (jsm: Awaited<ReturnType<typeof j
     servers: (config.NATS_URL ?? 'nats://127.0.0.1:4222').split(','),
     user: config.NATS_USER,
     pass: config.NATS_PASSWORD,
+    inboxPrefix: inboxPrefixFor(config.NATS_USER, config.NATS_INBOX_PREFIX),
     timeout: TIMEOUT_MS,
     maxReconnectAttempts: 0,
     name: 'kezek-healthcheck',

@@ -8,6 +8,7 @@
 import { join } from 'node:path';
 import { connect } from '@nats-io/transport-node';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { inboxPrefixFor } from '../../shared/nats.ts';
 import { Redis } from 'ioredis';
 import { INSTALL_HINT, findBinary, freePort, isPortOpen, startNatsServer, startRedisServer, type LocalServer } from '../../shared/local-servers.ts';
 
@@ -54,6 +55,8 @@ export function redactUrl(url: string): string {
 export interface NatsCredentials {
   user?: string;
   pass?: string;
+  /** NATS_INBOX_PREFIX (shared/nats.ts inboxPrefixFor). */
+  inboxPrefix?: string;
 }
 
 /** Connects once (no reconnects) and checks JetStream is enabled for this account. Throws a readable Error. */
@@ -64,6 +67,7 @@ export async function probeNats(url: string, creds: NatsCredentials = {}, timeou
       servers: url.split(',').map((s) => s.trim()),
       user: creds.user,
       pass: creds.pass,
+      inboxPrefix: inboxPrefixFor(creds.user, creds.inboxPrefix),
       timeout: timeoutMs,
       maxReconnectAttempts: 0,
       reconnect: false,

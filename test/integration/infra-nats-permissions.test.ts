@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { findBinary, freePort, startNatsServer, type LocalServer } from '../../shared/local-servers.ts';
-import { ensureStreams } from '../../shared/nats.ts';
+import { ensureStreams, inboxPrefixFor } from '../../shared/nats.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { tempDir } from '../helpers/env.ts';
 
@@ -43,7 +43,8 @@ let confPath: string;
 const conns: NatsConnection[] = [];
 
 async function as(role: Role): Promise<NatsConnection> {
-  const nc = await connect({ servers: server.url, user: role, pass: passwordOf(role), maxReconnectAttempts: 0 });
+  // each user's replies come on its own inbox prefix (accounts.conf), as Kezek's clients use it (shared/nats.ts)
+  const nc = await connect({ servers: server.url, user: role, pass: passwordOf(role), inboxPrefix: inboxPrefixFor(role), maxReconnectAttempts: 0 });
   conns.push(nc);
   return nc;
 }
@@ -125,6 +126,20 @@ describe('infra/nats/nats.conf permissions', () => {
     const outcome = await Promise.race([sub.closed, new Promise((r) => setTimeout(() => r('still subscribed'), 3000))]);
     expect(outcome).toBeInstanceOf(Error);
     expect(String(outcome)).toMatch(/permission/i);
+  });
+
+  it("no user may read another user's replies: the shared _INBOX.> and other users' inbox prefixes are refused", async () => {
+    const refused = async (role: Role, subject: string) => {
+      const nc = await as(role);
+      const sub = nc.subscribe(subject);
+      await nc.flush();
+      const outcome = await Promise.race([sub.closed, new Promise((r) => setTimeout(() => r('still subscribed'), 3000))]);
+      expect(String(outcome), `${role} on ${subject}`).toMatch(/permission/i);
+    };
+    await refused('reader', '_INBOX.>');
+    await refused('reader', '_INBOX_api.>');
+    await refused('producer', '_INBOX_estimator.>');
+    await refused('api', '_INBOX_producer.*');
   });
 
   it('the estimator consumes events through its durable consumer and publishes estimates and dead letters', async () => {

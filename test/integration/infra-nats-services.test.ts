@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream } from '@nats-io/jetstream';
 import { freePort, startNatsServer, startRedisServer, type LocalServer } from '../../shared/local-servers.ts';
-import { ensureStreams } from '../../shared/nats.ts';
+import { ensureStreams, inboxPrefixFor } from '../../shared/nats.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { tempDir } from '../helpers/env.ts';
 import { runStart, type StartProcess } from '../helpers/start-process.ts';
@@ -33,7 +33,7 @@ let estimator: StartProcess | undefined;
 const conns: NatsConnection[] = [];
 
 async function as(user: string, pass: string): Promise<NatsConnection> {
-  const nc = await connect({ servers: nats.url, user, pass, maxReconnectAttempts: 0 });
+  const nc = await connect({ servers: nats.url, user, pass, inboxPrefix: inboxPrefixFor(user), maxReconnectAttempts: 0 });
   conns.push(nc);
   return nc;
 }

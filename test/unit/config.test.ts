@@ -70,6 +70,11 @@ describe('parseConfig', () => {
     }
   });
 
+  it('NATS_INBOX_PREFIX is one subject token', () => {
+    expect(parseConfig({ NATS_INBOX_PREFIX: '_INBOX' }).NATS_INBOX_PREFIX).toBe('_INBOX');
+    for (const bad of ['_INBOX.>', 'a.b', 'a*', 'has space']) expect(errorOf({ NATS_INBOX_PREFIX: bad }).message, bad).toMatch(/^\s+NATS_INBOX_PREFIX: must be one subject token/m);
+  });
+
   it('every bad variable is reported, not only the first', () => {
     const err = errorOf({ PORT: '-1', LOG_LEVEL: 'loud', SIMULATOR: 'maybe' });
     for (const name of ['PORT', 'LOG_LEVEL', 'SIMULATOR']) expect(err.message).toMatch(new RegExp(`^\\s+${name}: `, 'm'));
