@@ -44,14 +44,23 @@ async function fetchRaw(env: Awaited<ReturnType<typeof setup>>, durable: string,
 
 const opts = (prefix: string) => ({ ...CONSUMER_DEFAULTS, prefix, ackWaitMs: 1000 });
 
+type Env = Awaited<ReturnType<typeof setup>>;
+/** Publishes the events in order (msgID = eventId); returns their stream sequences. */
+async function publishAll(env: Env, events: readonly KezekEvent[]): Promise<number[]> {
+  const seqs: number[] = [];
+  for (const e of events) seqs.push((await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId })).seq);
+  return seqs;
+}
+/** The store as a finished rebuild leaves it: the estimator consumes (no replay from the start). */
+const markInitialised = (env: Env) => createQueueStore({ redis: env.redis, prefix: env.prefix }).markInitialised();
+
 describe('cumulative acks', () => {
   it('the ack floor stays below an event whose handling failed until its redelivery is applied', async () => {
     const env = await setup();
     const events = arrivals(12, 'hold');
-    const acks: { seq: number }[] = [];
-    for (const e of events) acks.push(await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId }));
-    const failSeq = acks[4]!.seq;
-    await createQueueStore({ redis: env.redis, prefix: env.prefix }).markInitialised();
+    const seqs = await publishAll(env, events);
+    const failSeq = seqs[4]!;
+    await markInitialised(env);
     let failed = 0;
     const est = createEstimator({
       nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, consumer: { ackWaitMs: 3000, maxDeliver: 5 },
@@ -77,7 +86,7 @@ describe('cumulative acks', () => {
     const heldBack = events.length - (failSeq - 1);
     await until('the redeliveries settled and everything acked', async () => {
       const info = await env.jsm.consumers.info(env.s.eventsStream, env.s.estimatorDurable);
-      return est.stats().duplicates === heldBack && info.num_ack_pending === 0 && info.ack_floor.stream_seq === acks.at(-1)!.seq;
+      return est.stats().duplicates === heldBack && info.num_ack_pending === 0 && info.ack_floor.stream_seq === seqs.at(-1)!;
     });
     expect(est.stats()).toMatchObject({ applied: 11, duplicates: heldBack, deadLettered: 0 });
     const window = await est.store.readWindow(Q, Date.now(), 120 * MIN);
@@ -87,10 +96,9 @@ describe('cumulative acks', () => {
   it('an event that fails on its last allowed delivery is not stranded: the consumer is re-created at its ack floor and delivers it again', async () => {
     const env = await setup();
     const events = arrivals(8, 'strand');
-    const acks: { seq: number }[] = [];
-    for (const e of events) acks.push(await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId }));
-    const failSeq = acks[3]!.seq;
-    await createQueueStore({ redis: env.redis, prefix: env.prefix }).markInitialised();
+    const seqs = await publishAll(env, events);
+    const failSeq = seqs[3]!;
+    await markInitialised(env);
     const failedDeliveries: number[] = [];
     const est = createEstimator({
       nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, consumer: { ackWaitMs: 1000, maxDeliver: 2 }, fetchExpiresMs: 1000,
@@ -110,10 +118,10 @@ describe('cumulative acks', () => {
     const created = await createdFirst();
     await until('the failed event delivered again after a re-creation, and everything acked', async () => {
       const info = await env.jsm.consumers.info(env.s.eventsStream, durable); // throws mid re-creation: until tries again
-      return info.num_ack_pending === 0 && info.num_pending === 0 && info.ack_floor.stream_seq === acks.at(-1)!.seq && info.created !== created;
+      return info.num_ack_pending === 0 && info.num_pending === 0 && info.ack_floor.stream_seq === seqs.at(-1)! && info.created !== created;
     }, 20_000);
     expect(failedDeliveries).toEqual([1, 2]);
-    expect(est.stats().rewinds).toBe(1);
+    expect(est.stats().strandedRewinds).toBe(1);
     expect(est.stats().deadLettered).toBe(0);
     const window = await est.store.readWindow(Q, Date.now(), 120 * MIN);
     expect(window.records.filter((r) => r.kind === 'A')).toHaveLength(events.length);
@@ -122,11 +130,8 @@ describe('cumulative acks', () => {
   it('a restart of the delivery sequence (the consumer re-created under the estimator) stops the acks and re-creates it at its ack floor', async () => {
     const env = await setup();
     const events = arrivals(15, 'lost');
-    const publish = async (evs: KezekEvent[]) => {
-      for (const e of evs) await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId });
-    };
-    await publish(events.slice(0, 10));
-    await createQueueStore({ redis: env.redis, prefix: env.prefix }).markInitialised();
+    await publishAll(env, events.slice(0, 10));
+    await markInitialised(env);
     const est = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, consumer: { ackWaitMs: 30_000, maxDeliver: 5 }, fetchExpiresMs: 1000 });
     cleanups.push(() => est.stop());
     await est.start();
@@ -138,7 +143,7 @@ describe('cumulative acks', () => {
     await env.jsm.consumers.delete(env.s.eventsStream, durable);
     await env.jsm.consumers.add(env.s.eventsStream, { ...cfg, deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: 6 });
     const createdByOther = (await env.jsm.consumers.info(env.s.eventsStream, durable)).created;
-    await publish(events.slice(10));
+    await publishAll(env, events.slice(10));
     await until('every event applied, the redelivered ones as duplicates, and everything acked', async () => {
       const info = await env.jsm.consumers.info(env.s.eventsStream, durable); // throws mid re-creation: until tries again
       return est.stats().applied === 15 && info.num_ack_pending === 0 && info.ack_floor.stream_seq === 15 && info.created !== createdByOther;
@@ -151,7 +156,7 @@ describe('cumulative acks', () => {
   it('a consumer left with unacked deliveries is re-created at its ack floor, and delivers from there at once', async () => {
     const env = await setup();
     const events = arrivals(6, 'dead');
-    for (const e of events) await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId });
+    await publishAll(env, events);
     const durable = durableName(env.prefix);
     expect(await ensureConsumer(env.jsm, opts(env.prefix))).toBe(1);
     // a process receives five, acks the first two cumulatively, and dies
@@ -175,7 +180,7 @@ describe('cumulative acks', () => {
 
   it('a consumer with nothing unacked is kept, and its next delivery sequence is reported', async () => {
     const env = await setup();
-    for (const e of arrivals(3, 'keep')) await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId });
+    await publishAll(env, arrivals(3, 'keep'));
     const durable = durableName(env.prefix);
     await ensureConsumer(env.jsm, opts(env.prefix));
     const got = await fetchRaw(env, durable, 3);
@@ -193,7 +198,7 @@ describe('cumulative acks', () => {
 
   it("an older Kezek's explicit-ack consumer becomes a cumulative one at its ack floor", async () => {
     const env = await setup();
-    for (const e of arrivals(4, 'old')) await env.js.publish(subjectForEvent(env.s, e), JSON.stringify(e), { msgID: e.eventId });
+    await publishAll(env, arrivals(4, 'old'));
     const durable = durableName(env.prefix);
     await env.jsm.consumers.add(env.s.eventsStream, { durable_name: durable, ack_policy: AckPolicy.Explicit });
     const got = await fetchRaw(env, durable, 4);
