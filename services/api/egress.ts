@@ -6,7 +6,7 @@
  * - when it is delivered, on the address the connection actually uses (`postWebhook`'s DNS lookup refuses a
  *   non-public answer), so a host that resolved to a public address at subscription time and to 127.0.0.1 later
  *   (DNS rebinding) is refused too. Redirects are not followed.
- * `WEBHOOK_ALLOW_PRIVATE_TARGETS=true` lifts both checks for deployments whose receivers live on a private network
+ * `WEBHOOK_PRIVATE_TARGETS=on` lifts both checks for deployments whose receivers live on a private network
  * (and for tests with a receiver on 127.0.0.1).
  */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';

@@ -12,7 +12,7 @@ import type { ApiStore, DeliveryAttempt, SubscriptionRecord } from '../../shared
 import { queueKey, type QueueEstimate } from '../../shared/estimates.ts';
 import type { Logger } from '../../shared/logger.ts';
 import type { EstimateChange, EstimatesView } from './view.ts';
-import { postWebhook } from './egress.ts';
+import { PrivateTargetError, postWebhook } from './egress.ts';
 
 export interface WebhookOptions {
   maxAttempts: number;
@@ -24,7 +24,7 @@ export interface WebhookOptions {
   /** How long the per-crossing subscription list is cached. */
   subscriptionCacheMs: number;
   concurrency: number;
-  /** Deliver to loopback / private / link-local addresses too (egress.ts; WEBHOOK_ALLOW_PRIVATE_TARGETS). */
+  /** Deliver to loopback / private / link-local addresses too (egress.ts; WEBHOOK_PRIVATE_TARGETS=on). */
   allowPrivateTargets: boolean;
 }
 
@@ -124,6 +124,8 @@ export function createWebhookWorker(deps: { view: EstimatesView; store: ApiStore
     const started = Date.now();
     let statusCode: number | null = null;
     let error: string | null = null;
+    /** A non-public target (egress.ts): not tried again, it is refused the same way until its DNS changes. */
+    let refused = false;
     try {
       const headers = {
         'content-type': 'application/json',
@@ -135,11 +137,11 @@ export function createWebhookWorker(deps: { view: EstimatesView; store: ApiStore
       statusCode = await postWebhook(sub.url, headers, body, { timeoutMs: opts.timeoutMs, allowPrivate: opts.allowPrivateTargets });
     } catch (err) {
       const e = err as Error & { code?: string };
-      error = e.name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : e.code === 'EPRIVATETARGET' ? `refused: ${e.message}` : (e.code ?? e.message);
+      refused = e instanceof PrivateTargetError;
+      error = e.name === 'TimeoutError' ? `timed out after ${opts.timeoutMs} ms` : refused ? `refused: ${e.message}` : (e.code ?? e.message);
     }
     const ok = statusCode !== null && statusCode >= 200 && statusCode < 300;
-    // a refused (non-public) target is not tried again: it is refused the same way until its DNS changes
-    const last = n >= opts.maxAttempts || error?.startsWith('refused:') === true;
+    const last = n >= opts.maxAttempts || refused;
     const outcome: DeliveryAttempt['outcome'] = ok ? 'delivered' : last ? 'gave_up' : 'failed';
     if (!ok && error === null) error = `receiver answered ${statusCode}`;
     await deps.store
