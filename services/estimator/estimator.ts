@@ -91,7 +91,7 @@ export interface EstimatorStats {
    * Consumers re-created at their ack floor because a message failed on its last allowed delivery and could not be
    * dead-lettered either (acks.ts "stranded"): each one is an outage that outlasted the redeliveries; alert on it.
    */
-  rewinds: number;
+  strandedRewinds: number;
   /** Window reads of the refreshes: whole windows, and delta reads of only what came after the kept window. */
   windowReadsFull: number;
   windowReadsDelta: number;
@@ -171,7 +171,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const ackStates = new Map<string, CumulativeAcks>();
 
   // refreshPending and backlog are read from the refresher when asked (stats()), not kept here
-  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta' | 'applyCalls' | 'applyCallEvents'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, rewinds: 0 };
+  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta' | 'applyCalls' | 'applyCallEvents'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, strandedRewinds: 0 };
   const partitioned = deps.partitioning === 'crossing';
   const leases = createLeaseStore(deps.redis, deps.prefix);
   const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
@@ -209,7 +209,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     ackStates.set(durable, new CumulativeAcks(next, consumerOpts.maxDeliver));
     if (rewind === 'lost') log.warn({ durable }, 'a delivery was lost: consumer re-created at its ack floor (what follows is applied again, idempotently)');
     else if (rewind === 'stranded') {
-      stats.rewinds += 1;
+      stats.strandedRewinds += 1;
       log.error({ durable, maxDeliver: consumerOpts.maxDeliver }, 'an event failed on its last allowed delivery and could not be dead-lettered: consumer re-created at its ack floor, so it is delivered again (what follows is applied again, idempotently)');
     }
   }

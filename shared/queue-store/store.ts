@@ -247,8 +247,8 @@ interface CachedWindow {
   befores: Map<QueueRecord, number | null>;
   /** read-window's fMaxT and lo / count per kind, sent back for the next read's check. */
   counts: (string | number)[];
-  /** When it was kept (performance.now()): a window kept again within windowCacheIdleMs is not dropped for another. */
-  keptAt?: number;
+  /** When it was read (performance.now()): a window read again within windowCacheIdleMs is not dropped for another. */
+  keptAt: number;
 }
 
 /** The lowest `before` of the cached records of `kind` ('-inf' if one has none, '' if there is none). */
@@ -451,14 +451,14 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     if (old) windowCacheSize -= old.records.length;
     windowCache.delete(key);
     if (!w || w.records.length > options.windowCacheRecords) return;
-    const now = performance.now();
+    const now = w.keptAt;
     if (windowCacheSize + w.records.length > options.windowCacheRecords) {
       // what dropping the idle windows (Map order = least recently kept first) would free, before dropping any
       let freed = 0;
       const idle: string[] = [];
       for (const [k, v] of windowCache) {
         if (windowCacheSize - freed + w.records.length <= options.windowCacheRecords) break;
-        if (now - (v.keptAt ?? 0) < options.windowCacheIdleMs) break; // the rest were kept more recently still
+        if (now - v.keptAt < options.windowCacheIdleMs) break; // the rest were kept more recently still
         idle.push(k);
         freed += v.records.length;
       }
@@ -466,7 +466,6 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
       for (const k of idle) windowCache.delete(k);
       windowCacheSize -= freed;
     }
-    w.keptAt = now;
     windowCache.set(key, w);
     windowCacheSize += w.records.length;
   }
@@ -521,7 +520,7 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     for (let i = 0; i + 1 < statusFlat.length; i += 2) records.push(parseStatusRecord(Number(statusFlat[i]), String(statusFlat[i + 1])));
     if (records.length !== own.length) records.sort(compareRecords);
     if (cacheKey !== undefined) {
-      keepWindow(cacheKey, { asOfMs: latestMs, fromMs, records: own, befores, counts });
+      keepWindow(cacheKey, { asOfMs: latestMs, fromMs, records: own, befores, counts, keptAt: performance.now() });
       windowReadCounts[isDelta === 1 ? 'delta' : 'full'] += 1;
     }
     asOfMs ??= latestMs;

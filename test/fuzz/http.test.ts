@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import type { FastifyInstance } from 'fastify';
 import { validateEvent } from '../../shared/events/index.ts';
 import { dumpKeys } from '../../shared/queue-store/dump.ts';
-import { createKeys } from '../../shared/queue-store/keys.ts';
+import { createQueueStore } from '../../shared/queue-store/store.ts';
 import { createApiReader } from '../../services/api/reader.ts';
 import { bearer, createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
 
@@ -47,7 +47,7 @@ describe('fuzzing the HTTP API', () => {
   beforeAll(async () => {
     h = await createHarness();
     const reader = createApiReader({ redis: h.redis, prefix: h.prefix, catalogue: h.catalogue, staleAfterSeconds: 900 });
-    await h.redis.set(createKeys(h.prefix).initialised, '1'); // a rebuilt store: asOf and history answer (503 while not)
+    await createQueueStore({ redis: h.redis, prefix: h.prefix }).markInitialised(); // a rebuilt store: asOf and history answer (503 while not)
     await h.publishEstimate(makeEstimate({ crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck' }));
     app = await h.build({ reader, deliverWebhooks: false });
   });
