@@ -143,17 +143,18 @@ async function finishEstimatorRun(
   const caughtUp = await estimatesCaughtUp(est, run.timeout);
   const cpu = cpuSince(h, est.pid, run.cpuFrom, run.count, run.producerPid);
   const { counters } = await est.stats();
+  /** How much an estimator counter grew during the timed run. */
+  const timed = (name: string) => (counters?.[name] ?? NaN) - (run.from.counters?.[name] ?? NaN);
   return {
     rate: (run.count * 1000) / (caughtUp - run.t0),
     appliedRate: (run.count * 1000) / (applied - run.t0),
     catchUpMs: caughtUp - applied,
     cpu,
     counters,
-    timedRefreshes: (counters?.refreshes ?? NaN) - (run.from.counters?.refreshes ?? NaN),
-    timedDeltaReads: (counters?.windowReadsDelta ?? NaN) - (run.from.counters?.windowReadsDelta ?? NaN),
-    timedWholeReads: (counters?.windowReadsFull ?? NaN) - (run.from.counters?.windowReadsFull ?? NaN),
-    eventsPerApplyCall:
-      ((counters?.applyCallEvents ?? NaN) - (run.from.counters?.applyCallEvents ?? NaN)) / ((counters?.applyCalls ?? NaN) - (run.from.counters?.applyCalls ?? NaN)),
+    timedRefreshes: timed('refreshes'),
+    timedDeltaReads: timed('windowReadsDelta'),
+    timedWholeReads: timed('windowReadsFull'),
+    eventsPerApplyCall: timed('applyCallEvents') / timed('applyCalls'),
   };
 }
 
