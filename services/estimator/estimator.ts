@@ -23,7 +23,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { ensureStreams } from '../../shared/nats.ts';
 import type { QueueRef } from '../../shared/queue-store/api.ts';
 import { createQueueStore, type QueueStore, type QueueStoreOptions } from '../../shared/queue-store/store.ts';
-import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type ConsumerOptions } from './consumer.ts';
+import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type ConsumerOptions, type FloorKeeper } from './consumer.ts';
 import { createLeaseStore } from '../../shared/leases/store.ts';
 import { createPartitionManager, DEFAULT_LEASE_MS, newInstanceId, type PartitionManager } from './partitions.ts';
 import { processMessage, settle, type MessageContext, type Outcome, type Settlement } from './messages.ts';
@@ -92,6 +92,8 @@ export interface EstimatorStats {
    * dead-lettered either (acks.ts "stranded"): each one is an outage that outlasted the redeliveries; alert on it.
    */
   strandedRewinds: number;
+  /** Consumers created again at their kept ack floor after a re-creation was interrupted (consumer.ts FloorKeeper). */
+  floorResumes: number;
   /** Window reads of the refreshes: whole windows, and delta reads of only what came after the kept window. */
   windowReadsFull: number;
   windowReadsDelta: number;
@@ -140,6 +142,12 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const fetchExpiresMs = Math.max(1000, deps.fetchExpiresMs ?? 2000); // the client refuses less than 1 s; its idle heartbeat is half the expiry, so a longer fetch rides out a busy CPU
   const consumerOpts: ConsumerOptions = { ...CONSUMER_DEFAULTS, ...deps.consumer, prefix: deps.prefix };
   const store = createQueueStore({ redis: deps.redis, prefix: deps.prefix, ...deps.store });
+  /** The kept ack floor of the single consumer (no crossing) or of a partition's, in this Redis (consumer.ts). */
+  const floorOf = (crossingId?: string): FloorKeeper => ({
+    read: () => store.readConsumerFloor(crossingId),
+    keep: (seq) => store.keepConsumerFloor(crossingId, seq),
+    drop: () => store.dropConsumerFloor(crossingId),
+  });
   const js: JetStreamClient = jetstream(deps.nc);
   const publisher = createPublisher({
     store,
@@ -171,7 +179,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const ackStates = new Map<string, CumulativeAcks>();
 
   // refreshPending and backlog are read from the refresher when asked (stats()), not kept here
-  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta' | 'applyCalls' | 'applyCallEvents'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, strandedRewinds: 0 };
+  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta' | 'applyCalls' | 'applyCallEvents'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, strandedRewinds: 0, floorResumes: 0 };
   const partitioned = deps.partitioning === 'crossing';
   const leases = createLeaseStore(deps.redis, deps.prefix);
   const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
@@ -204,9 +212,13 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
    */
   async function prepareConsumer(manager: JetStreamManager, crossingId?: string, rewind?: 'lost' | 'stranded'): Promise<void> {
     const durable = durableName(deps.prefix, crossingId);
-    const next = await ensureConsumer(manager, consumerOpts, crossingId, { rewind: rewind !== undefined });
+    const { next, resumedAfter } = await ensureConsumer(manager, consumerOpts, crossingId, { rewind: rewind !== undefined, floor: floorOf(crossingId) });
     consumerHandles.delete(durable);
     ackStates.set(durable, new CumulativeAcks(next, consumerOpts.maxDeliver));
+    if (resumedAfter !== undefined) {
+      stats.floorResumes += 1;
+      log.warn({ durable, after: resumedAfter }, 'consumer missing after an interrupted re-creation: created again at its kept ack floor');
+    }
     if (rewind === 'lost') log.warn({ durable }, 'a delivery was lost: consumer re-created at its ack floor (what follows is applied again, idempotently)');
     else if (rewind === 'stranded') {
       stats.strandedRewinds += 1;
@@ -367,7 +379,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     if (streamed === 0) log.info({ reason }, 'initialising the queue store (the events stream is empty)');
     else log.warn({ reason, streamedEvents: streamed }, 'rebuilding the queue store from the events stream');
     stats.rebuilds += 1;
-    await deleteConsumer(manager, deps.prefix);
+    await deleteConsumer(manager, deps.prefix, undefined, floorOf());
     consumerHandles.clear();
     await prepareConsumer(manager);
     publisher.clearCache();
@@ -412,7 +424,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     if (await leases.isReplaying(crossingId)) {
       await prepareConsumer(manager, crossingId);
     } else {
-      await deleteConsumer(manager, deps.prefix, crossingId);
+      await deleteConsumer(manager, deps.prefix, crossingId, floorOf(crossingId));
       await prepareConsumer(manager, crossingId);
       await leases.markReplaying(crossingId, true);
     }
@@ -528,7 +540,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     const manager = await init();
     const report = await doRebuild(reason);
     for (const c of crossingIds) await leases.markReady(c);
-    await deleteConsumer(manager, deps.prefix);
+    await deleteConsumer(manager, deps.prefix, undefined, floorOf());
     consumerHandles.clear();
     return report;
   }

@@ -3,10 +3,13 @@
  *
  *   <prefix>:v1:initialised                         STRING  marker written after (re)build (absent after data loss)
  *   <prefix>:v1:queues                              SET     queue ids "<crossing>|<direction>|<class>" with an estimate
+ *   <prefix>:v1:floor                               STRING  ack floor of the single estimator consumer while it is
+ *                                                           re-created (services/estimator/consumer.ts)
  *   <prefix>:v1:{<crossing>}:ids                    ZSET    applied eventIds of the crossing, score = event ms
  *   <prefix>:v1:{<crossing>}:cmeta                  HASH    crossing newest event time (maxT)
  *   <prefix>:v1:{<crossing>}:st:<dir|*>:<class|*>   ZSET    crossing.status records of one scope, score = event ms
  *   <prefix>:v1:{<crossing>}:stfold                 HASH    per scope: maxT, trimmed-below, newest trimmed record
+ *   <prefix>:v1:{<crossing>}:floor                  STRING  the same for the crossing's partition consumer
  *   <prefix>:v1:{<crossing>}:<dir>:<class>:meta     HASH    queue maxT, trimmed-below and the fold of trimmed records
  *   <prefix>:v1:{<crossing>}:<dir>:<class>:r:<K>    ZSET    records of kind K (A S C X L O), score = event ms
  *   <prefix>:v1:{<crossing>}:<dir>:<class>:vix      ZSET    lex index "<ref>|<A|S>|<ms padded>" (all scores 0)
@@ -16,7 +19,8 @@
  *   <prefix>:v1:{<crossing>}:<dir>:<class>:est      HASH    latest published estimate: json, asOfMs, revision
  *
  * Every key one Lua call touches carries the crossing's hash tag `{<crossing>}`, so the layout works on Redis Cluster.
- * The two global keys are only read/written with plain single-key commands.
+ * The global keys are only read/written with plain single-key commands. A consumer's floor key lives in the slot
+ * of the state it vouches for (the crossing's; the single consumer's with the initialised marker's).
  */
 import type { QueueRef } from './api.ts';
 
@@ -80,6 +84,8 @@ export function createKeys(prefix: string) {
     root,
     initialised: `${root}:initialised`,
     queueIndex: `${root}:queues`,
+    /** The kept ack floor of the single consumer (no crossing) or of a crossing's partition consumer. */
+    consumerFloor: (crossingId?: string): string => (crossingId === undefined ? `${root}:floor` : `${crossing(crossingId).tag}:floor`),
     crossing,
     queue,
     /** The 11 per-queue KEYS of apply-events, in the script's order (see its header): meta, r:A..r:O, vix, hist, hidx, hest. */

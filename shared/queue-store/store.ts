@@ -137,6 +137,13 @@ export interface QueueStore extends QueueReader {
   /** Newest event time applied to the queue, including statuses of the crossing that apply to it. */
   lastEventMs(queue: QueueRef): Promise<number | null>;
   markInitialised(): Promise<void>;
+  /**
+   * The ack floor (stream sequence) kept for a consumer while it is deleted and re-created at it: the single
+   * consumer's (no crossing) or a crossing's partition consumer's. See services/estimator/consumer.ts.
+   */
+  readConsumerFloor(crossingId?: string): Promise<number | undefined>;
+  keepConsumerFloor(crossingId: string | undefined, streamSeq: number): Promise<void>;
+  dropConsumerFloor(crossingId?: string): Promise<void>;
 }
 
 /** Queue events of one crossing per apply-events call at most (bounds one script's run time in Redis). */
@@ -690,6 +697,20 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     isInitialised: async () => (await redis.exists(keys.initialised)) === 1,
     markInitialised: async () => {
       await redis.set(keys.initialised, JSON.stringify({ at: new Date().toISOString(), layout: keys.root }));
+    },
+    readConsumerFloor: async (crossingId) => {
+      const v = await redis.get(keys.consumerFloor(crossingId));
+      if (v === null) return undefined;
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n < 0) throw new QueueStoreError('BAD_REPLY', `the kept consumer floor is not a stream sequence: ${JSON.stringify(v)}`, { crossingId });
+      return n;
+    },
+    keepConsumerFloor: async (crossingId, streamSeq) => {
+      if (!Number.isSafeInteger(streamSeq) || streamSeq < 0) throw new RangeError(`consumer floor must be a stream sequence, got ${streamSeq}`);
+      await redis.set(keys.consumerFloor(crossingId), String(streamSeq));
+    },
+    dropConsumerFloor: async (crossingId) => {
+      await redis.del(keys.consumerFloor(crossingId));
     },
   };
 }

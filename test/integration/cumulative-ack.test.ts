@@ -11,7 +11,7 @@ import { KezekEventSchema, subjectForEvent, type KezekEvent } from '../../shared
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { createEstimator } from '../../services/estimator/estimator.ts';
-import { CONSUMER_DEFAULTS, durableName, ensureConsumer } from '../../services/estimator/consumer.ts';
+import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type FloorKeeper } from '../../services/estimator/consumer.ts';
 import { createQueueStore } from '../../shared/queue-store/store.ts';
 import { estimatorTestEnv, TEST_PSEUDONYM_KEY as KEY } from '../helpers/estimator-env.ts';
 import { until } from '../helpers/until.ts';
@@ -53,6 +53,19 @@ async function publishAll(env: Env, events: readonly KezekEvent[]): Promise<numb
 }
 /** The store as a finished rebuild leaves it: the estimator consumes (no replay from the start). */
 const markInitialised = (env: Env) => createQueueStore({ redis: env.redis, prefix: env.prefix }).markInitialised();
+/** The single consumer's kept ack floor in the env's Redis, as the estimator keeps it. */
+function floorKeeper(env: Env): FloorKeeper {
+  const store = createQueueStore({ redis: env.redis, prefix: env.prefix });
+  return { read: () => store.readConsumerFloor(), keep: (seq) => store.keepConsumerFloor(undefined, seq), drop: () => store.dropConsumerFloor() };
+}
+/** env.jsm whose consumers.add fails: a process that dies between deleting a consumer and adding it again. */
+function dyingOnAdd(env: Env): Env['jsm'] {
+  const consumers = Object.create(env.jsm.consumers) as Env['jsm']['consumers'];
+  consumers.add = () => Promise.reject(new Error('process died'));
+  const jsm = Object.create(env.jsm) as Env['jsm'];
+  Object.defineProperty(jsm, 'consumers', { value: consumers });
+  return jsm;
+}
 
 describe('cumulative acks', () => {
   it('the ack floor stays below an event whose handling failed until its redelivery is applied', async () => {
@@ -158,7 +171,7 @@ describe('cumulative acks', () => {
     const events = arrivals(6, 'dead');
     await publishAll(env, events);
     const durable = durableName(env.prefix);
-    expect(await ensureConsumer(env.jsm, opts(env.prefix))).toBe(1);
+    expect((await ensureConsumer(env.jsm, opts(env.prefix))).next).toBe(1);
     // a process receives five, acks the first two cumulatively, and dies
     const got = await fetchRaw(env, durable, 5, false);
     expect(got.map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
@@ -170,7 +183,7 @@ describe('cumulative acks', () => {
     });
     expect(before.num_ack_pending).toBe(3);
     // the next process: re-created, its next message is delivery 1 of stream sequence 3 (no ack_wait to sit out)
-    expect(await ensureConsumer(env.jsm, opts(env.prefix))).toBe(1);
+    expect((await ensureConsumer(env.jsm, opts(env.prefix))).next).toBe(1);
     const after = await env.jsm.consumers.info(env.s.eventsStream, durable);
     expect(after.created).not.toBe(before.created);
     expect(after.config.ack_policy).toBe(AckPolicy.All);
@@ -187,10 +200,10 @@ describe('cumulative acks', () => {
     got[2]!.ack();
     await until('the ack to land', async () => (await env.jsm.consumers.info(env.s.eventsStream, durable)).num_ack_pending === 0);
     const before = await env.jsm.consumers.info(env.s.eventsStream, durable);
-    expect(await ensureConsumer(env.jsm, opts(env.prefix))).toBe(4);
+    expect((await ensureConsumer(env.jsm, opts(env.prefix))).next).toBe(4);
     expect((await env.jsm.consumers.info(env.s.eventsStream, durable)).created).toBe(before.created);
     // asked to rewind (a delivery was lost): re-created at the floor, which delivers nothing already acked
-    expect(await ensureConsumer(env.jsm, opts(env.prefix), undefined, { rewind: true })).toBe(1);
+    expect((await ensureConsumer(env.jsm, opts(env.prefix), undefined, { rewind: true })).next).toBe(1);
     const after = await env.jsm.consumers.info(env.s.eventsStream, durable);
     expect(after.created).not.toBe(before.created);
     expect(after.num_pending).toBe(0);
@@ -206,9 +219,71 @@ describe('cumulative acks', () => {
     got[1]!.ack();
     got[3]!.ack(); // the third is left unacked
     await until('the acks to land', async () => (await env.jsm.consumers.info(env.s.eventsStream, durable)).ack_floor.stream_seq === 2);
-    expect(await ensureConsumer(env.jsm, opts(env.prefix))).toBe(1);
+    expect((await ensureConsumer(env.jsm, opts(env.prefix))).next).toBe(1);
     const info = await env.jsm.consumers.info(env.s.eventsStream, durable);
     expect(info.config.ack_policy).toBe(AckPolicy.All);
     expect((await fetchRaw(env, durable, 2)).map((m) => m.seq)).toEqual([3, 4]);
+  });
+
+  it('a re-creation interrupted between the delete and the add resumes at the kept ack floor, not at the start of the stream', async () => {
+    const env = await setup();
+    await publishAll(env, arrivals(6, 'crash'));
+    const durable = durableName(env.prefix);
+    const floor = floorKeeper(env);
+    await ensureConsumer(env.jsm, opts(env.prefix), undefined, { floor });
+    const got = await fetchRaw(env, durable, 5, false);
+    got[2]!.ack(); // cumulative: 1-3
+    await env.nc.flush();
+    await until('the ack to land', async () => (await env.jsm.consumers.info(env.s.eventsStream, durable)).ack_floor.stream_seq === 3);
+    // a rewind (unacked deliveries left) whose process dies after the delete
+    await expect(ensureConsumer(dyingOnAdd(env), opts(env.prefix), undefined, { floor })).rejects.toThrow('process died');
+    await expect(env.jsm.consumers.info(env.s.eventsStream, durable)).rejects.toThrow(/not found/i);
+    expect(await floor.read()).toBe(3);
+    // the next start finds no consumer and the kept floor: created after 3, so 1-3 are not delivered again
+    expect(await ensureConsumer(env.jsm, opts(env.prefix), undefined, { floor })).toEqual({ next: 1, resumedAfter: 3 });
+    expect(await floor.read()).toBeUndefined();
+    expect((await fetchRaw(env, durable, 3)).map((m) => m.seq)).toEqual([4, 5, 6]);
+  });
+
+  it('deleting a consumer for a rebuild drops its kept floor first, so the next one starts from the first event', async () => {
+    const env = await setup();
+    await publishAll(env, arrivals(4, 'drop'));
+    const floor = floorKeeper(env);
+    await ensureConsumer(env.jsm, opts(env.prefix), undefined, { floor });
+    await floor.keep(3); // left behind by an interrupted re-creation
+    await deleteConsumer(env.jsm, env.prefix, undefined, floor);
+    expect(await floor.read()).toBeUndefined();
+    expect(await ensureConsumer(env.jsm, opts(env.prefix), undefined, { floor })).toEqual({ next: 1 });
+    expect((await fetchRaw(env, durableName(env.prefix), 4)).map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('the estimator creates a missing consumer at the floor kept in its Redis, and a rebuild ignores such a floor', async () => {
+    const env = await setup();
+    const events = arrivals(10, 'est-floor');
+    await publishAll(env, events);
+    await markInitialised(env);
+    const store = createQueueStore({ redis: env.redis, prefix: env.prefix });
+    // as a re-creation interrupted after the delete leaves it (events 1-7 were applied then; here they never were,
+    // which makes visible what was delivered)
+    await store.keepConsumerFloor(undefined, 7);
+    const est = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY });
+    cleanups.push(() => est.stop());
+    await est.start();
+    await until('the events after the floor applied', async () => est.stats().applied === 3);
+    expect(est.stats()).toMatchObject({ received: 3, floorResumes: 1, rebuilds: 0 });
+    expect(await store.readConsumerFloor()).toBeUndefined();
+    expect((await est.store.readWindow(Q, Date.now(), 120 * MIN)).records.filter((r) => r.kind === 'A')).toHaveLength(3);
+    await est.stop();
+
+    // a rebuild (the store's data lost, or asked for) starts from the first event whatever floor was kept
+    await store.keepConsumerFloor(undefined, 7);
+    await env.redis.del(store.keys.initialised);
+    const again = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY });
+    cleanups.push(() => again.stop());
+    await again.start();
+    await until('the rebuild to re-apply the stream', async () => again.stats().received >= events.length && again.stats().rebuilds === 1);
+    expect(again.stats()).toMatchObject({ floorResumes: 0, applied: 7, duplicates: 3 });
+    expect(await store.readConsumerFloor()).toBeUndefined();
+    expect((await again.store.readWindow(Q, Date.now(), 120 * MIN)).records.filter((r) => r.kind === 'A')).toHaveLength(10);
   });
 });
