@@ -6,6 +6,7 @@
 import { nanos } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, ReplayPolicy, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
 import { subjects } from '../../shared/events/index.ts';
+import type { ConsumerFloor } from '../../shared/queue-store/store.ts';
 
 export interface ConsumerOptions {
   prefix: string;
@@ -67,11 +68,12 @@ function isNotFound(err: unknown): boolean {
  * A kept floor is never ahead of the state: it was acked, so every event up to it was applied to this Redis before
  * it was written, and a Redis that loses the state loses the floor with it. Left behind by a crash after the add, it
  * is only older than the consumer's position (resuming there re-applies more, idempotently), and the next re-creation
- * or delete replaces or removes it.
+ * or delete replaces or removes it. It names the stream by its creation time: a floor of a stream that was deleted
+ * and made again (sequences start over) is ignored, never used to skip the new stream's first events.
  */
 export interface FloorKeeper {
-  read(): Promise<number | undefined>;
-  keep(streamSeq: number): Promise<void>;
+  read(): Promise<ConsumerFloor | undefined>;
+  keep(floor: ConsumerFloor): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -80,6 +82,8 @@ export interface EnsuredConsumer {
   next: number;
   /** The stream sequence it was created after from a kept floor (a re-creation interrupted by a crash), if so. */
   resumedAfter?: number;
+  /** A kept floor was found but belongs to an earlier stream of the same name (ignored: created from the start). */
+  staleFloor?: ConsumerFloor;
 }
 
 const startAfter = (cfg: ReturnType<typeof consumerConfig>, floor: number): ReturnType<typeof consumerConfig> =>
@@ -110,13 +114,15 @@ export async function ensureConsumer(
   } catch (err) {
     if (!isNotFound(err)) throw err;
     const kept = await opts.floor?.read();
-    await jsm.consumers.add(s.eventsStream, kept === undefined ? cfg : startAfter(cfg, kept));
+    const valid = kept !== undefined && kept.streamCreated === (await jsm.streams.info(s.eventsStream)).created;
+    await jsm.consumers.add(s.eventsStream, valid ? startAfter(cfg, kept.streamSeq) : cfg);
     await opts.floor?.drop();
-    return kept === undefined ? { next: 1 } : { next: 1, resumedAfter: kept };
+    if (kept === undefined) return { next: 1 };
+    return valid ? { next: 1, resumedAfter: kept.streamSeq } : { next: 1, staleFloor: kept };
   }
   if (opts.rewind || info.num_ack_pending > 0 || info.config.ack_policy !== cfg.ack_policy) {
     const floor = info.ack_floor.stream_seq;
-    await opts.floor?.keep(floor);
+    if (opts.floor) await opts.floor.keep({ streamSeq: floor, streamCreated: (await jsm.streams.info(s.eventsStream)).created });
     await deleteIfExists(jsm, s.eventsStream, cfg.durable_name);
     await jsm.consumers.add(s.eventsStream, startAfter(cfg, floor));
     await opts.floor?.drop();

@@ -212,13 +212,14 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
    */
   async function prepareConsumer(manager: JetStreamManager, crossingId?: string, rewind?: 'lost' | 'stranded'): Promise<void> {
     const durable = durableName(deps.prefix, crossingId);
-    const { next, resumedAfter } = await ensureConsumer(manager, consumerOpts, crossingId, { rewind: rewind !== undefined, floor: floorOf(crossingId) });
+    const { next, resumedAfter, staleFloor } = await ensureConsumer(manager, consumerOpts, crossingId, { rewind: rewind !== undefined, floor: floorOf(crossingId) });
     consumerHandles.delete(durable);
     ackStates.set(durable, new CumulativeAcks(next, consumerOpts.maxDeliver));
     if (resumedAfter !== undefined) {
       stats.floorResumes += 1;
       log.warn({ durable, after: resumedAfter }, 'consumer missing after an interrupted re-creation: created again at its kept ack floor');
     }
+    if (staleFloor) log.warn({ durable, staleFloor }, 'kept ack floor belongs to an earlier events stream of the same name: ignored, consumer created from the first event');
     if (rewind === 'lost') log.warn({ durable }, 'a delivery was lost: consumer re-created at its ack floor (what follows is applied again, idempotently)');
     else if (rewind === 'stranded') {
       stats.strandedRewinds += 1;

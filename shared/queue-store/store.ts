@@ -138,12 +138,20 @@ export interface QueueStore extends QueueReader {
   lastEventMs(queue: QueueRef): Promise<number | null>;
   markInitialised(): Promise<void>;
   /**
-   * The ack floor (stream sequence) kept for a consumer while it is deleted and re-created at it: the single
-   * consumer's (no crossing) or a crossing's partition consumer's. See services/estimator/consumer.ts.
+   * The ack floor kept for a consumer while it is deleted and re-created at it: the single consumer's (no crossing)
+   * or a crossing's partition consumer's. See services/estimator/consumer.ts. A stored value that is not a floor
+   * reads as none (the consumer then starts from the first event: slow, never lossy).
    */
-  readConsumerFloor(crossingId?: string): Promise<number | undefined>;
-  keepConsumerFloor(crossingId: string | undefined, streamSeq: number): Promise<void>;
+  readConsumerFloor(crossingId?: string): Promise<ConsumerFloor | undefined>;
+  keepConsumerFloor(crossingId: string | undefined, floor: ConsumerFloor): Promise<void>;
   dropConsumerFloor(crossingId?: string): Promise<void>;
+}
+
+/** A consumer's ack floor, with the identity of the stream it counts in (see QueueStore.readConsumerFloor). */
+export interface ConsumerFloor {
+  streamSeq: number;
+  /** The stream's creation time: a stream deleted and made again starts its sequences over. */
+  streamCreated: string;
 }
 
 /** Queue events of one crossing per apply-events call at most (bounds one script's run time in Redis). */
@@ -701,13 +709,17 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     readConsumerFloor: async (crossingId) => {
       const v = await redis.get(keys.consumerFloor(crossingId));
       if (v === null) return undefined;
-      const n = Number(v);
-      if (!Number.isSafeInteger(n) || n < 0) throw new QueueStoreError('BAD_REPLY', `the kept consumer floor is not a stream sequence: ${JSON.stringify(v)}`, { crossingId });
-      return n;
+      try {
+        const f = JSON.parse(v) as Partial<ConsumerFloor>;
+        if (Number.isSafeInteger(f.streamSeq) && f.streamSeq! >= 0 && typeof f.streamCreated === 'string') return { streamSeq: f.streamSeq!, streamCreated: f.streamCreated };
+      } catch {
+        // not JSON: as below
+      }
+      return undefined;
     },
-    keepConsumerFloor: async (crossingId, streamSeq) => {
-      if (!Number.isSafeInteger(streamSeq) || streamSeq < 0) throw new RangeError(`consumer floor must be a stream sequence, got ${streamSeq}`);
-      await redis.set(keys.consumerFloor(crossingId), String(streamSeq));
+    keepConsumerFloor: async (crossingId, floor) => {
+      if (!Number.isSafeInteger(floor.streamSeq) || floor.streamSeq < 0) throw new RangeError(`consumer floor must be a stream sequence, got ${floor.streamSeq}`);
+      await redis.set(keys.consumerFloor(crossingId), JSON.stringify({ streamSeq: floor.streamSeq, streamCreated: floor.streamCreated }));
     },
     dropConsumerFloor: async (crossingId) => {
       await redis.del(keys.consumerFloor(crossingId));

@@ -56,7 +56,7 @@ const markInitialised = (env: Env) => createQueueStore({ redis: env.redis, prefi
 /** The single consumer's kept ack floor in the env's Redis, as the estimator keeps it. */
 function floorKeeper(env: Env): FloorKeeper {
   const store = createQueueStore({ redis: env.redis, prefix: env.prefix });
-  return { read: () => store.readConsumerFloor(), keep: (seq) => store.keepConsumerFloor(undefined, seq), drop: () => store.dropConsumerFloor() };
+  return { read: () => store.readConsumerFloor(), keep: (f) => store.keepConsumerFloor(undefined, f), drop: () => store.dropConsumerFloor() };
 }
 /** env.jsm whose consumers.add fails: a process that dies between deleting a consumer and adding it again. */
 function dyingOnAdd(env: Env): Env['jsm'] {
@@ -238,7 +238,8 @@ describe('cumulative acks', () => {
     // a rewind (unacked deliveries left) whose process dies after the delete
     await expect(ensureConsumer(dyingOnAdd(env), opts(env.prefix), undefined, { floor })).rejects.toThrow('process died');
     await expect(env.jsm.consumers.info(env.s.eventsStream, durable)).rejects.toThrow(/not found/i);
-    expect(await floor.read()).toBe(3);
+    const streamCreated = (await env.jsm.streams.info(env.s.eventsStream)).created;
+    expect(await floor.read()).toEqual({ streamSeq: 3, streamCreated });
     // the next start finds no consumer and the kept floor: created after 3, so 1-3 are not delivered again
     expect(await ensureConsumer(env.jsm, opts(env.prefix), undefined, { floor })).toEqual({ next: 1, resumedAfter: 3 });
     expect(await floor.read()).toBeUndefined();
@@ -250,7 +251,7 @@ describe('cumulative acks', () => {
     await publishAll(env, arrivals(4, 'drop'));
     const floor = floorKeeper(env);
     await ensureConsumer(env.jsm, opts(env.prefix), undefined, { floor });
-    await floor.keep(3); // left behind by an interrupted re-creation
+    await floor.keep({ streamSeq: 3, streamCreated: (await env.jsm.streams.info(env.s.eventsStream)).created }); // left by an interrupted re-creation
     await deleteConsumer(env.jsm, env.prefix, undefined, floor);
     expect(await floor.read()).toBeUndefined();
     expect(await ensureConsumer(env.jsm, opts(env.prefix), undefined, { floor })).toEqual({ next: 1 });
@@ -265,7 +266,8 @@ describe('cumulative acks', () => {
     const store = createQueueStore({ redis: env.redis, prefix: env.prefix });
     // as a re-creation interrupted after the delete leaves it (events 1-7 were applied then; here they never were,
     // which makes visible what was delivered)
-    await store.keepConsumerFloor(undefined, 7);
+    const floor7 = { streamSeq: 7, streamCreated: (await env.jsm.streams.info(env.s.eventsStream)).created };
+    await store.keepConsumerFloor(undefined, floor7);
     const est = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY });
     cleanups.push(() => est.stop());
     await est.start();
@@ -276,7 +278,7 @@ describe('cumulative acks', () => {
     await est.stop();
 
     // a rebuild (the store's data lost, or asked for) starts from the first event whatever floor was kept
-    await store.keepConsumerFloor(undefined, 7);
+    await store.keepConsumerFloor(undefined, floor7);
     await env.redis.del(store.keys.initialised);
     const again = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY });
     cleanups.push(() => again.stop());
@@ -285,5 +287,29 @@ describe('cumulative acks', () => {
     expect(again.stats()).toMatchObject({ floorResumes: 0, applied: 7, duplicates: 3 });
     expect(await store.readConsumerFloor()).toBeUndefined();
     expect((await again.store.readWindow(Q, Date.now(), 120 * MIN)).records.filter((r) => r.kind === 'A')).toHaveLength(10);
+  });
+
+  it('a floor kept for an earlier stream of the same name (deleted and made again) is ignored: the consumer starts from the first event', async () => {
+    const env = await setup();
+    await publishAll(env, arrivals(4, 'stale'));
+    const floor = floorKeeper(env);
+    const stale = { streamSeq: 3, streamCreated: '2026-01-01T00:00:00.000000000Z' };
+    await floor.keep(stale);
+    expect(await ensureConsumer(env.jsm, opts(env.prefix), undefined, { floor })).toEqual({ next: 1, staleFloor: stale });
+    expect(await floor.read()).toBeUndefined();
+    expect((await fetchRaw(env, durableName(env.prefix), 4)).map((m) => m.seq)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('a kept floor that is not one (hand-edited, another version) reads as none', async () => {
+    const env = await setup();
+    const store = createQueueStore({ redis: env.redis, prefix: env.prefix });
+    for (const bad of ['7', '{"streamSeq":-1,"streamCreated":"x"}', '{"streamSeq":1.5,"streamCreated":"x"}', '{"streamSeq":7}', 'not json']) {
+      await env.redis.set(store.keys.consumerFloor(), bad);
+      expect(await store.readConsumerFloor()).toBeUndefined();
+    }
+    await store.keepConsumerFloor('korday', { streamSeq: 9, streamCreated: 'c' });
+    expect(await store.readConsumerFloor('korday')).toEqual({ streamSeq: 9, streamCreated: 'c' });
+    expect(await store.readConsumerFloor()).toBeUndefined(); // the single consumer's key is another
+    await expect(store.keepConsumerFloor(undefined, { streamSeq: -2, streamCreated: 'c' })).rejects.toThrow(RangeError);
   });
 });
