@@ -67,8 +67,8 @@ function isNotFound(err: unknown): boolean {
  * waiting for it). With it, the next start creates the consumer at the kept floor.
  * A kept floor is never ahead of the state: it was acked, so every event up to it was applied to this Redis before
  * it was written, and a Redis that loses the state loses the floor with it. Left behind by a crash after the add, it
- * is only older than the consumer's position (resuming there re-applies more, idempotently), and the next re-creation
- * or delete replaces or removes it. It names the stream by its creation time: a floor of a stream that was deleted
+ * is only older than the consumer's position (resuming there re-applies more, idempotently), and the next
+ * ensureConsumer or delete removes it. It names the stream by its creation time: a floor of a stream that was deleted
  * and made again (sequences start over) is ignored, never used to skip the new stream's first events.
  */
 export interface FloorKeeper {
@@ -130,6 +130,9 @@ export async function ensureConsumer(
   }
   const { ack_wait, max_deliver, backoff, max_ack_pending } = cfg;
   const updated = await jsm.consumers.update(s.eventsStream, cfg.durable_name, { ack_wait, max_deliver, backoff, max_ack_pending });
+  // a floor kept beside an existing consumer was left by a crash after its add (or before its delete): the
+  // consumer's own position holds
+  await opts.floor?.drop();
   return { next: updated.delivered.consumer_seq + 1 };
 }
 

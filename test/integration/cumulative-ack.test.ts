@@ -243,7 +243,16 @@ describe('cumulative acks', () => {
     // the next start finds no consumer and the kept floor: created after 3, so 1-3 are not delivered again
     expect(await ensureConsumer(env.jsm, opts(env.prefix), undefined, { floor })).toEqual({ next: 1, resumedAfter: 3 });
     expect(await floor.read()).toBeUndefined();
-    expect((await fetchRaw(env, durable, 3)).map((m) => m.seq)).toEqual([4, 5, 6]);
+    const again = await fetchRaw(env, durable, 3);
+    expect(again.map((m) => m.seq)).toEqual([4, 5, 6]);
+    // a floor left beside an existing consumer (a crash after the add, before the drop) is dropped by the next
+    // start, which keeps the consumer's own position
+    again[2]!.ack();
+    await env.nc.flush();
+    await until('the ack to land', async () => (await env.jsm.consumers.info(env.s.eventsStream, durable)).num_ack_pending === 0);
+    await floor.keep({ streamSeq: 3, streamCreated });
+    expect(await ensureConsumer(env.jsm, opts(env.prefix), undefined, { floor })).toEqual({ next: 4 });
+    expect(await floor.read()).toBeUndefined();
   });
 
   it('deleting a consumer for a rebuild drops its kept floor first, so the next one starts from the first event', async () => {
