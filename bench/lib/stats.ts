@@ -41,11 +41,11 @@ function roundRatios(values: readonly number[], baselines: readonly number[]): n
 }
 
 /** The paired ratio with the spread of the rounds it is the median of: "53% (rounds 47-61%)"; plain with one round. */
-export function fmtPairedRatio(values: readonly number[], baselines: readonly number[]): string {
+export function fmtPairedRatio(values: readonly number[], baselines: readonly number[], threshold?: number): string {
   const ratios = roundRatios(values, baselines);
-  if (ratios.length < 2) return fmtRatio(pairedRatio(values, baselines));
+  if (ratios.length < 2) return fmtRatio(pairedRatio(values, baselines), threshold);
   const pct = (r: number) => (r * 100).toFixed(0);
-  return `${fmtRatio(median(ratios))} (rounds ${pct(Math.min(...ratios))}-${pct(Math.max(...ratios))}%)`;
+  return `${fmtRatio(median(ratios), threshold)} (rounds ${pct(Math.min(...ratios))}-${pct(Math.max(...ratios))}%)`;
 }
 
 /** One measurement's upper latency tail: `values[k]` is its percentile `fromPct + k * stepPct` (non-decreasing). */
@@ -117,14 +117,31 @@ export interface ResultRow {
 }
 
 /** Human formatting of a number with a unit; '-' for missing values. */
-export function fmt(n: number | null | undefined, unit = '', digits?: number): string {
+export function fmt(n: number | null | undefined, unit = '', digits?: number, threshold?: number): string {
   if (n === null || n === undefined || !Number.isFinite(n)) return '-';
-  const d = digits ?? (Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2);
+  const d = besideThreshold(n, digits ?? (Math.abs(n) >= 100 ? 0 : Math.abs(n) >= 10 ? 1 : 2), threshold);
   const s = n.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d });
   return unit ? `${s} ${unit}` : s;
 }
 
-export const fmtRatio = (r: number | null): string => (r === null ? '-' : `${(r * 100).toFixed(0)}%`);
+/**
+ * The digits to show `n` with: `digits`, or up to 3 more while `n` would read as a target's `threshold` without
+ * being it (a ratio of 0.598 shown as "60%" beside a FAIL of ">= 60%", a p99 of 4.96 ms as "5.0 ms" beside a PASS
+ * of "< 5 ms"): a judged figure reads as the threshold only when it is the threshold.
+ */
+function besideThreshold(n: number, digits: number, threshold: number | undefined): number {
+  if (threshold === undefined || n === threshold) return digits;
+  let d = digits;
+  while (d < digits + 3 && Number(n.toFixed(d)) === threshold) d++;
+  return d;
+}
+
+/** A ratio as a percentage; `threshold` (a ratio, e.g. 0.6): see besideThreshold. */
+export const fmtRatio = (r: number | null, threshold?: number): string => {
+  if (r === null) return '-';
+  const pct = r * 100;
+  return `${pct.toFixed(besideThreshold(pct, 0, threshold === undefined ? undefined : threshold * 100))}%`;
+};
 
 export const fmtBytes = (b: number | null | undefined): string => (b === null || b === undefined || !Number.isFinite(b) ? '-' : `${(b / 1024 / 1024).toFixed(1)} MiB`);
 

@@ -48,7 +48,7 @@ async function memory(h: Harness, est: BenchChild, api: BenchChild): Promise<Mem
   };
 }
 
-const pct = (g: number | null) => (g === null ? '-' : `${g >= 0 ? '+' : ''}${(g * 100).toFixed(0)}%`);
+const pct = (g: number | null, threshold?: number) => (g === null ? '-' : `${g >= 0 ? '+' : ''}${fmtRatio(g, threshold)}`);
 /** A process's RSS at rest, then its V8 heap: in use / committed, then the RSS as found before the GC. */
 const procText = (rss: number, heap: number, committed: number, before: number) => `${fmtBytes(rss)} (heap ${fmtBytes(heap)} / ${fmtBytes(committed)}; ${fmtBytes(before)} before GC)`;
 const memText = (m: Memory) =>
@@ -168,7 +168,7 @@ export async function growthRow(h: Harness): Promise<ResultRow[]> {
       what: `memory after ${m.events.toLocaleString('en-US')} events (72 queues)${planned ? '' : ` - STOPPED EARLY (${outOfTime ? `time budget ${h.opts.memoryBudgetSeconds} s` : 'source exhausted'}; planned ${max.toLocaleString('en-US')})`}`,
       result: memText(m.mem),
       baseline: isFirst ? `(base; ${fmt(m.perSecond, 'ev/s')} overall)` : `${first!.events.toLocaleString('en-US')} ev: est ${fmtBytes(first!.mem.estimatorRss)}, api ${fmtBytes(first!.mem.apiRss)}`,
-      ratio: g === null ? '-' : `${pct(g)} (redis ${pct(growth(first!.mem.redisUsed, m.mem.redisUsed))})`,
+      ratio: g === null ? '-' : `${pct(g, target.threshold)} (redis ${pct(growth(first!.mem.redisUsed, m.mem.redisUsed))})`,
       target: isFirst ? '-' : target.label,
       verdict: isFirst ? 'info' : planned ? judge(g, target) : 'n/a',
       data: { ...m, planned },

@@ -83,6 +83,16 @@ describe('ratio, growth and verdicts', () => {
     expect(ratio(50, 0)).toBeNull();
     expect(ratio(NaN, 10)).toBeNull();
     expect(fmtRatio(0.6049)).toBe('60%');
+    // beside a threshold, a figure that is not the threshold never reads as it
+    expect(fmtRatio(0.5983, 0.6)).toBe('59.8%');
+    expect(fmtRatio(0.6049, 0.6)).toBe('60.5%');
+    expect(fmtRatio(0.59999, 0.6)).toBe('59.999%');
+    expect(fmtRatio(0.6, 0.6)).toBe('60%');
+    expect(fmtRatio(0.7342, 0.7)).toBe('73%');
+    expect(fmt(4.96, 'ms', 1, 5)).toBe('4.96 ms');
+    expect(fmt(5.04, 'ms', 1, 5)).toBe('5.04 ms');
+    expect(fmt(4.7, 'ms', 1, 5)).toBe('4.7 ms');
+    expect(fmtPairedRatio([59.6, 61, 58], [100, 100, 100], 0.6)).toBe('59.6% (rounds 58-61%)');
     expect(fmtRatio(null)).toBe('-');
   });
   it('a target passes only when met, and a missing number never passes', () => {
