@@ -6,7 +6,7 @@
 import { nanos } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, ReplayPolicy, type ConsumerConfig, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream';
 import { subjects } from '../../shared/events/index.ts';
-import type { ConsumerFloor } from '../../shared/queue-store/store.ts';
+import type { ConsumerFloor, ConsumerFloorKeeper } from '../../shared/queue-store/store.ts';
 
 export interface ConsumerOptions {
   prefix: string;
@@ -59,23 +59,18 @@ function isNotFound(err: unknown): boolean {
   return e?.apiError?.().err_code === 10014 || e?.code === 404 || /consumer not found/i.test(e?.message ?? '');
 }
 
-/**
- * Where a consumer's ack floor is kept while the consumer is deleted and re-created at it (nats-server 2.9 cannot move
- * a consumer): in the same Redis as the state the floor vouches for (QueueStore.keepConsumerFloor). Without it, a
- * crash between the delete and the add left no consumer, and the next start created one from the start of the
- * stream: every event applied again as a duplicate (slow: ~45 s per million events, bench row 5, with the estimates
- * waiting for it). With it, the next start creates the consumer at the kept floor.
+/*
+ * Kept floors. A consumer's ack floor is kept while the consumer is deleted and re-created at it (nats-server 2.9
+ * cannot move a consumer), in the same Redis as the state the floor vouches for (QueueStore.consumerFloor).
+ * Without it, a crash between the delete and the add left no consumer, and the next start created one from the
+ * start of the stream: every event applied again as a duplicate (slow: ~45 s per million events, bench row 5, with
+ * the estimates waiting for it). With it, the next start creates the consumer at the kept floor.
  * A kept floor is never ahead of the state: it was acked, so every event up to it was applied to this Redis before
  * it was written, and a Redis that loses the state loses the floor with it. Left behind by a crash after the add, it
  * is only older than the consumer's position (resuming there re-applies more, idempotently), and the next
  * ensureConsumer or delete removes it. It names the stream by its creation time: a floor of a stream that was deleted
  * and made again (sequences start over) is ignored, never used to skip the new stream's first events.
  */
-export interface FloorKeeper {
-  read(): Promise<ConsumerFloor | undefined>;
-  keep(floor: ConsumerFloor): Promise<void>;
-  drop(): Promise<void>;
-}
 
 export interface EnsuredConsumer {
   /** The delivery sequence its next message will carry (acks.ts checks that none is lost). */
@@ -97,24 +92,26 @@ const startAfter = (cfg: ReturnType<typeof consumerConfig>, floor: number): Retu
  * went to a process that is gone, and a cumulative ack past them would lose them), or when it was created with
  * another ack policy (an older Kezek's explicit-ack consumer: the ack policy cannot be updated in place).
  * nats-server 2.9 cannot move a consumer, so this is a delete and an add, with the floor kept in between (`floor`,
- * see FloorKeeper): a missing consumer with a kept floor is created at that floor; without one, from the start of
- * the stream.
+ * see "Kept floors" above): a missing consumer with a kept floor is created at that floor; without one, from the
+ * start of the stream.
  */
 export async function ensureConsumer(
   jsm: JetStreamManager,
   o: ConsumerOptions,
   crossingId?: string,
-  opts: { rewind?: boolean; floor?: FloorKeeper } = {},
+  opts: { rewind?: boolean; floor?: ConsumerFloorKeeper } = {},
 ): Promise<EnsuredConsumer> {
   const s = subjects(o.prefix);
   const cfg = consumerConfig(o, crossingId);
+  /** The events stream's identity for a kept floor (asked only when a floor is read or kept). */
+  const streamCreated = async () => (await jsm.streams.info(s.eventsStream)).created;
   let info: ConsumerInfo;
   try {
     info = await jsm.consumers.info(s.eventsStream, cfg.durable_name);
   } catch (err) {
     if (!isNotFound(err)) throw err;
     const kept = await opts.floor?.read();
-    const valid = kept !== undefined && kept.streamCreated === (await jsm.streams.info(s.eventsStream)).created;
+    const valid = kept !== undefined && kept.streamCreated === (await streamCreated());
     await jsm.consumers.add(s.eventsStream, valid ? startAfter(cfg, kept.streamSeq) : cfg);
     await opts.floor?.drop();
     if (kept === undefined) return { next: 1 };
@@ -122,7 +119,7 @@ export async function ensureConsumer(
   }
   if (opts.rewind || info.num_ack_pending > 0 || info.config.ack_policy !== cfg.ack_policy) {
     const floor = info.ack_floor.stream_seq;
-    if (opts.floor) await opts.floor.keep({ streamSeq: floor, streamCreated: (await jsm.streams.info(s.eventsStream)).created });
+    if (opts.floor) await opts.floor.keep({ streamSeq: floor, streamCreated: await streamCreated() });
     await deleteIfExists(jsm, s.eventsStream, cfg.durable_name);
     await jsm.consumers.add(s.eventsStream, startAfter(cfg, floor));
     await opts.floor?.drop();
@@ -146,10 +143,10 @@ async function deleteIfExists(jsm: JetStreamManager, stream: string, durable: st
 
 /**
  * Deletes the durable consumer (its position and pending acks) so that the next one starts from the start of the
- * stream (a rebuild); a missing consumer is fine. Its kept floor (FloorKeeper) is dropped first: a crash after that
- * leaves the consumer as it was, never a missing consumer that would resume at the floor.
+ * stream (a rebuild); a missing consumer is fine. Its kept floor is dropped first: a crash after that leaves the
+ * consumer as it was, never a missing consumer that would resume at the floor.
  */
-export async function deleteConsumer(jsm: JetStreamManager, prefix: string, crossingId?: string, floor?: FloorKeeper): Promise<void> {
+export async function deleteConsumer(jsm: JetStreamManager, prefix: string, crossingId?: string, floor?: ConsumerFloorKeeper): Promise<void> {
   await floor?.drop();
   await deleteIfExists(jsm, subjects(prefix).eventsStream, durableName(prefix, crossingId));
 }

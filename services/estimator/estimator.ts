@@ -23,7 +23,7 @@ import type { Logger } from '../../shared/logger.ts';
 import { ensureStreams } from '../../shared/nats.ts';
 import type { QueueRef } from '../../shared/queue-store/api.ts';
 import { createQueueStore, type QueueStore, type QueueStoreOptions } from '../../shared/queue-store/store.ts';
-import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type ConsumerOptions, type FloorKeeper } from './consumer.ts';
+import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type ConsumerOptions } from './consumer.ts';
 import { createLeaseStore } from '../../shared/leases/store.ts';
 import { createPartitionManager, DEFAULT_LEASE_MS, newInstanceId, type PartitionManager } from './partitions.ts';
 import { processMessage, settle, type MessageContext, type Outcome, type Settlement } from './messages.ts';
@@ -92,7 +92,7 @@ export interface EstimatorStats {
    * dead-lettered either (acks.ts "stranded"): each one is an outage that outlasted the redeliveries; alert on it.
    */
   strandedRewinds: number;
-  /** Consumers created again at their kept ack floor after a re-creation was interrupted (consumer.ts FloorKeeper). */
+  /** Consumers created again at their kept ack floor after a re-creation was interrupted (consumer.ts, kept floors). */
   floorResumes: number;
   /** Window reads of the refreshes: whole windows, and delta reads of only what came after the kept window. */
   windowReadsFull: number;
@@ -142,12 +142,6 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const fetchExpiresMs = Math.max(1000, deps.fetchExpiresMs ?? 2000); // the client refuses less than 1 s; its idle heartbeat is half the expiry, so a longer fetch rides out a busy CPU
   const consumerOpts: ConsumerOptions = { ...CONSUMER_DEFAULTS, ...deps.consumer, prefix: deps.prefix };
   const store = createQueueStore({ redis: deps.redis, prefix: deps.prefix, ...deps.store });
-  /** The kept ack floor of the single consumer (no crossing) or of a partition's, in this Redis (consumer.ts). */
-  const floorOf = (crossingId?: string): FloorKeeper => ({
-    read: () => store.readConsumerFloor(crossingId),
-    keep: (seq) => store.keepConsumerFloor(crossingId, seq),
-    drop: () => store.dropConsumerFloor(crossingId),
-  });
   const js: JetStreamClient = jetstream(deps.nc);
   const publisher = createPublisher({
     store,
@@ -212,7 +206,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
    */
   async function prepareConsumer(manager: JetStreamManager, crossingId?: string, rewind?: 'lost' | 'stranded'): Promise<void> {
     const durable = durableName(deps.prefix, crossingId);
-    const { next, resumedAfter, staleFloor } = await ensureConsumer(manager, consumerOpts, crossingId, { rewind: rewind !== undefined, floor: floorOf(crossingId) });
+    const { next, resumedAfter, staleFloor } = await ensureConsumer(manager, consumerOpts, crossingId, { rewind: rewind !== undefined, floor: store.consumerFloor(crossingId) });
     consumerHandles.delete(durable);
     ackStates.set(durable, new CumulativeAcks(next, consumerOpts.maxDeliver));
     if (resumedAfter !== undefined) {
@@ -380,7 +374,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     if (streamed === 0) log.info({ reason }, 'initialising the queue store (the events stream is empty)');
     else log.warn({ reason, streamedEvents: streamed }, 'rebuilding the queue store from the events stream');
     stats.rebuilds += 1;
-    await deleteConsumer(manager, deps.prefix, undefined, floorOf());
+    await deleteConsumer(manager, deps.prefix, undefined, store.consumerFloor());
     consumerHandles.clear();
     await prepareConsumer(manager);
     publisher.clearCache();
@@ -425,7 +419,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     if (await leases.isReplaying(crossingId)) {
       await prepareConsumer(manager, crossingId);
     } else {
-      await deleteConsumer(manager, deps.prefix, crossingId, floorOf(crossingId));
+      await deleteConsumer(manager, deps.prefix, crossingId, store.consumerFloor(crossingId));
       await prepareConsumer(manager, crossingId);
       await leases.markReplaying(crossingId, true);
     }
@@ -541,7 +535,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     const manager = await init();
     const report = await doRebuild(reason);
     for (const c of crossingIds) await leases.markReady(c);
-    await deleteConsumer(manager, deps.prefix, undefined, floorOf());
+    await deleteConsumer(manager, deps.prefix, undefined, store.consumerFloor());
     consumerHandles.clear();
     return report;
   }

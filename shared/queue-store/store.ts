@@ -139,15 +139,22 @@ export interface QueueStore extends QueueReader {
   markInitialised(): Promise<void>;
   /**
    * The ack floor kept for a consumer while it is deleted and re-created at it: the single consumer's (no crossing)
-   * or a crossing's partition consumer's. See services/estimator/consumer.ts. A stored value that is not a floor
-   * reads as none (the consumer then starts from the first event: slow, never lossy).
+   * or a crossing's partition consumer's. See services/estimator/consumer.ts.
    */
-  readConsumerFloor(crossingId?: string): Promise<ConsumerFloor | undefined>;
-  keepConsumerFloor(crossingId: string | undefined, floor: ConsumerFloor): Promise<void>;
-  dropConsumerFloor(crossingId?: string): Promise<void>;
+  consumerFloor(crossingId?: string): ConsumerFloorKeeper;
 }
 
-/** A consumer's ack floor, with the identity of the stream it counts in (see QueueStore.readConsumerFloor). */
+/**
+ * A consumer's kept ack floor in this Redis. `read` gives undefined for none, and for a stored value that is not a
+ * floor (the consumer then starts from the first event: slow, never lossy).
+ */
+export interface ConsumerFloorKeeper {
+  read(): Promise<ConsumerFloor | undefined>;
+  keep(floor: ConsumerFloor): Promise<void>;
+  drop(): Promise<void>;
+}
+
+/** A consumer's ack floor, with the identity of the stream it counts in (see QueueStore.consumerFloor). */
 export interface ConsumerFloor {
   streamSeq: number;
   /** The stream's creation time: a stream deleted and made again starts its sequences over. */
@@ -706,23 +713,28 @@ export function createQueueStore(opts: QueueStoreOptions): QueueStore {
     markInitialised: async () => {
       await redis.set(keys.initialised, JSON.stringify({ at: new Date().toISOString(), layout: keys.root }));
     },
-    readConsumerFloor: async (crossingId) => {
-      const v = await redis.get(keys.consumerFloor(crossingId));
-      if (v === null) return undefined;
-      try {
-        const f = JSON.parse(v) as Partial<ConsumerFloor>;
-        if (Number.isSafeInteger(f.streamSeq) && f.streamSeq! >= 0 && typeof f.streamCreated === 'string') return { streamSeq: f.streamSeq!, streamCreated: f.streamCreated };
-      } catch {
-        // not JSON: as below
-      }
-      return undefined;
-    },
-    keepConsumerFloor: async (crossingId, floor) => {
-      if (!Number.isSafeInteger(floor.streamSeq) || floor.streamSeq < 0) throw new RangeError(`consumer floor must be a stream sequence, got ${floor.streamSeq}`);
-      await redis.set(keys.consumerFloor(crossingId), JSON.stringify({ streamSeq: floor.streamSeq, streamCreated: floor.streamCreated }));
-    },
-    dropConsumerFloor: async (crossingId) => {
-      await redis.del(keys.consumerFloor(crossingId));
+    consumerFloor: (crossingId) => {
+      const key = keys.consumerFloor(crossingId);
+      return {
+        read: async () => {
+          const v = await redis.get(key);
+          if (v === null) return undefined;
+          try {
+            const f = JSON.parse(v) as Partial<ConsumerFloor>;
+            if (Number.isSafeInteger(f.streamSeq) && f.streamSeq! >= 0 && typeof f.streamCreated === 'string') return { streamSeq: f.streamSeq!, streamCreated: f.streamCreated };
+          } catch {
+            // not JSON: as below
+          }
+          return undefined;
+        },
+        keep: async (floor) => {
+          if (!Number.isSafeInteger(floor.streamSeq) || floor.streamSeq < 0) throw new RangeError(`consumer floor must be a stream sequence, got ${floor.streamSeq}`);
+          await redis.set(key, JSON.stringify({ streamSeq: floor.streamSeq, streamCreated: floor.streamCreated }));
+        },
+        drop: async () => {
+          await redis.del(key);
+        },
+      };
     },
   };
 }

@@ -10,8 +10,8 @@ import { AckPolicy, DeliverPolicy, type JsMsg } from '@nats-io/jetstream';
 import { KezekEventSchema, subjectForEvent, type KezekEvent } from '../../shared/events/index.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { createEstimator } from '../../services/estimator/estimator.ts';
-import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type FloorKeeper } from '../../services/estimator/consumer.ts';
+import { createEstimator, type Estimator } from '../../services/estimator/estimator.ts';
+import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer } from '../../services/estimator/consumer.ts';
 import { createQueueStore } from '../../shared/queue-store/store.ts';
 import { estimatorTestEnv, TEST_PSEUDONYM_KEY as KEY } from '../helpers/estimator-env.ts';
 import { until } from '../helpers/until.ts';
@@ -54,9 +54,12 @@ async function publishAll(env: Env, events: readonly KezekEvent[]): Promise<numb
 /** The store as a finished rebuild leaves it: the estimator consumes (no replay from the start). */
 const markInitialised = (env: Env) => createQueueStore({ redis: env.redis, prefix: env.prefix }).markInitialised();
 /** The single consumer's kept ack floor in the env's Redis, as the estimator keeps it. */
-function floorKeeper(env: Env): FloorKeeper {
-  const store = createQueueStore({ redis: env.redis, prefix: env.prefix });
-  return { read: () => store.readConsumerFloor(), keep: (f) => store.keepConsumerFloor(undefined, f), drop: () => store.dropConsumerFloor() };
+const floorKeeper = (env: Env) => createQueueStore({ redis: env.redis, prefix: env.prefix }).consumerFloor();
+/** An estimator on the env's servers and prefix, stopped after the test. */
+function estimatorOn(env: Env, opts: Partial<Parameters<typeof createEstimator>[0]> = {}): Estimator {
+  const est = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, ...opts });
+  cleanups.push(() => est.stop());
+  return est;
 }
 /** env.jsm whose consumers.add fails: a process that dies between deleting a consumer and adding it again. */
 function dyingOnAdd(env: Env): Env['jsm'] {
@@ -75,8 +78,8 @@ describe('cumulative acks', () => {
     const failSeq = seqs[4]!;
     await markInitialised(env);
     let failed = 0;
-    const est = createEstimator({
-      nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, consumer: { ackWaitMs: 3000, maxDeliver: 5 },
+    const est = estimatorOn(env, {
+      consumer: { ackWaitMs: 3000, maxDeliver: 5 },
       beforeSettle: (m) => {
         if (m.seq === failSeq && m.info.deliveryCount === 1) {
           failed += 1;
@@ -84,7 +87,6 @@ describe('cumulative acks', () => {
         }
       },
     });
-    cleanups.push(() => est.stop());
     await est.start();
     // the cumulative ack lands asynchronously: wait for the floor to reach the failed event, then check it held there
     const held = await until('every other event settled and acked up to the failed one', async () => {
@@ -113,8 +115,9 @@ describe('cumulative acks', () => {
     const failSeq = seqs[3]!;
     await markInitialised(env);
     const failedDeliveries: number[] = [];
-    const est = createEstimator({
-      nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, consumer: { ackWaitMs: 1000, maxDeliver: 2 }, fetchExpiresMs: 1000,
+    const est = estimatorOn(env, {
+      consumer: { ackWaitMs: 1000, maxDeliver: 2 },
+      fetchExpiresMs: 1000,
       // its handling fails on both deliveries the consumer allows (as when the dead-letter publish fails too); the
       // server then never delivers it again on its own
       beforeSettle: (m) => {
@@ -124,7 +127,6 @@ describe('cumulative acks', () => {
         }
       },
     });
-    cleanups.push(() => est.stop());
     const durable = durableName(env.prefix);
     const createdFirst = async () => (await env.jsm.consumers.info(env.s.eventsStream, durable)).created;
     await est.start();
@@ -145,8 +147,7 @@ describe('cumulative acks', () => {
     const events = arrivals(15, 'lost');
     await publishAll(env, events.slice(0, 10));
     await markInitialised(env);
-    const est = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, consumer: { ackWaitMs: 30_000, maxDeliver: 5 }, fetchExpiresMs: 1000 });
-    cleanups.push(() => est.stop());
+    const est = estimatorOn(env, { consumer: { ackWaitMs: 30_000, maxDeliver: 5 }, fetchExpiresMs: 1000 });
     await est.start();
     await until('the first ten applied and acked', async () => est.stats().applied === 10 && (await env.jsm.consumers.info(env.s.eventsStream, env.s.estimatorDurable)).ack_floor.stream_seq === 10);
     // someone else re-creates the consumer at sequence 6: its delivery sequence starts again at 1, which the
@@ -276,25 +277,23 @@ describe('cumulative acks', () => {
     // as a re-creation interrupted after the delete leaves it (events 1-7 were applied then; here they never were,
     // which makes visible what was delivered)
     const floor7 = { streamSeq: 7, streamCreated: (await env.jsm.streams.info(env.s.eventsStream)).created };
-    await store.keepConsumerFloor(undefined, floor7);
-    const est = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY });
-    cleanups.push(() => est.stop());
+    await store.consumerFloor().keep(floor7);
+    const est = estimatorOn(env);
     await est.start();
     await until('the events after the floor applied', async () => est.stats().applied === 3);
     expect(est.stats()).toMatchObject({ received: 3, floorResumes: 1, rebuilds: 0 });
-    expect(await store.readConsumerFloor()).toBeUndefined();
+    expect(await store.consumerFloor().read()).toBeUndefined();
     expect((await est.store.readWindow(Q, Date.now(), 120 * MIN)).records.filter((r) => r.kind === 'A')).toHaveLength(3);
     await est.stop();
 
     // a rebuild (the store's data lost, or asked for) starts from the first event whatever floor was kept
-    await store.keepConsumerFloor(undefined, floor7);
+    await store.consumerFloor().keep(floor7);
     await env.redis.del(store.keys.initialised);
-    const again = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY });
-    cleanups.push(() => again.stop());
+    const again = estimatorOn(env);
     await again.start();
     await until('the rebuild to re-apply the stream', async () => again.stats().received >= events.length && again.stats().rebuilds === 1);
     expect(again.stats()).toMatchObject({ floorResumes: 0, applied: 7, duplicates: 3 });
-    expect(await store.readConsumerFloor()).toBeUndefined();
+    expect(await store.consumerFloor().read()).toBeUndefined();
     expect((await again.store.readWindow(Q, Date.now(), 120 * MIN)).records.filter((r) => r.kind === 'A')).toHaveLength(10);
   });
 
@@ -314,11 +313,11 @@ describe('cumulative acks', () => {
     const store = createQueueStore({ redis: env.redis, prefix: env.prefix });
     for (const bad of ['7', '{"streamSeq":-1,"streamCreated":"x"}', '{"streamSeq":1.5,"streamCreated":"x"}', '{"streamSeq":7}', 'not json']) {
       await env.redis.set(store.keys.consumerFloor(), bad);
-      expect(await store.readConsumerFloor()).toBeUndefined();
+      expect(await store.consumerFloor().read()).toBeUndefined();
     }
-    await store.keepConsumerFloor('korday', { streamSeq: 9, streamCreated: 'c' });
-    expect(await store.readConsumerFloor('korday')).toEqual({ streamSeq: 9, streamCreated: 'c' });
-    expect(await store.readConsumerFloor()).toBeUndefined(); // the single consumer's key is another
-    await expect(store.keepConsumerFloor(undefined, { streamSeq: -2, streamCreated: 'c' })).rejects.toThrow(RangeError);
+    await store.consumerFloor('korday').keep({ streamSeq: 9, streamCreated: 'c' });
+    expect(await store.consumerFloor('korday').read()).toEqual({ streamSeq: 9, streamCreated: 'c' });
+    expect(await store.consumerFloor().read()).toBeUndefined(); // the single consumer's key is another
+    await expect(store.consumerFloor().keep({ streamSeq: -2, streamCreated: 'c' })).rejects.toThrow(RangeError);
   });
 });
