@@ -24,8 +24,9 @@ export interface ChildStats {
  * --expose-gc), then 1.5 s for V8 to return the freed pages to the OS (it unmaps them on a background thread), then
  * the reading. V8's normal full GC compacts only its most fragmented pages, and RSS right after it still holds the
  * pages it freed: after the growth row's 1M events the estimator's old space held 60 MiB committed for 18 MiB in use,
- * and its RSS read 178-213 MiB over runs with the same heap in use; read at rest, 133-139 MiB (2026-11-22, bench/README.md). `memory: false` answers the counters only: the polls during a timed run (every 10-25 ms) then do
- * not read the process's memory (/proc) each time, which would be measurement work counted as the service's CPU.
+ * and its RSS read 178-213 MiB over runs with the same heap in use; read at rest, 133-139 MiB (2026-11-22,
+ * bench/README.md). `memory: false` answers the counters only: the polls during a timed run (every 10-25 ms) then
+ * do not read the process's memory (/proc) each time, which would be measurement work counted as the service's CPU.
  */
 export type ChildRequest = { type: 'stats'; id: number; gc?: boolean; memory?: boolean } | { type: 'stop'; id: number };
 export type ChildReply =
@@ -59,20 +60,17 @@ export function serveChild(opts: { counters: () => { processed?: number; counter
         process.send?.({ type: 'stats', id: m.id, stats: opts.counters() } satisfies ChildReply);
         return;
       }
-      const gc = (globalThis as { gc?: () => void }).gc;
-      if (!m.gc || !gc) {
+      const sendWithMemory = (extra: Partial<ChildStats> = {}) => {
         const mem = process.memoryUsage();
-        process.send?.({ type: 'stats', id: m.id, stats: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, ...opts.counters() } } satisfies ChildReply);
-        return;
-      }
+        process.send?.({ type: 'stats', id: m.id, stats: { rss: mem.rss, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, ...extra, ...opts.counters() } } satisfies ChildReply);
+      };
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (!m.gc || !gc) return sendWithMemory();
       const rssBeforeGc = process.memoryUsage.rss();
       v8.setFlagsFromString('--compact-on-every-full-gc');
       gc();
       v8.setFlagsFromString('--no-compact-on-every-full-gc');
-      setTimeout(() => {
-        const mem = process.memoryUsage();
-        process.send?.({ type: 'stats', id: m.id, stats: { rss: mem.rss, rssBeforeGc, heapUsed: mem.heapUsed, heapTotal: mem.heapTotal, ...opts.counters() } } satisfies ChildReply);
-      }, SETTLE_MS);
+      setTimeout(() => sendWithMemory({ rssBeforeGc }), SETTLE_MS);
     } else if (m.type === 'stop') void stop();
   });
   process.once('SIGTERM', () => void stop());
