@@ -140,7 +140,9 @@ function besideThreshold(n: number, digits: number, threshold: number | undefine
 export const fmtRatio = (r: number | null, threshold?: number): string => {
   if (r === null) return '-';
   const pct = r * 100;
-  return `${pct.toFixed(besideThreshold(pct, 0, threshold === undefined ? undefined : threshold * 100))}%`;
+  const s = pct.toFixed(besideThreshold(pct, 0, threshold === undefined ? undefined : threshold * 100));
+  // a tiny negative ratio rounds to "-0": it reads as 0
+  return `${Number(s) === 0 ? s.replace('-', '') : s}%`;
 };
 
 export const fmtBytes = (b: number | null | undefined): string => (b === null || b === undefined || !Number.isFinite(b) ? '-' : `${(b / 1024 / 1024).toFixed(1)} MiB`);

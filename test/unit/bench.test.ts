@@ -94,6 +94,9 @@ describe('ratio, growth and verdicts', () => {
     expect(fmt(4.7, 'ms', 1, 5)).toBe('4.7 ms');
     expect(fmtPairedRatio([59.6, 61, 58], [100, 100, 100], 0.6)).toBe('59.6% (rounds 58-61%)');
     expect(fmtRatio(null)).toBe('-');
+    // a tiny negative growth (the growth row) does not print as "-0%"
+    expect(fmtRatio(-0.002)).toBe('0%');
+    expect(fmtRatio(-0.012)).toBe('-1%');
   });
   it('a target passes only when met, and a missing number never passes', () => {
     const t = { op: '>=' as const, threshold: 0.6, label: '>= 60%' };
