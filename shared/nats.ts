@@ -35,6 +35,11 @@ export interface NatsOptions {
   maxReconnectAttempts?: number;
 }
 
+/** The connection settings of the environment (NATS_URL, NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX), as NatsOptions. */
+export function natsSettings(env: { NATS_URL?: string; NATS_USER?: string; NATS_PASSWORD?: string; NATS_INBOX_PREFIX?: string }): Pick<NatsOptions, 'url' | 'user' | 'pass' | 'inboxPrefix'> {
+  return { url: env.NATS_URL, user: env.NATS_USER, pass: env.NATS_PASSWORD, inboxPrefix: env.NATS_INBOX_PREFIX };
+}
+
 export async function connectNats(opts: NatsOptions): Promise<NatsConnection> {
   const servers = (opts.url ?? DEFAULT_NATS_URL).split(',').map((s) => s.trim());
   const nc = await connect({

@@ -7,7 +7,7 @@ import { createRedisClient } from '../../shared/redis.ts';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
-import { connectNats, ensureStreams } from '../../shared/nats.ts';
+import { connectNats, natsSettings, ensureStreams } from '../../shared/nats.ts';
 import { createApiReader } from './reader.ts';
 import { buildApp } from './app.ts';
 
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
   const config = loadConfigOrExit();
   const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
   const catalogue = loadCatalogue();
-  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-api', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD, inboxPrefix: config.NATS_INBOX_PREFIX });
+  const nc = await connectNats({ ...natsSettings(config), name: 'kezek-api', logger });
   await ensureStreams(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS });
   const redis = createRedisClient(config, { lazyConnect: false, maxRetriesPerRequest: 2 });
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis error'));

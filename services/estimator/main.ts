@@ -11,7 +11,7 @@ import { createRedisClient } from '../../shared/redis.ts';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
-import { connectNats } from '../../shared/nats.ts';
+import { connectNats, natsSettings } from '../../shared/nats.ts';
 import { createEstimator } from './estimator.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
@@ -29,7 +29,7 @@ if (!config.PSEUDONYM_KEY) {
 }
 
 const catalogue = loadCatalogue();
-const nc = await connectNats({ url: config.NATS_URL, name: `estimator-${config.KEZEK_PREFIX}`, logger: log, user: config.NATS_USER, pass: config.NATS_PASSWORD, inboxPrefix: config.NATS_INBOX_PREFIX });
+const nc = await connectNats({ ...natsSettings(config), name: `estimator-${config.KEZEK_PREFIX}`, logger: log });
 const redis = createRedisClient(config, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
 redis.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis error'));
 

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { connectNats, ensureStreamsIfAllowed } from '../../shared/nats.ts';
+import { connectNats, natsSettings, ensureStreamsIfAllowed } from '../../shared/nats.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
 import { readNdjsonEvents, replayEvents, sortByEventTime, type BadLine, type ReplayProgress } from './replay.ts';
@@ -76,7 +76,7 @@ async function main(): Promise<number> {
   }
   if (!config.PSEUDONYM_KEY) fail('PSEUDONYM_KEY must be set (at least 16 characters): vehicle references are pseudonymised before publishing.');
 
-  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-replay', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD, inboxPrefix: config.NATS_INBOX_PREFIX });
+  const nc = await connectNats({ ...natsSettings(config), name: 'kezek-replay', logger });
   await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);
   const publisher = createEventPublisher({
     nc,

@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { connectNats, ensureStreamsIfAllowed } from '../../shared/nats.ts';
+import { connectNats, natsSettings, ensureStreamsIfAllowed } from '../../shared/nats.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
 import { createSimulator } from './simulator.ts';
@@ -65,7 +65,7 @@ async function main(): Promise<void> {
 
   const logger = createLogger({ service: 'simulator', level: config.LOG_LEVEL });
   const catalogue = loadCatalogue();
-  const nc = await connectNats({ url: config.NATS_URL, name: 'kezek-simulator', logger, user: config.NATS_USER, pass: config.NATS_PASSWORD, inboxPrefix: config.NATS_INBOX_PREFIX });
+  const nc = await connectNats({ ...natsSettings(config), name: 'kezek-simulator', logger });
   await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);
   const publisher = createEventPublisher({
     nc,
