@@ -165,6 +165,16 @@ describe('infra/nats/nats.conf permissions', () => {
     await expect(jsm.consumers.delete(s.eventsStream, s.estimatorDurable)).rejects.toThrow(/permission/i);
   });
 
+  it("the api user may read a crossing partition's consumer progress too (ESTIMATOR_PARTITIONING=crossing)", async () => {
+    const durable = `${s.estimatorDurable}-korday`;
+    const est = await jetstreamManager(await as('estimator'));
+    await est.consumers.add(s.eventsStream, { durable_name: durable, ack_policy: AckPolicy.All, filter_subject: s.eventsOfCrossing('korday') });
+    const jsm = await jetstreamManager(await as('api'));
+    const info = await jsm.consumers.info(s.eventsStream, durable);
+    expect(info.name).toBe(durable);
+    await expect(jsm.consumers.delete(s.eventsStream, durable)).rejects.toThrow(/permission/i);
+  });
+
   it('the estimator cannot forge events', async () => {
     const before = await streamCount(s.eventsStream);
     await expect(
