@@ -5,15 +5,21 @@
  * the reason on stdout (docker shows it in `docker inspect`).
  *   api        GET /healthz answers 200
  *   estimator  its durable consumer exists and is being pulled (outstanding pull request, unacked work, or recent
- *              delivery): a stuck or disconnected estimator fails this
+ *              delivery): a stuck or disconnected estimator fails this. With ESTIMATOR_PARTITIONING=crossing, the
+ *              per-crossing consumers (kezek-estimator-<crossing>): at least one exists, and none that has events
+ *              waiting is left unpulled. A container cannot tell which crossings its own instance holds (Redis
+ *              leases), so this checks the estimators as a group: one stuck partition marks every instance unhealthy
+ *              until its lease moves (ESTIMATOR_LEASE_MS)
  *   simulator  the events stream received something in the last SIMULATOR_HEALTH_WINDOW_MS
  */
 import { connect } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstreamManager, type ConsumerInfo } from '@nats-io/jetstream';
 import { inboxPrefixFor } from '../../shared/nats.ts';
 import { loadConfigOrExit, type Config } from '../../shared/config.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { reachableHost } from './banner.ts';
+import { loadCatalogue } from '../../shared/catalogue/index.ts';
+import { durableName } from '../estimator/consumer.ts';
 
 const TIMEOUT_MS = 4000;
 const ESTIMATOR_ACTIVE_WINDOW_MS = 60_000;
@@ -42,15 +48,41 @@ async function checkApi(config: Config): Promise<string> {
   return 'api answers /healthz';
 }
 
-async function checkEstimator(config: Config, now = Date.now()): Promise<string> {
-  const s = subjects(config.KEZEK_PREFIX);
-  const info = await withNats(config, (jsm) => jsm.consumers.info(s.eventsStream, s.estimatorDurable));
+/** Being pulled: an outstanding pull request, unacked work, or a delivery within ESTIMATOR_ACTIVE_WINDOW_MS. */
+function consumerActive(info: ConsumerInfo, now: number): boolean {
   // the server sends an RFC 3339 string here, whatever the client's type says
   const lastActive = Date.parse(String(info.delivered.last_active ?? '')) || 0;
-  if (info.num_waiting > 0 || info.num_ack_pending > 0 || now - lastActive < ESTIMATOR_ACTIVE_WINDOW_MS) {
+  return info.num_waiting > 0 || info.num_ack_pending > 0 || now - lastActive < ESTIMATOR_ACTIVE_WINDOW_MS;
+}
+
+async function checkEstimator(config: Config, now = Date.now()): Promise<string> {
+  const s = subjects(config.KEZEK_PREFIX);
+  if (config.ESTIMATOR_PARTITIONING === 'crossing') return checkPartitions(config, now);
+  const info = await withNats(config, (jsm) => jsm.consumers.info(s.eventsStream, s.estimatorDurable));
+  if (consumerActive(info, now)) {
     return `estimator consumer active (waiting pulls ${info.num_waiting}, unacked ${info.num_ack_pending}, pending ${info.num_pending})`;
   }
   throw new Error(`durable consumer ${s.estimatorDurable} exists but nobody is pulling from it`);
+}
+
+async function checkPartitions(config: Config, now: number): Promise<string> {
+  const s = subjects(config.KEZEK_PREFIX);
+  const crossings = [...new Set(loadCatalogue().queues().map((q) => q.crossingId))].sort();
+  const infos = await withNats(config, (jsm) =>
+    Promise.all(
+      crossings.map((c) =>
+        jsm.consumers.info(s.eventsStream, durableName(config.KEZEK_PREFIX, c)).catch((err: unknown) => {
+          if ((err as { apiError?: () => { err_code?: number } }).apiError?.().err_code === 10014) return null; // not created yet
+          throw err;
+        }),
+      ),
+    ),
+  );
+  const found = infos.filter((i): i is ConsumerInfo => i !== null);
+  if (found.length === 0) throw new Error(`no partition consumer ${s.estimatorDurable}-<crossing> exists yet`);
+  const stuck = found.filter((i) => i.num_pending > 0 && !consumerActive(i, now)).map((i) => `${i.name} (${i.num_pending} pending)`);
+  if (stuck.length > 0) throw new Error(`nobody is pulling from ${stuck.join(', ')}`);
+  return `${found.length} of ${crossings.length} partition consumers exist, none with events waiting unpulled`;
 }
 
 async function checkSimulator(config: Config, now = Date.now()): Promise<string> {

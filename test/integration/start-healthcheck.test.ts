@@ -80,6 +80,33 @@ describe('container health checks', () => {
     (await waiting)?.ack();
   });
 
+  it('estimator, crossing mode: unhealthy with no partition consumer or one whose events nobody pulls, healthy otherwise', async () => {
+    const p3 = uniquePrefix();
+    const s3 = subjects(p3);
+    const env = { KEZEK_PREFIX: p3, ESTIMATOR_PARTITIONING: 'crossing' };
+    const jsm = await ensureStreams(nc, { prefix: p3 });
+    const none = await check('estimator', env);
+    expect(none.code).toBe(1);
+    expect(none.out).toContain('no partition consumer');
+
+    // two partitions taken, nothing waiting in either: idle is healthy
+    for (const c of ['korday', 'dostyk']) {
+      await jsm.consumers.add(s3.eventsStream, { durable_name: `${s3.estimatorDurable}-${c}`, ack_policy: AckPolicy.All, filter_subject: s3.eventsOfCrossing(c) });
+    }
+    const idle = await check('estimator', env);
+    expect(idle.out).toMatch(/healthy: 2 of \d+ partition consumers exist/);
+    expect(idle.code).toBe(0);
+
+    // an event for korday and nobody pulling korday's consumer: unhealthy, naming it
+    await jetstream(nc).publish(s3.eventsFor('korday', 'KZ-KG'), '{}');
+    const stuck = await check('estimator', env);
+    expect(stuck.code).toBe(1);
+    expect(stuck.out).toContain(`nobody is pulling from ${s3.estimatorDurable}-korday (1 pending)`);
+
+    // the unpartitioned check does not look at partitions
+    expect((await check('estimator', { KEZEK_PREFIX: p3 })).code).toBe(1);
+  });
+
   it('simulator: unhealthy while no event reaches the stream, healthy once events flow', async () => {
     const p2 = uniquePrefix();
     await ensureStreams(nc, { prefix: p2 });
