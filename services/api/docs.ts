@@ -6,8 +6,46 @@
 import type { FastifyInstance } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import type { Access } from './auth.ts';
+import { ErrorBodySchema } from './schemas.ts';
+import { docSchema, type JsonSchema } from './validation.ts';
+
+const errorDoc = (description: string, headers?: Record<string, { description: string; schema: { type: string } }>) => ({ ...docSchema(ErrorBodySchema), description, ...(headers ? { headers } : {}) });
+const RETRY_AFTER = { 'Retry-After': { description: 'seconds until the client may try again', schema: { type: 'string' } } };
+
+/**
+ * The error answers every route of an access kind can give, which its own schema need not repeat (errors.ts,
+ * auth.ts, access.ts): 401 for an invalid token (and a missing one where a token is required), 403 for a role that
+ * may not, 429 past the rate limit, 413 / 415 for a body too large or not JSON. Documentation only: responses are
+ * serialised with JSON.stringify (validation.ts), so adding them changes no answer.
+ */
+export function commonErrorResponses(access: Access | undefined, method: string): Record<string, JsonSchema> {
+  if (!access || access.kind === 'ops') return {};
+  const out: Record<string, JsonSchema> = {
+    401: errorDoc(
+      access.kind === 'write' || 'roles' in access
+        ? 'No token, an invalid token, or an Authorization header that is not "Bearer <token>"'
+        : 'An invalid token, or no token when the deployment sets READ_AUTH=on',
+    ),
+  };
+  if (access.kind === 'write' || 'roles' in access) out[403] = errorDoc("The token's role may not do this (the message names the roles that may)");
+  out[429] = errorDoc(`More than the ${access.kind === 'write' ? 'WRITE_' : ''}RATE_LIMIT_PER_MINUTE requests in a minute (per token, or per IP when anonymous)`, RETRY_AFTER);
+  if (method === 'POST' || method === 'PUT' || method === 'PATCH') {
+    out[413] = errorDoc('The request body is larger than the route accepts');
+    out[415] = errorDoc('The body is not application/json');
+  }
+  return out;
+}
 
 export async function registerDocs(app: FastifyInstance): Promise<void> {
+  // before the swagger plugin collects the routes; a status the route documents itself is kept as it is
+  app.addHook('onRoute', (route) => {
+    if (!route.schema || route.schema.hide) return;
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    const common = commonErrorResponses(route.config?.access, String(methods[0]).toUpperCase());
+    if (Object.keys(common).length === 0) return;
+    route.schema = { ...route.schema, response: { ...common, ...(route.schema.response as Record<string, unknown> | undefined) } };
+  });
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

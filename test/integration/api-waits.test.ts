@@ -201,4 +201,21 @@ describe('crossings, health and the error shape', () => {
     const docs = await app.inject('/docs/');
     expect(docs.statusCode).toBeLessThan(400);
   });
+
+  it('documents the auth, rate-limit and body errors each route can give, beside its own', async () => {
+    const doc = (await app.inject('/openapi.json')).json() as { paths: Record<string, Record<string, { responses: Record<string, { description?: string; headers?: Record<string, unknown> }>; parameters?: { in: string; name: string }[] }>> };
+    const statuses = (path: string, method: string) => Object.keys(doc.paths[path]![method]!.responses).sort();
+    // a write: token, role, rate limit, body size and type, and the route's own 202/400/503
+    expect(statuses('/v1/events', 'post')).toEqual(['202', '400', '401', '403', '413', '415', '429', '503']);
+    expect(doc.paths['/v1/events']!.post!.responses['400']!.description).not.toMatch(/RATE_LIMIT/); // the route's own 400 is kept
+    expect(doc.paths['/v1/events']!.post!.responses['429']!.headers).toHaveProperty('Retry-After');
+    // a public read: an invalid token (or none with READ_AUTH=on) and the rate limit; no role to lack, no body
+    expect(statuses('/v1/waits', 'get')).toEqual(expect.arrayContaining(['200', '401', '429']));
+    expect(statuses('/v1/waits', 'get')).not.toContain('403');
+    expect(statuses('/v1/waits', 'get')).not.toContain('415');
+    // ops routes answer no auth errors
+    expect(statuses('/readyz', 'get')).not.toContain('401');
+    // the SSE resume header is a documented parameter
+    expect(doc.paths['/v1/stream']!.get!.parameters).toEqual(expect.arrayContaining([expect.objectContaining({ in: 'header', name: 'last-event-id' })]));
+  });
 });

@@ -1,11 +1,11 @@
 /** GET /v1/stream: Server-Sent Events of estimate changes (see ../sse.ts). */
 import type { FastifyInstance } from 'fastify';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { RouteOpts } from '../context.ts';
 import { badRequest } from '../errors.ts';
 import { checkQueueFilter, requireCrossing } from '../lookup.ts';
 import { ErrorBodySchema, StreamQuerySchema } from '../schemas.ts';
-import { docSchema, zs } from '../validation.ts';
+import { docRequestSchema, docSchema, zs } from '../validation.ts';
 
 export async function streamRoutes(app: FastifyInstance, { ctx }: RouteOpts): Promise<void> {
   app.get<{ Querystring: z.infer<typeof StreamQuerySchema> }>(
@@ -19,6 +19,8 @@ export async function streamRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
           'Reconnect with the `Last-Event-ID` header to receive the updates you missed (kept 24 h). A comment line is sent every 15 s. ' +
           'Events: `estimate` (QueueEstimate JSON), and final `overflow` (client too slow) or `shutdown`.',
         querystring: zs(StreamQuerySchema),
+        // checked by the handler (a 400 that names the header)
+        headers: docRequestSchema(z.object({ 'last-event-id': z.string().regex(/^\d{1,15}$/).optional().meta({ description: 'Resume after this event id (the `id:` of the last event received)', example: '1842' }) })),
         response: {
           200: { description: 'text/event-stream', type: 'string', examples: ['id: 1842\nevent: estimate\ndata: {"crossingId":"korday","direction":"KZ-KG","vehicleClass":"truck","waitSeconds":5400,...}\n\n'] },
           400: docSchema(ErrorBodySchema),
