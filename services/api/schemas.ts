@@ -27,7 +27,8 @@ export const WaitsQuerySchema = z.strictObject({
   asOf: InstantSchema.optional().meta({ description: 'Estimate as of this instant (history); must not be in the future', example: '2026-11-22T08:00:00Z' }),
 });
 
-export const HISTORY_STEPS = { '1m': 60_000, '5m': 300_000, '15m': 900_000, '1h': 3_600_000 } as const;
+/** History steps: multiples of the queue store's 5-minute history bucket (STORE_DEFAULTS.bucketMs); a finer one cannot be answered. */
+export const HISTORY_STEPS = { '5m': 300_000, '15m': 900_000, '1h': 3_600_000 } as const;
 export const HISTORY_MAX_SPAN_MS = 31 * 24 * 3600_000;
 export const HISTORY_MAX_POINTS = 5000;
 
@@ -35,7 +36,7 @@ export const HistoryQuerySchema = z.strictObject({
   direction: DirectionSchema.meta({ example: 'KZ-KG' }),
   vehicleClass: VehicleClassSchema.meta({ example: 'truck' }),
   from: InstantSchema.meta({ example: '2026-11-21T00:00:00Z' }),
-  to: InstantSchema.optional().meta({ description: 'Default: now', example: '2026-11-22T00:00:00Z' }),
+  to: InstantSchema.optional().meta({ description: 'Default: now; a later time is cut to now', example: '2026-11-22T00:00:00Z' }),
   step: z.enum(Object.keys(HISTORY_STEPS) as [keyof typeof HISTORY_STEPS, ...(keyof typeof HISTORY_STEPS)[]]).default('15m'),
   tz: z.enum(['utc', 'local']).default('utc').meta({ description: "'local' adds tLocal in the crossing's time zone" }),
 });

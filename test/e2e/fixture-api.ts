@@ -116,7 +116,7 @@ function syntheticHistory(est: QueueEstimate, fromMs: number, toMs: number, step
   return points;
 }
 
-const STEPS: Record<string, number> = { '1m': 60_000, '5m': 300_000, '15m': 900_000, '1h': 3600_000 };
+const STEPS: Record<string, number> = { '5m': 300_000, '15m': 900_000, '1h': 3600_000 };
 
 export async function startFixtureApi(opts: { officialToken: string; port?: number; catalogue?: Catalogue }): Promise<FixtureApi> {
   const catalogue = opts.catalogue ?? loadCatalogue();

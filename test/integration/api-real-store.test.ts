@@ -4,6 +4,7 @@ import { validateEvent } from '../../shared/events/index.ts';
 import { createApiReader } from '../../services/api/reader.ts';
 import type { QueueStore } from '../../shared/queue-store/store.ts';
 import { createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
+import { HISTORY_STEPS } from '../../services/api/schemas.ts';
 
 // The API against the estimator's real queue store (the fixture reader is only used where no store exists).
 let h: Harness;
@@ -64,6 +65,23 @@ describe('API over the real queue store', () => {
     // before any event: no live data
     const before = await app.inject(`/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck&asOf=${new Date(t0 - 10 * MIN).toISOString()}`);
     expect(before.json().queues[0]).toMatchObject({ lastEventAt: null, stale: true });
+  });
+
+  it('offers only history steps the store can answer, and ends history now', async () => {
+    const base = `/v1/crossings/korday/history?direction=KZ-KG&vehicleClass=truck&from=${new Date(t0).toISOString()}&to=${new Date(t0 + 60 * MIN).toISOString()}`;
+    for (const step of Object.keys(HISTORY_STEPS)) expect((await app.inject(`${base}&step=${step}`)).statusCode, step).toBe(200);
+    const fine = await app.inject(`${base}&step=1m`);
+    expect(fine.statusCode).toBe(400);
+    expect(fine.json().details[0].path).toBe('query.step');
+    // a range reaching into the future is cut at now: no point claims to know a state that lies ahead
+    const now = Date.now();
+    const ahead = await app.inject(`/v1/crossings/korday/history?direction=KZ-KG&vehicleClass=truck&from=${new Date(now - 2 * 3600_000).toISOString()}&to=${new Date(now + 48 * 3600_000).toISOString()}&step=1h`);
+    expect(ahead.statusCode).toBe(200);
+    expect(Date.parse(ahead.json().to)).toBeLessThanOrEqual(Date.now());
+    expect(ahead.json().points.every((p: { t: string }) => Date.parse(p.t) <= Date.now())).toBe(true);
+    const future = await app.inject(`/v1/crossings/korday/history?direction=KZ-KG&vehicleClass=truck&from=${new Date(now + 3600_000).toISOString()}&step=1h`);
+    expect(future.statusCode).toBe(400);
+    expect(future.json().details[0].path).toBe('query.from');
   });
 
   it('serves history buckets counted by the store', async () => {

@@ -33,7 +33,10 @@ export async function historyRoutes(app: FastifyInstance, { ctx }: RouteOpts): P
       schema: {
         tags: ['waits'],
         summary: 'Time series of one queue: length, lanes, estimated and realised waits',
-        description: `Steps: ${Object.keys(HISTORY_STEPS).join(', ')}; span at most 31 days and ${HISTORY_MAX_POINTS} points. tz=local adds tLocal in the crossing's zone.`,
+        description:
+          `Steps: ${Object.keys(HISTORY_STEPS).join(', ')} (the store keeps 5-minute buckets); span at most 31 days and ${HISTORY_MAX_POINTS} points. ` +
+          'History ends now: `from` must be in the past and a later `to` is cut to now. A point `t` covers [t, t + step): `arrivals`, `served` and ' +
+          "`realisedWaitSeconds` count that interval; the estimate fields are the last estimate published before its end. tz=local adds tLocal in the crossing's zone.",
         params: zs(CrossingParamsSchema),
         querystring: zs(HistoryQuerySchema),
         response: {
@@ -54,8 +57,10 @@ export async function historyRoutes(app: FastifyInstance, { ctx }: RouteOpts): P
       checkQueueFilter(c, q.direction, q.vehicleClass);
       const now = ctx.now();
       const fromMs = Date.parse(q.from);
-      const toMs = q.to === undefined ? now : Date.parse(q.to);
+      // history ends now: a later `to` is cut to now (its points would only repeat the last state, as if known)
+      const toMs = Math.min(q.to === undefined ? now : Date.parse(q.to), now);
       const stepMs = HISTORY_STEPS[q.step];
+      if (fromMs >= now) throw badRequest('from must be in the past: history ends now (see /forecast for what lies ahead)', [{ path: 'query.from', message: 'must be in the past' }]);
       if (toMs <= fromMs) throw badRequest('to must be after from', [{ path: 'query.to', message: 'must be after from' }]);
       if (toMs - fromMs > HISTORY_MAX_SPAN_MS) throw badRequest('the range may span at most 31 days', [{ path: 'query.from', message: 'range longer than 31 days' }]);
       if ((toMs - fromMs) / stepMs > HISTORY_MAX_POINTS) throw badRequest(`at most ${HISTORY_MAX_POINTS} points: use a larger step`, [{ path: 'query.step', message: 'too fine for this range' }]);
