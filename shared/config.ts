@@ -1,6 +1,7 @@
 /**
- * The only reader of process.env. Parsed once with zod; a bad variable stops the process with a message
- * that names it. Every service takes the typed `Config` (or a slice of it) as a dependency.
+ * The only reader of Kezek's settings in process.env (shared/logger.ts reads NODE_ENV itself). Parsed once with zod;
+ * a bad variable stops the process with a message that names it. Every service takes the typed `Config` (or a slice
+ * of it) as a dependency.
  */
 import { isIP } from 'node:net';
 import { z } from 'zod';

@@ -12,8 +12,9 @@
  * ms, redis 0.54 vs 0.26 ms; 259 records: node 0.90 vs 0.45, redis 1.58 vs 0.26; 578 records: node 1.70 vs 0.76,
  * redis 3.32 vs 0.38 ms (the delta runs read 718 of 792 windows as deltas: the first read of each queue is whole).
  * That run predates the store's 30,000-record bound on kept windows: 72 windows of 578 records exceed it, and the
- * bound's LRU then drops every window before its next read (re-run after the bound: 4 delta reads of 792, node 2.16,
- * redis 3.57 ms: the cost of whole reads; see keepWindow in shared/queue-store/store.ts). Whole reads cost roughly 0.8-1 ms of Node and 0.3 ms of Redis per refresh plus ~2-3 us of Node and ~4-5 us of
+ * bound's first eviction rule, plain LRU, dropped every window before its next read (re-run after the bound: 4 delta
+ * reads of 792, node 2.16, redis 3.57 ms: the cost of whole reads). keepWindow in shared/queue-store/store.ts has
+ * replaced that LRU since: the windows that fit stay kept while they are read, the others are read whole. Whole reads cost roughly 0.8-1 ms of Node and 0.3 ms of Redis per refresh plus ~2-3 us of Node and ~4-5 us of
  * Redis per record; a delta read's cost hardly depends on the window.
  */
 import { mkdtempSync } from 'node:fs';

@@ -3,8 +3,8 @@
  * - `wrk` (Debian's package, C, one thread) when it is installed: it measures latency in microseconds and its own
  *   event loop adds little to what it measures, so the p99 is the server's;
  * - `autocannon` (a dev dependency, always there) otherwise. It is a Node process: at 20k+ req/s on 2 cores its own
- *   event-loop turns and GC pauses land in the latencies it records (whole milliseconds), so its p99 reads 1-5 ms
- *   higher than wrk's against the same server (measured on this machine: bare route 5-6 ms vs 2.6-4.5 ms).
+ *   event-loop turns and GC pauses land in the latencies it records (whole milliseconds), so its p99 reads higher
+ *   than wrk's against the same server (measured on this machine on 2026-11-22: bare route 5-6 ms vs 2.6-4.5 ms).
  * `BENCH_LOAD_TOOL=autocannon|wrk` picks one explicitly.
  */
 import { execFile, execFileSync } from 'node:child_process';

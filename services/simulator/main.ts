@@ -14,12 +14,13 @@ import { createEventPublisher } from '../../shared/producer/publisher.ts';
 import { createSimulator } from './simulator.ts';
 
 const USAGE = `Usage: tsx services/simulator/main.ts [options]
-  --speed <n>        simulated seconds per wall second while catching up to now (default SIMULATOR_SPEED or 1)
+  --speed <n|max>    simulated seconds per wall second while catching up to now, at most 100000 = max (default SIMULATOR_SPEED or 1)
   --seed <n>         random seed (default SIMULATOR_SEED or 42)
   --crossing <id>    simulate only this crossing (repeatable; default: all catalogued crossings)
   --start <ISO>      simulated start (default: now at speed 1, now - 24h when accelerated)
   --end <ISO>        stop when simulated time reaches this instant (default: run until SIGINT/SIGTERM)
-Environment: NATS_URL, KEZEK_PREFIX, PSEUDONYM_KEY (required), LOG_LEVEL, DATA_DIR (publisher buffer).`;
+Environment: PSEUDONYM_KEY (required), NATS_URL, NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX, NATS_REPLICAS,
+  KEZEK_PREFIX, LOG_LEVEL, DATA_DIR (publisher buffer); see docs/operations.md.`;
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n\n${USAGE}\n`);
