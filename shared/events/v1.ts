@@ -56,7 +56,13 @@ export const InstantSchema = z
     if (!isRealInstant(v)) ctx.addIssue({ code: 'custom', message: 'is not a valid date-time' });
   });
 
-export const EventIdSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
+/** Control characters (C0 and DEL): an eventId travels as the NATS msgID header and a field of the store's records, where they cannot. */
+const CONTROL_CHARS_RE = /[\u0000-\u001f\u007f]/; // eslint-disable-line no-control-regex
+export const EventIdSchema = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(128, 'must be at most 128 characters')
+  .refine((v) => !CONTROL_CHARS_RE.test(v), 'must not contain control characters (tab, newline, NUL ...)');
 export const VehicleRefSchema = z.string().min(1, 'must not be empty').max(128, 'must be at most 128 characters');
 
 const common = {
@@ -159,7 +165,7 @@ export function isCertainlyValidQueueEvent(x: Record<string, unknown>): boolean 
   }
   if (n !== expected) return false; // an unknown field
   if (Object.getPrototypeOf(x) !== Object.prototype && Object.getPrototypeOf(x) !== null) return false;
-  if (!isText(x.eventId, 1, 128)) return false;
+  if (!isText(x.eventId, 1, 128) || CONTROL_CHARS_RE.test(x.eventId)) return false;
   if (!isText(x.crossingId, 1, 64) || !SLUG_RE.test(x.crossingId)) return false;
   if (!isText(x.occurredAt, 1, 40) || !ISO_RE.test(x.occurredAt) || !OFFSET_RE.test(x.occurredAt) || !isRealInstant(x.occurredAt)) return false;
   if (typeof x.direction !== 'string' || !DIRECTION_RE.test(x.direction)) return false;

@@ -47,6 +47,11 @@ describe('POST /v1/events', () => {
     [{ type: 'vehicle.arrived', direction: 'KZ-CN' }, 'direction'],
     [{ type: 'vehicle.arrived', crossingId: 'atlantis' }, 'crossingId'],
     [{ type: 'teleported' }, 'type'],
+    // a control character cannot travel in the msgID header: this used to fail every publish and answer 503 forever
+    [{ type: 'vehicle.arrived', eventId: 'x\nY' }, 'eventId'],
+    [{ type: 'vehicle.arrived', eventId: 'x\u0000Y' }, 'eventId'],
+    // older than the store's retention: the estimator would dead-letter it (too_late) after a 202
+    [{ type: 'vehicle.arrived', occurredAt: at(8 * 24 * 60) }, 'occurredAt'],
   ])('rejects an invalid event %j with a precise 400 at %s', async (patch, path) => {
     const before = await h.eventsInStream();
     const res = await post({ ...base(), ...patch });

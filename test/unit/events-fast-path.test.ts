@@ -24,7 +24,7 @@ const tricky = fc.oneof(
   fc.constantFrom(
     ...TYPES_TRICKY, '', 'x', 'korday', 'Korday', 'kor day', 'KZ-KG', 'kz-kg', 'KZ-KGX', 'truck', 'tank', 'car', 'vehicle.arrived', 'crossing.status',
     '2026-11-22T10:00:00+05:00', '2026-11-22T10:00:00', '2026-02-30T10:00:00Z', '2026-11-22T24:00:00Z', '2026-11-22T10:00Z',
-    '2026-11-22T10:00:00.123456789-03:30', '1999-12-31T23:59:59Z', 'x'.repeat(129), 'a'.repeat(65), '2026-11-22T10:00:00+05:00'.padEnd(41, '0'),
+    '2026-11-22T10:00:00.123456789-03:30', '1999-12-31T23:59:59Z', 'x'.repeat(129), 'a'.repeat(65), 'e\n1', 'e\t1', 'e\u00001', 'e\u007f', 'e\r\n', '2026-11-22T10:00:00+05:00'.padEnd(41, '0'),
   ),
   fc.string({ maxLength: 140 }),
   fc.integer({ min: -5, max: 1_000_005 }),

@@ -50,6 +50,10 @@ describe('event contract v1', () => {
     [{ ...base, type: 'teleported' }, 'type', /must be one of/],
     [{ ...base, type: 'vehicle.arrived', eventId: '' }, 'eventId', /empty/],
     [{ ...base, type: 'vehicle.arrived', eventId: 'x'.repeat(129) }, 'eventId', /128/],
+    // an eventId is the NATS msgID header: a control character there failed every publish (the ingest answered 503)
+    [{ ...base, type: 'vehicle.arrived', eventId: 'x\nY' }, 'eventId', /control characters/],
+    [{ ...base, type: 'vehicle.arrived', eventId: 'x\tY' }, 'eventId', /control characters/],
+    [{ eventId: 'e\u0000', crossingId: 'korday', occurredAt: '2026-11-22T05:00:00Z', type: 'crossing.status', status: 'closed' }, 'eventId', /control characters/],
     [{ ...base, type: 'vehicle.arrived', extra: 1 }, '', /unknown field/],
     [{ eventId: 'e', crossingId: 'korday', occurredAt: '2026-11-22T05:00:00Z', type: 'crossing.status', status: 'ajar' }, 'status', /./],
   ])('rejects %j at %s', (ev, path, msg) => {
