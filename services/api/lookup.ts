@@ -27,13 +27,13 @@ export async function requireRebuiltStore(reader: Pick<QueueReader, 'isInitialis
 }
 
 /** Throws 400 when the direction or class is not one of the crossing's. */
-export function checkQueueFilter(c: Crossing, direction: string | undefined, vehicleClass: VehicleClass | undefined): void {
+export function checkQueueFilter(c: Crossing, direction: string | undefined, vehicleClass: VehicleClass | undefined, part: 'query' | 'body' = 'query'): void {
   const details = [];
   if (direction !== undefined && !c.directions.includes(direction)) {
-    details.push({ path: 'query.direction', message: `"${direction}" is not a direction of ${c.id}; valid: ${c.directions.join(', ')}` });
+    details.push({ path: `${part}.direction`, message: `"${direction}" is not a direction of ${c.id}; valid: ${c.directions.join(', ')}` });
   }
   if (vehicleClass !== undefined && !c.vehicleClasses.includes(vehicleClass)) {
-    details.push({ path: 'query.vehicleClass', message: `${c.id} does not serve ${vehicleClass}; valid: ${c.vehicleClasses.join(', ')}` });
+    details.push({ path: `${part}.vehicleClass`, message: `${c.id} does not serve ${vehicleClass}; valid: ${c.vehicleClasses.join(', ')}` });
   }
   if (details.length) throw badRequest(details.map((d) => d.message).join('; '), details);
 }

@@ -123,6 +123,13 @@ describe('GET /v1/stream (SSE)', () => {
     c.close();
   });
 
+  it('answers HEAD with the stream headers and ends (a HEAD used to hang as a live subscriber)', async () => {
+    const res = await fetch(`${base}/v1/stream?crossingId=korday`, { method: 'HEAD', signal: AbortSignal.timeout(3000) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(await res.text()).toBe('');
+  });
+
   it('rejects a bad Last-Event-ID and an unknown crossing with the error shape', async () => {
     const bad = await app.inject({ url: '/v1/stream', headers: { 'last-event-id': 'abc' } });
     expect(bad.statusCode).toBe(400);

@@ -70,6 +70,13 @@ describe('webhooks', () => {
     expect(sub.id).toMatch(/^sub_/);
     expect(sub.secret).toMatch(/^whsec_/);
     expect(create.headers.location).toBe(`/v1/subscriptions/${sub.id}`);
+    // the Location can be read (by its owner or an admin), without the secret
+    const one = await app.inject({ url: create.headers.location as string, headers: bearer('reader') });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({ id: sub.id, crossingId: 'korday', onClosure: true });
+    expect(one.body).not.toContain(sub.secret);
+    expect((await app.inject({ url: create.headers.location as string, headers: bearer('admin') })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/v1/subscriptions/sub_doesnotexist1', headers: bearer('reader') })).statusCode).toBe(404);
     const list = await app.inject({ url: '/v1/subscriptions', headers: bearer('reader') });
     expect(list.json().subscriptions.map((s: { id: string }) => s.id)).toContain(sub.id);
     expect(list.body).not.toContain(sub.secret);
@@ -89,7 +96,11 @@ describe('webhooks', () => {
       expect(res.statusCode, JSON.stringify(payload)).toBe(400);
       expect(res.json().error).toBe('bad_request');
     }
-    const del = await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${sub.id}`, headers: bearer('reader') });
+    // a field of the body is named as one (it was reported as query.direction)
+    const wrongDir = await app.inject({ method: 'POST', url: '/v1/subscriptions', headers: bearer('reader'), payload: { url: 'https://x/y', crossingId: 'korday', direction: 'KZ-CN', onClosure: true } });
+    expect(wrongDir.json().details).toEqual([expect.objectContaining({ path: 'body.direction' })]);
+    // a DELETE from a client that sends Content-Type: application/json on every request (and no body)
+    const del = await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${sub.id}`, headers: { ...bearer('reader'), 'content-type': 'application/json' } });
     expect(del.statusCode).toBe(204);
     expect((await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${sub.id}`, headers: bearer('reader') })).statusCode).toBe(404);
   });

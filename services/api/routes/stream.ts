@@ -37,6 +37,8 @@ export async function streamRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
         if (!/^\d{1,15}$/.test(String(header))) throw badRequest('Last-Event-ID must be a stream sequence number', [{ path: 'headers.last-event-id', message: 'must be a non-negative integer' }]);
         lastEventId = Number(header);
       }
+      // HEAD: the headers of the stream, not the stream (it would never end)
+      if (request.method === 'HEAD') return reply.code(200).type('text/event-stream; charset=utf-8').header('cache-control', 'no-cache, no-transform').send();
       await ctx.sse.serve(request, reply, { crossingId, direction, vehicleClass }, lastEventId);
       return reply;
     },

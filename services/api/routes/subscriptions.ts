@@ -41,7 +41,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { ctx }: RouteOpt
     },
     async (request, reply) => {
       const b = request.body;
-      checkQueueFilter(requireCrossingFor400(ctx, b.crossingId), b.direction, b.vehicleClass);
+      checkQueueFilter(requireCrossingFor400(ctx, b.crossingId), b.direction, b.vehicleClass, 'body');
       if (b.waitAboveSeconds === undefined && !b.onClosure) throw badRequest('give waitAboveSeconds and/or onClosure: true', [{ path: 'body', message: 'no rule to notify on' }]);
       const problem = await webhookTargetProblem(b.url, { allowPrivate: ctx.config.WEBHOOK_PRIVATE_TARGETS === 'on' });
       if (problem !== undefined) throw badRequest(`url: ${problem}; webhooks go to public addresses only`, [{ path: 'body.url', message: problem }]);
@@ -73,10 +73,25 @@ export async function subscriptionRoutes(app: FastifyInstance, { ctx }: RouteOpt
     async (request) => ({ subscriptions: (await ctx.store.listSubscriptions(isAdmin(request) ? undefined : owner(request))).map(publicView) }),
   );
 
+  app.get<{ Params: z.infer<typeof SubscriptionParamsSchema> }>(
+    '/v1/subscriptions/:id',
+    {
+      config: { access: { kind: 'read', roles: ['reader'] } },
+      schema: { tags: ['webhooks'], summary: 'One of your subscriptions (the Location of a 201); the secret is not shown again', security, params: zs(SubscriptionParamsSchema), querystring: zs(EmptyQuerySchema), response: { 200: docSchema(SubDoc, { examples: [subExample] }), 404: docSchema(ErrorBodySchema) } },
+    },
+    async (request) => publicView(await findOwned(request, request.params.id)),
+  );
+
   app.delete<{ Params: z.infer<typeof SubscriptionParamsSchema> }>(
     '/v1/subscriptions/:id',
     {
       config: { access: { kind: 'write', roles: ['reader'] } },
+      // a DELETE has no body, but many clients send Content-Type: application/json on every request: without a body
+      // to parse, that header is dropped instead of answering 400 "body is empty"
+      onRequest: (request, _reply, done) => {
+        if (request.headers['transfer-encoding'] === undefined && (request.headers['content-length'] ?? '0') === '0') delete request.headers['content-type'];
+        done();
+      },
       schema: { tags: ['webhooks'], summary: 'Delete a subscription and its delivery log', security, params: zs(SubscriptionParamsSchema), querystring: zs(EmptyQuerySchema), response: { 204: { type: 'null', description: 'Deleted' }, 404: docSchema(ErrorBodySchema) } },
     },
     async (request, reply) => {
