@@ -64,6 +64,7 @@ const CASES: Case[] = [
   { name: 'post events (lanes.changed)', method: 'POST', url: '/v1/events', body: lanes, kind: 'events', ok: 202 },
   { name: 'create subscription', method: 'POST', url: '/v1/subscriptions', body: () => ({ url: 'https://hooks.example.com/kezek', crossingId: 'korday', waitAboveSeconds: 3600 }), kind: 'subs-write', ok: 201 },
   { name: 'list subscriptions', method: 'GET', url: '/v1/subscriptions', kind: 'subs-read', ok: 200 },
+  { name: 'one subscription', method: 'GET', url: `/v1/subscriptions/${SUB}`, kind: 'subs-read', ok: 404 },
   { name: 'delete subscription', method: 'DELETE', url: `/v1/subscriptions/${SUB}`, kind: 'subs-write', ok: 404 },
   { name: 'deliveries', method: 'GET', url: `/v1/subscriptions/${SUB}/deliveries`, kind: 'subs-read', ok: 404 },
 ];
