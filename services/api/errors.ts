@@ -66,11 +66,12 @@ export const badRequest = (message: string, details?: ErrorDetail[]) => new Http
 export const notFound = (message: string) => new HttpError('not_found', message);
 
 /** Maps fastify's own 4xx errors (by code) to our codes; anything else 4xx becomes bad_request. */
-function fromFrameworkError(err: FastifyError): HttpError | undefined {
+function fromFrameworkError(err: FastifyError, bodyLimit?: number): HttpError | undefined {
   const status = err.statusCode ?? 500;
+  const tooLarge = `request body is too large${bodyLimit ? ` (at most ${bodyLimit >= 1024 * 1024 && bodyLimit % (1024 * 1024) === 0 ? `${bodyLimit / (1024 * 1024)} MiB` : `${bodyLimit} bytes`})` : ''}`;
   switch (err.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new HttpError('payload_too_large', 'request body is too large');
+      return new HttpError('payload_too_large', tooLarge);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new HttpError('unsupported_media_type', 'unsupported Content-Type; send application/json');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
@@ -79,7 +80,7 @@ function fromFrameworkError(err: FastifyError): HttpError | undefined {
       return badRequest('request body is not valid JSON');
   }
   if (err instanceof SyntaxError || /JSON/.test(err.code ?? '')) return badRequest('request body is not valid JSON');
-  if (status === 413) return new HttpError('payload_too_large', 'request body is too large');
+  if (status === 413) return new HttpError('payload_too_large', tooLarge);
   if (status === 415) return new HttpError('unsupported_media_type', 'unsupported Content-Type; send application/json');
   if (status >= 400 && status < 500) return badRequest(err.message);
   return undefined;
@@ -113,7 +114,7 @@ export function installErrorHandling(app: FastifyInstance, setHeaders: HeaderSet
 
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof HttpError) return sendError(reply, err);
-    const mapped = fromFrameworkError(err);
+    const mapped = fromFrameworkError(err, request.routeOptions?.bodyLimit);
     if (mapped) return sendError(reply, mapped);
     request.log.error({ err }, 'unhandled error');
     return sendError(reply, new HttpError('internal_error', 'internal server error'));

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import type { FastifyInstance, FastifySchema } from 'fastify';
 import { HttpError, type ErrorDetail } from './errors.ts';
+import { issueMessage } from '../../shared/events/v1.ts';
 
 const registry = new WeakMap<object, z.ZodType>();
 /** Schemas attached for documentation only; the handler validates (e.g. ingest, for per-event details). */
@@ -45,7 +46,7 @@ export function zodDetails(error: z.ZodError, prefix = ''): ErrorDetail[] {
   return error.issues.map((i) => {
     const path = [prefix, formatZodPath(i.path)].filter(Boolean).join('.');
     if (i.code === 'unrecognized_keys') return { path: path || prefix, message: `unknown parameter(s): ${i.keys.join(', ')}` };
-    return { path, message: i.message };
+    return { path, message: issueMessage(i) };
   });
 }
 

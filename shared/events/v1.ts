@@ -50,7 +50,18 @@ export const InstantSchema = z
       return;
     }
     if (!OFFSET_RE.test(v)) {
-      ctx.addIssue({ code: 'custom', message: 'must include a UTC offset or Z: a local time without offset is ambiguous' });
+      // "...T08:15:00 05:00": a '+' sent unencoded in a URL query string arrives as a space
+      const plusAsSpace = / \d{2}(?::?\d{2})?$/.test(v);
+      ctx.addIssue({
+        code: 'custom',
+        message: plusAsSpace
+          ? "must include a UTC offset or Z; a '+' in a URL query string arrives as a space: send it as %2B (2026-11-22T08:15:00%2B05:00)"
+          : 'must include a UTC offset or Z: a local time without offset is ambiguous',
+      });
+      return;
+    }
+    if (/[+-]\d{2}$/.test(v)) {
+      ctx.addIssue({ code: 'custom', message: 'the UTC offset must have minutes: +05:00 (or +0500), not +05' });
       return;
     }
     if (!isRealInstant(v)) ctx.addIssue({ code: 'custom', message: 'is not a valid date-time' });
@@ -187,6 +198,11 @@ function formatPath(path: PropertyKey[]): string {
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.').replace(/\.\[/g, '[');
 }
 
+/** zod's message of an issue, except a missing field, which zod reports as a type error ("expected string, received undefined"). */
+export function issueMessage(i: { code: string; message: string }): string {
+  return i.code === 'invalid_type' && /received undefined$/.test(i.message) ? 'is required' : i.message;
+}
+
 /**
  * Validates an unknown value as a v1 event against the catalogue and the receiver's clock.
  * Structural errors come from zod (with field paths); then the crossing, its directions and classes,
@@ -207,7 +223,7 @@ export function validateEvent(input: unknown, ctx: { catalogue: Catalogue; now?:
           return { path: 'type', message: `must be one of ${EVENT_TYPES.join(', ')}` };
         }
         if (i.code === 'unrecognized_keys') return { path: formatPath(i.path), message: `unknown field(s): ${i.keys.join(', ')}` };
-        return { path: formatPath(i.path), message: i.message };
+        return { path: formatPath(i.path), message: issueMessage(i) };
       }),
     };
   }

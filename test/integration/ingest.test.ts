@@ -139,7 +139,7 @@ describe('POST /v1/events', () => {
   it('answers 413 for a body over 1 MiB, 415 for non-JSON, 400 for bad JSON, all in the error shape', async () => {
     const big = await app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json', ...bearer('producer') }, payload: `[${'"x",'.repeat(300_000)}"x"]` });
     expect(big.statusCode).toBe(413);
-    expect(big.json()).toMatchObject({ error: 'payload_too_large' });
+    expect(big.json()).toMatchObject({ error: 'payload_too_large', message: 'request body is too large (at most 1 MiB)' });
     const text = await app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'text/plain', ...bearer('producer') }, payload: 'hello' });
     expect(text.statusCode).toBe(415);
     expect(text.json()).toMatchObject({ error: 'unsupported_media_type' });

@@ -50,6 +50,10 @@ describe('event contract v1', () => {
     [{ ...base, type: 'teleported' }, 'type', /must be one of/],
     [{ ...base, type: 'vehicle.arrived', eventId: '' }, 'eventId', /empty/],
     [{ ...base, type: 'vehicle.arrived', eventId: 'x'.repeat(129) }, 'eventId', /128/],
+    // messages that say what to do
+    [{ ...base, type: 'vehicle.arrived', occurredAt: '2026-11-22T08:15:00 05:00' }, 'occurredAt', /%2B/],
+    [{ ...base, type: 'vehicle.arrived', occurredAt: '2026-11-22T08:15:00+05' }, 'occurredAt', /must have minutes/],
+    [{ ...base, type: 'vehicle.service_started' }, 'vehicleRef', /^is required$/],
     // an eventId is the NATS msgID header: a control character there failed every publish (the ingest answered 503)
     [{ ...base, type: 'vehicle.arrived', eventId: 'x\nY' }, 'eventId', /control characters/],
     [{ ...base, type: 'vehicle.arrived', eventId: 'x\tY' }, 'eventId', /control characters/],
