@@ -123,8 +123,10 @@ export function installErrorHandling(app: FastifyInstance, setHeaders: HeaderSet
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '/';
     setHeaders(request, reply, path.startsWith('/v1/'));
-    const allowed = [...new Set(known.filter((r) => r.re.test(path)).map((r) => r.method))].filter((m) => m !== 'HEAD' && m !== 'OPTIONS');
-    if (allowed.length > 0 && !allowed.includes(request.method)) {
+    const routed = [...new Set(known.filter((r) => r.re.test(path)).map((r) => r.method))].filter((m) => m !== 'HEAD' && m !== 'OPTIONS');
+    // every GET answers HEAD too (fastify's exposeHeadRoutes)
+    const allowed = routed.includes('GET') ? [...routed, 'HEAD'] : routed;
+    if (routed.length > 0 && !allowed.includes(request.method)) {
       return sendError(reply, new HttpError('method_not_allowed', `${request.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`, undefined, { Allow: allowed.join(', ') }));
     }
     return sendError(reply, notFound(`no route ${request.method} ${path}`));
