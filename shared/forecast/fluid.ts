@@ -172,13 +172,17 @@ export interface RankedSlot extends FluidPoint {
   rank: number;
 }
 
-/** Forecast for joining at the start of each whole hour in (now, now + withinMs], ranked best first. */
+/**
+ * Forecast for joining at the start of each slot of [now, now + withinMs], ranked best first. The slots are the
+ * clock hours, cut to the period: the first runs from now to the next full hour (joining now is a choice too), the
+ * last ends at now + withinMs.
+ */
 export function bestTimes(model: FluidModel, nowMs: number, withinMs: number): RankedSlot[] {
-  const first = Math.ceil(nowMs / 3600_000) * 3600_000;
+  const H = 3600_000;
   const last = nowMs + withinMs;
   const traj = model.trajectory(last);
   const slots: Omit<RankedSlot, 'rank'>[] = [];
-  for (let from = first; from < last; from += 3600_000) slots.push({ ...model.at(from, traj), from, to: from + 3600_000 });
+  for (let from = nowMs; from < last; from = Math.floor(from / H) * H + H) slots.push({ ...model.at(from, traj), from, to: Math.min(Math.floor(from / H) * H + H, last) });
   const key = (s: { waitSeconds: number | null }) => (s.waitSeconds === null ? Infinity : s.waitSeconds);
   return [...slots].sort((a, b) => key(a) - key(b) || a.from - b.from).map((s, i) => ({ ...s, rank: i + 1 }));
 }

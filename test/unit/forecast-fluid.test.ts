@@ -76,10 +76,22 @@ describe('fluid forecast', () => {
     const cat = loadCatalogue();
     const c = cat.crossings.find((x) => x.classProfiles.some((p) => p.vehicleClass === 'truck'))!;
     const m = createFluidModel({ profile: cat.profile(c.id, 'truck')!, localZone: cat.localZone(c.id)!, operatingHours: c.operatingHours }, open({ queueLength: 40, waitSeconds: 4 * 3600 }));
-    const slots = bestTimes(m, NOW + 17 * 60_000, 24 * 3600_000);
-    expect(slots).toHaveLength(24);
-    expect(slots.map((s) => s.rank)).toEqual(Array.from({ length: 24 }, (_, i) => i + 1));
+    const now = NOW + 17 * 60_000;
+    const slots = bestTimes(m, now, 24 * 3600_000);
+    // the rest of this hour (joining now), 23 whole hours, and the first 17 minutes of the 24th
+    expect(slots).toHaveLength(25);
+    expect(slots.map((s) => s.rank)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
     for (let i = 1; i < slots.length; i++) expect(slots[i]!.waitSeconds ?? Infinity).toBeGreaterThanOrEqual(slots[i - 1]!.waitSeconds ?? Infinity);
-    expect(slots.every((s) => s.from % 3600_000 === 0)).toBe(true);
+    const byTime = [...slots].sort((a, b) => a.from - b.from);
+    expect(byTime[0]!.from).toBe(now);
+    expect(byTime[byTime.length - 1]!.to).toBe(now + 24 * 3600_000);
+    for (let i = 1; i < byTime.length; i++) {
+      expect(byTime[i]!.from).toBe(byTime[i - 1]!.to); // contiguous, no gap or overlap
+      expect(byTime[i]!.from % 3600_000).toBe(0);
+    }
+    // joining now is the forecast for now
+    expect(byTime[0]!.waitSeconds).toBe(m.at(now).waitSeconds);
+    // a period within one hour is one slot, cut at both ends
+    expect(bestTimes(m, now, 10 * 60_000).map((s) => [s.from, s.to])).toEqual([[now, now + 10 * 60_000]]);
   });
 });

@@ -97,6 +97,7 @@ export async function forecastRoutes(app: FastifyInstance, { ctx }: RouteOpts): 
       schema: {
         tags: ['forecast'],
         summary: 'The hour slots of the coming period ranked by forecast wait (best first)',
+        description: 'The clock hours of [now, now + within]: the first slot starts now, the last ends at now + within. Each wait is for a vehicle joining at the slot\'s `from`.',
         params: zs(CrossingParamsSchema),
         querystring: zs(BestTimeQuerySchema),
         response: {
