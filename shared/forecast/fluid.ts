@@ -10,7 +10,8 @@
  *    hours and while a known closure lasts (forever if the reopening time is unknown);
  *  - abandonment at rate Q/patience when the seed gives a patience.
  * The wait of a vehicle joining at T is the time until the capacity after T has served the Q(T) vehicles ahead of
- * it (so a closure or the night break is included). The range widens with the horizon because the profile, not
+ * it (so a closure or the night break is included), plus the live estimate's difference from the flow's wait of
+ * joining now, fading like the capacity (so /forecast for now agrees with /waits). The range widens with the horizon because the profile, not
  * the live state, dominates far ahead. Everything is in epoch ms / seconds; no wall clock is read here.
  */
 import { DateTime } from 'luxon';
@@ -143,12 +144,27 @@ export function createFluidModel(ctx: FluidContext, state: FluidState): FluidMod
     return null;
   };
 
+  /**
+   * The live estimate's wait minus the fluid wait of joining now (open queues with a live wait): the live models
+   * (LES/HOL) see what the flow does not, e.g. a wait while the counted queue is empty. Added to every forecast,
+   * fading like the capacity, so that joining now is forecast as the live estimate says and far ahead the flow rules.
+   */
+  let bias: number | undefined;
+  const biasAt = (t: number): number => {
+    if (bias === undefined) {
+      const w0 = state.status === 'open' && state.waitSeconds !== null ? drainSeconds(state.nowMs, Math.max(0, state.queueLength)) : null;
+      bias = w0 === null || state.waitSeconds === null ? 0 : state.waitSeconds - w0;
+    }
+    return bias * Math.exp(-Math.max(0, t - state.nowMs) / CAPACITY_RELAX_MS);
+  };
+
   const at = (t: number, traj?: Float64Array): FluidPoint => {
     const tt = Math.max(state.nowMs, t);
     const q = traj ?? trajectory(tt);
     const i = Math.min(q.length - 1, Math.round((tt - state.nowMs) / STEP_MS));
     const queueLength = q[i] ?? 0;
-    const wait = drainSeconds(tt, queueLength);
+    const drained = drainSeconds(tt, queueLength);
+    const wait = drained === null ? null : Math.max(0, drained + biasAt(tt));
     const horizonH = (tt - state.nowMs) / 3600_000;
     const spread = Math.min(1.5, 0.25 + 0.12 * Math.sqrt(horizonH));
     return {

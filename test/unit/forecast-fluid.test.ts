@@ -25,6 +25,20 @@ describe('fluid forecast', () => {
     expect(m.at(NOW + 3600_000).waitSeconds!).toBeLessThan(w);
   });
 
+  it('joining now is forecast as the live estimate says, and the difference fades with the horizon', () => {
+    // an empty counted queue with a live wait of 132 s (what LES/HOL saw): the flow alone would say 0
+    const m = createFluidModel(ctx(flat(6)), open({ queueLength: 0, waitSeconds: 132 }));
+    expect(m.at(NOW).waitSeconds).toBe(132);
+    expect(m.at(NOW + 4 * 3600_000).waitSeconds!).toBeLessThan(132 * 0.4); // e^-1 of it after CAPACITY_RELAX_MS
+    expect(m.at(NOW + 48 * 3600_000).waitSeconds).toBe(0);
+    // a live wait below the flow's: the forecast for now is the live one too, never negative later
+    const low = createFluidModel(ctx(flat(20)), open({ queueLength: 30, waitSeconds: 600 }));
+    expect(low.at(NOW).waitSeconds).toBe(600);
+    expect(low.at(NOW + 3600_000).waitSeconds!).toBeGreaterThanOrEqual(0);
+    // no live wait, or closed: nothing to anchor to
+    expect(createFluidModel(ctx(flat(6)), open()).at(NOW).waitSeconds).toBe(0);
+  });
+
   it('an overloaded queue grows, so a later arrival waits longer', () => {
     const m = createFluidModel(ctx(flat(20)), open({ queueLength: 10, waitSeconds: 3000 }));
     expect(m.at(NOW + 4 * 3600_000).waitSeconds!).toBeGreaterThan(m.at(NOW).waitSeconds!);
