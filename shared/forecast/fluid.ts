@@ -144,6 +144,13 @@ export function createFluidModel(ctx: FluidContext, state: FluidState): FluidMod
     return null;
   };
 
+  /** Seconds from t until service is open (0 when it is open at t), in one-minute steps. */
+  const closedSeconds = (t: number): number => {
+    let s = 0;
+    while (s * STEP_MS <= MAX_DRAIN_MS && capacity(t + s * STEP_MS) <= 0) s++;
+    return s * 60;
+  };
+
   /**
    * The live estimate's wait minus the fluid wait of joining now (open queues with a live wait): the live models
    * (LES/HOL) see what the flow does not, e.g. a wait while the counted queue is empty. Added to every forecast,
@@ -167,12 +174,16 @@ export function createFluidModel(ctx: FluidContext, state: FluidState): FluidMod
     const wait = drained === null ? null : Math.max(0, drained + biasAt(tt));
     const horizonH = (tt - state.nowMs) / 3600_000;
     const spread = Math.min(1.5, 0.25 + 0.12 * Math.sqrt(horizonH));
+    // the time until service opens (a known reopening, the night break) is a timetable, not a guess: the range is
+    // that of the wait after it, as /waits treats a known reopening
+    const shut = wait === null ? 0 : Math.min(wait, closedSeconds(tt));
+    const served = wait === null ? 0 : wait - shut;
     return {
       t: tt,
       queueLength: Math.round(queueLength * 10) / 10,
       waitSeconds: wait === null ? null : Math.round(wait),
-      waitP10Seconds: wait === null ? null : Math.round(wait / (1 + spread)),
-      waitP90Seconds: wait === null ? null : Math.round(wait * (1 + spread) + profile.serviceTimeMeanSeconds * spread),
+      waitP10Seconds: wait === null ? null : Math.round(shut + served / (1 + spread)),
+      waitP90Seconds: wait === null ? null : Math.round(shut + served * (1 + spread) + profile.serviceTimeMeanSeconds * spread),
       capacityPerHour: Math.round(capacity(tt) * 3600 * 10) / 10,
       arrivalsPerHour: Math.round(lambda(tt) * 3600 * 10) / 10,
     };

@@ -48,6 +48,12 @@ describe('fluid forecast', () => {
     const until = NOW + 2 * 3600_000;
     const m = createFluidModel(ctx(flat(6)), open({ status: 'closed', statusUntilMs: until, queueLength: 5 }));
     expect(m.at(NOW).waitSeconds!).toBeGreaterThanOrEqual(2 * 3600);
+    // the reopening time is known: the range covers the wait after it, not the closed hours (p10 >= the closure)
+    const p = m.at(NOW);
+    expect(p.waitP10Seconds!).toBeGreaterThanOrEqual(2 * 3600);
+    expect(p.waitP90Seconds! - p.waitSeconds!).toBeLessThan(p.waitSeconds! - 2 * 3600 + 600);
+    const empty = createFluidModel(ctx(flat(0)), open({ status: 'closed', statusUntilMs: NOW + 12 * 3600_000, queueLength: 0 }));
+    expect(empty.at(NOW).waitP90Seconds!).toBeLessThan(12 * 3600 + 3600); // was 1.5 x 12 h + ...: ~20 h
     expect(m.capacity(NOW + 3600_000)).toBe(0);
     expect(m.capacity(until + 60_000)).toBeGreaterThan(0);
   });
