@@ -79,8 +79,6 @@ function fromFrameworkError(err: FastifyError, bodyLimit?: number): HttpError | 
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
       return badRequest('request body is not valid JSON');
   }
-  // secure-json-parse refuses keys that could pollute prototypes; the JSON itself may be fine
-  if (/forbidden prototype property/.test(err.message)) return badRequest('request body has a "__proto__" or "constructor" key, which is not accepted');
   if (err instanceof SyntaxError || /JSON/.test(err.code ?? '')) return badRequest('request body is not valid JSON');
   if (status === 413) return new HttpError('payload_too_large', tooLarge);
   if (status === 415) return new HttpError('unsupported_media_type', 'unsupported Content-Type; send application/json');

@@ -148,9 +148,6 @@ describe('POST /v1/events', () => {
     const bad = await app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json', ...bearer('producer') }, payload: '{"eventId": ' });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ error: 'bad_request', message: expect.stringMatching(/JSON/) });
-    const proto = await app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json', ...bearer('producer') }, payload: '{"__proto__":{"isAdmin":true}}' });
-    expect(proto.statusCode).toBe(400);
-    expect(proto.json().message).toMatch(/"__proto__" or "constructor" key/);
     const notObj = await post(42);
     expect(notObj.statusCode).toBe(400);
     const empty = await post([]);
