@@ -150,3 +150,27 @@ export async function deleteConsumer(jsm: JetStreamManager, prefix: string, cros
   await floor?.drop();
   await deleteIfExists(jsm, subjects(prefix).eventsStream, durableName(prefix, crossingId));
 }
+
+/**
+ * The estimator durables (the single one and every crossing's) that some process is consuming right now: an
+ * outstanding pull request, or a delivery within `activeWithinMs`. Looked at `samples` times `gapMs` apart, since a
+ * running estimator has a pull open almost, not quite, all the time. A CLI rebuild refuses to run beside them: it
+ * deletes and re-creates the consumer they pull from, and the two would keep re-creating it (each sees the other's
+ * deliveries as lost).
+ */
+export async function consumersInUse(jsm: JetStreamManager, prefix: string, crossingIds: string[], opts: { activeWithinMs?: number; samples?: number; gapMs?: number } = {}): Promise<string[]> {
+  const names = [durableName(prefix), ...crossingIds.map((c) => durableName(prefix, c))];
+  const active = new Set<string>();
+  const samples = opts.samples ?? 3;
+  for (let i = 0; i < samples; i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, opts.gapMs ?? 500));
+    const infos = await Promise.all(names.map((n) => jsm.consumers.info(subjects(prefix).eventsStream, n).catch((err: unknown) => (isNotFound(err) ? null : Promise.reject(err)))));
+    for (const info of infos) {
+      if (!info) continue;
+      // the server sends an RFC 3339 string here, whatever the client's type says
+      const lastActive = Date.parse(String(info.delivered.last_active ?? '')) || 0;
+      if (info.num_waiting > 0 || Date.now() - lastActive < (opts.activeWithinMs ?? 10_000)) active.add(info.name);
+    }
+  }
+  return [...active];
+}

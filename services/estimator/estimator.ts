@@ -132,6 +132,10 @@ export function queuesTouchedBy(ev: KezekEvent, catalogue: Catalogue): QueueRef[
 
 /** How often the consume loop checks the store's initialised marker (Redis lost its data -> rebuild). */
 const MARKER_CHECK_EVERY_MS = 1000;
+/** Poison events logged one by one per minute; the rest are summed up (see logDeadLetter). */
+const DLQ_LOGGED_PER_MINUTE = 10;
+/** How often a replay (rebuild, partition replay) reports how far it is. */
+const REPLAY_PROGRESS_EVERY_MS = 5000;
 
 export function createEstimator(deps: EstimatorDeps): Estimator {
   const log = deps.logger.child({ component: 'estimator' });
@@ -221,13 +225,39 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     }
   }
 
+  /**
+   * Poison events are logged one by one up to DLQ_LOGGED_PER_MINUTE a minute; beyond that they are counted by reason
+   * and summed up in one line (a replay of a bad day dead-letters thousands: one warn line each buried everything
+   * else). The dead letters themselves are all on the DLQ stream (`npm run dlq -- stats`).
+   */
+  const dlqLog = { windowStart: 0, logged: 0, suppressed: new Map<string, number>() };
+  function flushDeadLetterLog(): void {
+    if (dlqLog.suppressed.size === 0) return;
+    const byReason = Object.fromEntries(dlqLog.suppressed);
+    const more = [...dlqLog.suppressed.values()].reduce((a, b) => a + b, 0);
+    dlqLog.suppressed.clear();
+    log.warn({ more, byReason }, `${more} more events dead-lettered, not logged one by one (npm run dlq -- stats)`);
+  }
+  function logDeadLetter(reason: string, fields: Record<string, unknown>): void {
+    const now = Date.now();
+    if (now - dlqLog.windowStart >= 60_000) {
+      flushDeadLetterLog();
+      dlqLog.windowStart = now;
+      dlqLog.logged = 0;
+    }
+    if (dlqLog.logged < DLQ_LOGGED_PER_MINUTE) {
+      dlqLog.logged += 1;
+      log.warn({ reason, ...fields }, 'event dead-lettered');
+    } else dlqLog.suppressed.set(reason, (dlqLog.suppressed.get(reason) ?? 0) + 1);
+  }
+
   function count(outcome: Outcome, settlement: Settlement) {
     if (settlement === 'acked') {
       if (outcome.kind === 'applied') stats.applied += 1;
       else stats.duplicates += 1;
     } else if (settlement === 'dead-lettered') {
       stats.deadLettered += 1;
-      if (outcome.kind === 'poison') log.warn({ reason: outcome.reason, crossingId: outcome.crossingId, issues: outcome.issues }, 'event dead-lettered');
+      if (outcome.kind === 'poison') logDeadLetter(outcome.reason, { crossingId: outcome.crossingId, issues: outcome.issues });
       else log.error({ err: outcome.kind === 'transient' ? outcome.error : undefined }, 'event dead-lettered after the last delivery');
     } else stats.retried += 1;
   }
@@ -344,7 +374,20 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     const durable = durableName(deps.prefix, crossingId);
     let events = 0;
     let errorDelay = 250;
+    const started = Date.now();
+    let nextProgress = started + REPLAY_PROGRESS_EVERY_MS;
+    const progress = async () => {
+      const info = await manager.consumers.info(s.eventsStream, durable).catch(() => undefined);
+      const perSecond = Math.round((events * 1000) / Math.max(1, Date.now() - started));
+      const remaining = info ? info.num_pending + info.num_ack_pending : undefined;
+      log.info({ durable, replayed: events, remaining, perSecond, etaSeconds: remaining !== undefined && perSecond > 0 ? Math.ceil(remaining / perSecond) : undefined }, 'replay progress');
+      flushDeadLetterLog();
+    };
     while (!stopped()) {
+      if (Date.now() >= nextProgress) {
+        nextProgress = Date.now() + REPLAY_PROGRESS_EVERY_MS;
+        await progress();
+      }
       let res: { messages: number; transient: boolean };
       try {
         res = await cycle(false, crossingId);
@@ -379,6 +422,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     await prepareConsumer(manager);
     publisher.clearCache();
     const events = await replayUntilCaught(manager, undefined, targetSeq, () => stopping);
+    flushDeadLetterLog();
     if (stopping) throw new Error('rebuild interrupted by shutdown');
     await publisher.seedPriors();
     stats.published += await publisher.refreshAll();
@@ -547,7 +591,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     progressTimer = setInterval(() => {
       const n = stats.received - lastCount;
       const t = Date.now();
-      if (n > 0) log.info({ events: n, perSecond: Math.round((n * 1000) / (t - lastAt)), ...stats }, 'progress');
+      if (n > 0) log.info({ events: n, perSecond: Math.round((n * 1000) / (t - lastAt)), backlog: refresher.backlog(), ...stats }, 'progress');
+      flushDeadLetterLog();
       lastCount = stats.received;
       lastAt = t;
     }, every);
@@ -608,6 +653,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
         await loop;
         await partitionManager?.stop(); // stops the partition loops, then releases the leases
         await refresher.close(); // publish what consumption touched last
+        flushDeadLetterLog();
         pendingRebuild?.reject(new Error('estimator stopped'));
         running = false;
         log.info({ ...stats }, 'estimator stopped');

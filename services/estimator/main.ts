@@ -5,23 +5,47 @@
  *   tsx services/estimator/main.ts           run the consumer
  *   tsx services/estimator/main.ts rebuild   re-apply the whole events stream to Redis (idempotent), then exit
  *
- * Exit codes: 0 clean stop, 1 runtime failure, 2 bad configuration.
+ * Exit codes: see USAGE.
  */
-import { createRedisClient } from '../../shared/redis.ts';
+import { createRedisClient, DEFAULT_REDIS_URL } from '../../shared/redis.ts';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
-import { connectNats, natsSettings } from '../../shared/nats.ts';
+import { connectNats, natsSettings, DEFAULT_NATS_URL } from '../../shared/nats.ts';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { createEstimator } from './estimator.ts';
+import { consumersInUse } from './consumer.ts';
+
+const USAGE = `Usage: tsx services/estimator/main.ts [run | rebuild [--force] | --help]
+  run        consume the events stream and publish estimates (default; npm start runs it)
+  rebuild    re-apply the whole events stream to Redis (idempotent), refresh every estimate, then exit
+             (npm run rebuild). Refused while an estimator is consuming: stop it first, or --force
+Environment: PSEUDONYM_KEY (required), NATS_URL, NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX, NATS_REPLICAS,
+  REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_NAME, KEZEK_PREFIX, LOG_LEVEL, STALE_AFTER_SECONDS,
+  ESTIMATOR_PARTITIONING, ESTIMATOR_LEASE_MS, ESTIMATOR_ACK_WAIT_MS (docs/operations.md)
+Exit codes: 0 done / clean stop, 1 runtime failure, 2 usage or configuration error, 3 NATS or Redis unreachable,
+  4 rebuild refused (an estimator is consuming), 130 rebuild interrupted (Ctrl-C: run it again, it is idempotent)`;
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
-const command = process.argv[2] ?? 'run';
+const args = process.argv.slice(2);
+if (args.includes('--help') || args.includes('-h') || args[0] === 'help') {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+const command = args[0] ?? 'run';
+const force = command === 'rebuild' && args[1] === '--force';
+const extra = args.slice(command === 'rebuild' && force ? 2 : 1);
+if ((command !== 'run' && command !== 'rebuild') || extra.length > 0) {
+  process.stderr.write(`${command !== 'run' && command !== 'rebuild' ? `unknown command "${command}"` : `unknown argument(s): ${extra.join(' ')}`}\n\n${USAGE}\n`);
+  process.exit(2);
+}
 const config = loadConfigOrExit();
 const log = createLogger({ service: 'estimator', level: config.LOG_LEVEL });
 
-if (command !== 'run' && command !== 'rebuild') {
-  process.stderr.write(`unknown command "${command}" (use: run | rebuild)\n`);
-  process.exit(2);
+/** An unreachable server is the operator's to fix: one line naming the variable, no stack trace. */
+function unreachable(what: 'NATS' | 'Redis', url: string, variable: string, err: unknown): never {
+  process.stderr.write(`cannot reach ${what} at ${url} (${variable}): ${(err as Error).message}\n`);
+  process.exit(3);
 }
 if (!config.PSEUDONYM_KEY) {
   process.stderr.write('Invalid configuration:\n  PSEUDONYM_KEY: required by the estimator (vehicle refs are pseudonymised before storing)\n');
@@ -29,9 +53,32 @@ if (!config.PSEUDONYM_KEY) {
 }
 
 const catalogue = loadCatalogue();
-const nc = await connectNats({ ...natsSettings(config), name: `estimator-${config.KEZEK_PREFIX}`, logger: log });
+const nc = await connectNats({ ...natsSettings(config), name: `estimator-${config.KEZEK_PREFIX}`, logger: log }).catch((err: unknown) =>
+  unreachable('NATS', config.NATS_URL ?? DEFAULT_NATS_URL, 'NATS_URL', err),
+);
 const redis = createRedisClient(config, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
-redis.on('error', (err) => log.warn({ err: { message: err.message } }, 'redis error'));
+let lastRedisError: Error | undefined;
+redis.on('error', (err) => {
+  lastRedisError = err;
+  log.warn({ err: { message: err.message } }, 'redis error');
+});
+// the connection's own error (ECONNREFUSED ...) says more than the command's "max retries" one
+await redis.ping().catch((err: unknown) => unreachable('Redis', config.REDIS_SENTINELS ? `sentinels ${config.REDIS_SENTINELS}` : (config.REDIS_URL ?? DEFAULT_REDIS_URL).replace(/\/\/[^@/]*@/, '//***@'), config.REDIS_SENTINELS ? 'REDIS_SENTINELS' : 'REDIS_URL', lastRedisError ?? err));
+
+if (command === 'rebuild' && !force) {
+  const crossings = [...new Set(catalogue.queues().map((q) => q.crossingId))];
+  const inUse = await consumersInUse(await jetstreamManager(nc), config.KEZEK_PREFIX, crossings).catch(() => [] as string[]);
+  if (inUse.length > 0) {
+    process.stderr.write(
+      `rebuild refused: an estimator is consuming ${inUse.join(', ')}. A rebuild deletes and re-creates that consumer, and the two would\n` +
+        'keep undoing each other. Stop the running estimator(s) first (a running estimator also rebuilds by itself when Redis\n' +
+        'lost its data), or pass --force.\n',
+    );
+    await nc.close();
+    redis.disconnect();
+    process.exit(4);
+  }
+}
 
 const estimator = createEstimator({
   nc,
@@ -66,8 +113,13 @@ function shutdown(code: number, reason: string): Promise<void> {
   return closing;
 }
 
-process.once('SIGINT', () => void shutdown(0, 'SIGINT'));
-process.once('SIGTERM', () => void shutdown(0, 'SIGTERM'));
+// a signal stops the consumer cleanly (0); it interrupts a rebuild, whose state is then partial (130: run it again)
+const onSignal = (signal: string) => {
+  if (command === 'rebuild') process.stderr.write('rebuild interrupted: the store is partly rebuilt; run the rebuild again (it is idempotent)\n');
+  void shutdown(command === 'rebuild' ? 130 : 0, signal);
+};
+process.once('SIGINT', () => onSignal('SIGINT'));
+process.once('SIGTERM', () => onSignal('SIGTERM'));
 
 try {
   if (command === 'rebuild') {

@@ -10,6 +10,7 @@ import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { KezekEventSchema, subjectForEvent, subjects, type KezekEvent } from '../../shared/events/index.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { pino } from 'pino';
 import { QueueEstimateSchema, type QueueEstimate } from '../../shared/estimates.ts';
 import { createEstimator, type Estimator, type EstimatorDeps } from '../../services/estimator/estimator.ts';
 import type { DeadLetter } from '../../services/estimator/messages.ts';
@@ -181,6 +182,23 @@ describe('estimator', () => {
     expect(est.stats()).toMatchObject({ received: 3, deadLettered: 3 });
     const dlq = await (await jetstreamManager(env.nc)).streams.info(env.s.dlqStream);
     expect(dlq.state.messages).toBe(3);
+  });
+
+  it('logs the first 10 dead letters of a minute one by one and sums up the rest by reason (a bad replay does not flood the log)', async () => {
+    const env = await setup();
+    const lines: { msg: string; reason?: string; more?: number; byReason?: Record<string, number> }[] = [];
+    const captured = pino({ level: 'warn' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const est = makeEstimator(env, { logger: captured });
+    await est.start();
+    for (let i = 0; i < 25; i++) await env.js.publish(env.s.eventsFor('korday', 'KZ-KG'), `{"eventId": "broken-${i}"`);
+    await until('25 dead letters', async () => est.stats().deadLettered >= 25);
+    await est.stop(); // sums up what was held back
+    const one = lines.filter((l) => l.msg === 'event dead-lettered');
+    expect(one).toHaveLength(10);
+    expect(one.every((l) => l.reason === 'invalid_json')).toBe(true);
+    const summary = lines.filter((l) => l.msg.includes('more events dead-lettered'));
+    expect(summary).toHaveLength(1);
+    expect(summary[0]).toMatchObject({ more: 15, byReason: { invalid_json: 15 } });
   });
 
   it('when the process dies after the Lua call but before the ack, the redelivery is not counted twice', async () => {
