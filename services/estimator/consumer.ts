@@ -152,25 +152,27 @@ export async function deleteConsumer(jsm: JetStreamManager, prefix: string, cros
 }
 
 /**
- * The estimator durables (the single one and every crossing's) that some process is consuming right now: an
- * outstanding pull request, or a delivery within `activeWithinMs`. Looked at `samples` times `gapMs` apart, since a
- * running estimator has a pull open almost, not quite, all the time. A CLI rebuild refuses to run beside them: it
- * deletes and re-creates the consumer they pull from, and the two would keep re-creating it (each sees the other's
- * deliveries as lost).
+ * The estimator durables (the single one and every crossing's) that a live process is consuming: looked at
+ * `samples` times `gapMs` apart, one counts when it had a pull request open at every look (a running estimator
+ * keeps one open almost all the time; a stopped one's lapses within the fetch expiry, 2 s) or when its deliveries
+ * moved on between the first look and the last. A CLI rebuild refuses to run beside them: it deletes and re-creates
+ * the consumer they pull from, and the two would keep re-creating it (each sees the other's deliveries as lost).
  */
-export async function consumersInUse(jsm: JetStreamManager, prefix: string, crossingIds: string[], opts: { activeWithinMs?: number; samples?: number; gapMs?: number } = {}): Promise<string[]> {
+export async function consumersInUse(jsm: JetStreamManager, prefix: string, crossingIds: string[], opts: { samples?: number; gapMs?: number } = {}): Promise<string[]> {
   const names = [durableName(prefix), ...crossingIds.map((c) => durableName(prefix, c))];
-  const active = new Set<string>();
-  const samples = opts.samples ?? 3;
+  const stream = subjects(prefix).eventsStream;
+  const look = () => Promise.all(names.map((n) => jsm.consumers.info(stream, n).catch((err: unknown) => (isNotFound(err) ? null : Promise.reject(err)))));
+  const looks: (ConsumerInfo | null)[][] = [];
+  const samples = Math.max(2, opts.samples ?? 3);
   for (let i = 0; i < samples; i++) {
-    if (i > 0) await new Promise((r) => setTimeout(r, opts.gapMs ?? 500));
-    const infos = await Promise.all(names.map((n) => jsm.consumers.info(subjects(prefix).eventsStream, n).catch((err: unknown) => (isNotFound(err) ? null : Promise.reject(err)))));
-    for (const info of infos) {
-      if (!info) continue;
-      // the server sends an RFC 3339 string here, whatever the client's type says
-      const lastActive = Date.parse(String(info.delivered.last_active ?? '')) || 0;
-      if (info.num_waiting > 0 || Date.now() - lastActive < (opts.activeWithinMs ?? 10_000)) active.add(info.name);
-    }
+    if (i > 0) await new Promise((r) => setTimeout(r, opts.gapMs ?? 1500));
+    looks.push(await look());
   }
-  return [...active];
+  return names.filter((_, k) => {
+    const seen = looks.map((l) => l[k]);
+    const first = seen[0];
+    const last = seen[seen.length - 1];
+    if (!first || !last) return false;
+    return seen.every((info) => info !== null && info !== undefined && info.num_waiting > 0) || last.delivered.consumer_seq > first.delivered.consumer_seq;
+  });
 }

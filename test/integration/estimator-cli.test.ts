@@ -91,7 +91,7 @@ describe('estimator CLI', () => {
     await jsm.consumers.add(s.eventsStream, { durable_name: s.estimatorDurable, ack_policy: AckPolicy.All, filter_subject: s.eventsAll, deliver_policy: 'new' as never });
     // a "running estimator": a pull request kept open on the durable
     const consumer = await js.consumers.get(s.eventsStream, s.estimatorDurable);
-    const pulling = consumer.next({ expires: 6000 });
+    const pulling = consumer.next({ expires: 10_000 });
     await new Promise((r) => setTimeout(r, 300));
     const refused = await estimatorCli(['rebuild']);
     expect(refused.code).toBe(4);
