@@ -32,6 +32,9 @@ const ROWS: Record<string, (h: Harness) => Promise<ResultRow[]>> = {
 };
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
+/** A mistake on the command line: its message, exit 2, no stack trace. */
+class UsageError extends Error {}
+
 function parseArgs(argv: string[]) {
   let only: string | undefined;
   let quick = false;
@@ -41,8 +44,11 @@ function parseArgs(argv: string[]) {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '--quick') quick = true;
-    else if (a === '--only') only = argv[++i];
-    else if (a.startsWith('--only=')) only = a.slice('--only='.length);
+    else if (a === '--only' || a.startsWith('--only=')) {
+      only = a === '--only' ? argv[++i] : a.slice('--only='.length);
+      // `--only` without rows ran the whole 9-minute bench
+      if (only === undefined || only.trim() === '' || only.startsWith('-')) throw new UsageError(`--only needs a comma-separated list of rows: ${Object.keys(ROWS).join(',')}`);
+    }
     else if (a === '--checkpoints') checkpoints = (argv[++i] ?? '').split(',').map(Number);
     else if (a === '--memory-budget') budget = Number(argv[++i]);
     else if (a === '--ingest-events') ingest = Number(argv[++i]);
@@ -56,17 +62,21 @@ function parseArgs(argv: string[]) {
           '  --ingest-events N  events of each ingest variant (default 15000)\n',
       );
       process.exit(0);
-    } else throw new Error(`unknown argument ${a} (try --help)`);
+    } else throw new UsageError(`unknown argument ${a} (try --help)`);
   }
   const opts = defaultOptions(quick);
   const positiveInt = (v: number, flag: string) => {
-    if (!(Number.isInteger(v) && v > 0)) throw new Error(`${flag} needs positive integers`);
+    if (!(Number.isInteger(v) && v > 0)) throw new UsageError(`${flag} needs positive integers`);
     return v;
   };
   if (checkpoints) opts.memoryCheckpoints = checkpoints.map((c) => positiveInt(c, '--checkpoints'));
   if (budget !== undefined) opts.memoryBudgetSeconds = positiveInt(budget, '--memory-budget');
   if (ingest !== undefined) opts.ingestEvents = positiveInt(ingest, '--ingest-events');
-  return { rows: parseOnly(only, Object.keys(ROWS)), opts };
+  try {
+    return { rows: parseOnly(only, Object.keys(ROWS)), opts };
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
 }
 
 function versionOf(bin: string, args: string[]): string {
@@ -97,10 +107,18 @@ async function main(): Promise<void> {
   const rows: ResultRow[] = [];
   const failures: { row: string; error: string }[] = [];
   let interrupted = false;
-  process.once('SIGINT', () => {
-    interrupted = true;
-    h.progress('interrupted: finishing the current row, then writing what exists');
-  });
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!interrupted) {
+      interrupted = true;
+      h.progress(`${signal}: finishing the current row, then writing what exists to bench/results/partial.* (again to stop at once)`);
+      return;
+    }
+    // a second signal: stop the servers and children (their own process groups) now
+    h.progress(`${signal} again: stopping now`);
+    void Promise.race([h.close().catch(() => undefined), new Promise((r) => setTimeout(r, 5000))]).then(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   try {
     for (const name of selected) {
       if (interrupted) break;
@@ -135,16 +153,26 @@ async function main(): Promise<void> {
     '',
   ].join('\n');
   mkdirSync(RESULTS_DIR, { recursive: true });
-  writeFileSync(join(RESULTS_DIR, 'latest.md'), `${header}\n${table}\n${logText}${failures.length ? `\nFailed rows: ${failures.map((f) => f.row).join(', ')}\n` : ''}`);
+  // latest.* (committed, quoted in the README) only from a complete full run; a subset, a quick, an interrupted or a
+  // failed run goes to partial.* (git-ignored) instead of overwriting it
+  const complete = !opts.quick && selected.length === Object.keys(ROWS).length && !interrupted && failures.length === 0;
+  const base = complete ? 'latest' : 'partial';
+  writeFileSync(join(RESULTS_DIR, `${base}.md`), `${header}\n${table}\n${logText}${failures.length ? `\nFailed rows: ${failures.map((f) => f.row).join(', ')}\n` : ''}${interrupted ? '\nInterrupted: rows after the current one were not run.\n' : ''}`);
   writeFileSync(
-    join(RESULTS_DIR, 'latest.json'),
+    join(RESULTS_DIR, `${base}.json`),
     `${JSON.stringify({ date: startedAt.toISOString(), durationSeconds: durationS, args: process.argv.slice(2), machine, options: opts, rows, failures, childLogs }, null, 2)}\n`,
   );
   process.stdout.write(`\n${header}\n${table}\n${logText}`);
+  h.progress(`results written to bench/results/${base}.md and ${base}.json`);
   if (failures.length) process.exitCode = 1;
+  else if (interrupted) process.exitCode = 130;
 }
 
 main().catch((err: unknown) => {
+  if (err instanceof UsageError) {
+    process.stderr.write(`bench: ${err.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(`bench: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);
 });

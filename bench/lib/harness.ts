@@ -73,8 +73,9 @@ export interface Harness {
 
 export async function createHarness(opts: BenchOptions): Promise<Harness> {
   const dir = mkdtempSync(join(tmpdir(), 'kezek-bench-'));
-  const nats = await startNatsServer({ dataDir: join(dir, 'nats') });
-  const redisServer = await startRedisServer({ dataDir: join(dir, 'redis') });
+  // detached (own process groups): a terminal Ctrl-C reaches the bench only, which finishes its row and stops them
+  const nats = await startNatsServer({ dataDir: join(dir, 'nats'), detached: true });
+  const redisServer = await startRedisServer({ dataDir: join(dir, 'redis'), detached: true });
   const nc = await connectNats({ url: nats.url, name: 'bench-runner' });
   const redis = new Redis(redisServer.url, { maxRetriesPerRequest: 2 });
   const jsm = await jetstreamManager(nc);

@@ -7,9 +7,9 @@
  *   than wrk's against the same server (measured on this machine on 2026-11-22: bare route 5-6 ms vs 2.6-4.5 ms).
  * `BENCH_LOAD_TOOL=autocannon|wrk` picks one explicitly.
  */
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { LatencyTail } from './stats.ts';
@@ -71,14 +71,27 @@ end
 `;
 let wrkScript: string | undefined;
 
+/** Runs a tool in its own process group (a terminal Ctrl-C reaches the bench only) and collects its stdout. */
+function detachedRun(bin: string, args: string[], done: (err: Error | null, stdout: string) => void, maxBuffer = 1024 * 1024): void {
+  const proc = spawn(bin, args, { stdio: ['ignore', 'pipe', 'ignore'], detached: true });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => {
+    if (out.length < maxBuffer) out += d.toString();
+  });
+  proc.once('error', (err) => done(err, out));
+  proc.once('close', (code, signal) => done(code === 0 ? null : new Error(`${bin} exited with ${signal ?? code}`), out));
+}
+
 function runWrk(url: string, seconds: number, connections: number, headers: Record<string, string>, expect: '2xx' | '3xx'): Promise<LoadResult> {
   if (!wrkScript) {
-    wrkScript = join(mkdtempSync(join(tmpdir(), 'kezek-bench-wrk-')), 'report.lua');
+    const dir = mkdtempSync(join(tmpdir(), 'kezek-bench-wrk-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    wrkScript = join(dir, 'report.lua');
     writeFileSync(wrkScript, WRK_REPORT);
   }
   const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', wrkScript, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
   return new Promise((resolve, reject) => {
-    execFile('wrk', args, { maxBuffer: 1024 * 1024 }, (err, stdout) => {
+    detachedRun('wrk', args, (err, stdout) => {
       if (err) return reject(err);
       const line = stdout.split('\n').find((l) => l.startsWith('KEZEK_WRK '));
       if (!line) return reject(new Error(`wrk printed no summary: ${stdout.slice(0, 300)}`));
@@ -105,7 +118,7 @@ function runWrk(url: string, seconds: number, connections: number, headers: Reco
 function runAutocannon(url: string, seconds: number, connections: number, headers: Record<string, string>): Promise<LoadResult> {
   const args = [AUTOCANNON, '-j', '-c', String(connections), '-d', String(seconds), ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { maxBuffer: 16 * 1024 * 1024 }, (err, stdout) => {
+    detachedRun(process.execPath, args, (err, stdout) => {
       if (err) return reject(err);
       try {
         const r = JSON.parse(stdout) as {

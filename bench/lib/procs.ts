@@ -65,6 +65,7 @@ export async function startChild(name: 'estimator' | 'api' | 'baseline' | 'bare'
     // the child's own config comes from this env only (shared/config.ts reads it); PATH is needed for nothing else
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', LOG_LEVEL: 'warn', ...opts.env },
     stdio: ['ignore', logFd, logFd, 'ipc'],
+    detached: true, // a terminal Ctrl-C reaches the bench only (it stops its children itself)
   });
   closeSync(logFd);
   let nextId = 1;

@@ -8,6 +8,8 @@
  *     (100k, 1M by default) once the estimator has caught up. Time-boxed: when the budget runs out the largest
  *     count reached is measured instead, and the row says so. The filled stream is left for the replay row.
  */
+import { rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import { subjects } from '../../shared/events/subjects.ts';
 import { desEventBatches, desEvents, publishEvents, syntheticCatalogue } from '../lib/events.ts';
 import { BENCH_PSEUDONYM_KEY, redisUsedMemory, type Harness } from '../lib/harness.ts';
@@ -95,6 +97,7 @@ export async function growthRow(h: Harness): Promise<ResultRow[]> {
     await api.stop();
     await est.stop();
     await h.cleanup(prefix);
+    rmSync(dirname(path), { recursive: true, force: true });
     const r = ratio(rate, rate10);
     rows.push({
       group: '4 growth',
