@@ -26,16 +26,30 @@ export interface WatchedPage {
 }
 
 /** Opens the dashboard and waits until it has rendered the crossings (body[data-ready]). */
-export async function openDashboard(browser: Browser, baseUrl: string, opts: { width?: number; height?: number; locale?: string } = {}): Promise<WatchedPage> {
-  const ctx = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: opts.height ?? 900 }, locale: opts.locale ?? 'en-GB' });
+export async function openDashboard(
+  browser: Browser,
+  baseUrl: string,
+  opts: {
+    width?: number;
+    height?: number;
+    locale?: string;
+    timezoneId?: string;
+    /** Runs before the page is loaded, e.g. to install a fake clock or set sessionStorage. */
+    beforeLoad?: (page: Page) => Promise<unknown>;
+    /** Wait for the crossings to render (default true). */
+    waitReady?: boolean;
+  } = {},
+): Promise<WatchedPage> {
+  const ctx = await browser.newContext({ viewport: { width: opts.width ?? 1280, height: opts.height ?? 900 }, locale: opts.locale ?? 'en-GB', timezoneId: opts.timezoneId });
   const page = await ctx.newPage();
+  await opts.beforeLoad?.(page);
   const errors: string[] = [];
   page.on('console', (m) => {
     if (m.type() === 'error') errors.push(`console: ${m.text()}`);
   });
   page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
   await page.goto(`${baseUrl}/`);
-  await page.waitForSelector('body[data-ready="true"]', { timeout: 15_000 });
+  if (opts.waitReady !== false) await page.waitForSelector('body[data-ready="true"]', { timeout: 15_000 });
   return { page, errors };
 }
 

@@ -13,6 +13,7 @@ import { QueueEstimateSchema, type QueueEstimate } from '../../shared/estimates.
 const pub = (f: string) => new URL(`../../services/api/public/${f}`, import.meta.url).href;
 const model = await import(pub('model.js'));
 const i18n = await import(pub('i18n.js'));
+const live = await import(pub('live.js'));
 
 const catalogue = loadCatalogue();
 const crossing = catalogue.crossings[0]!;
@@ -112,6 +113,17 @@ describe('severity, staleness and alerts', () => {
     expect(model.crossingStatus(crossing, [all[0], est()]).status).toBe('mixed');
   });
 
+  it('calls a crossing restricted only when every queue is; one restricted queue makes it partly restricted', () => {
+    const queues = catalogue.queues().filter((q) => q.crossingId === crossing.id);
+    const restricted = (q: (typeof queues)[number]) => est({ ...q, status: 'restricted', statusReason: 'repairs' });
+    expect(model.crossingStatus(crossing, queues.map(restricted))).toMatchObject({ status: 'restricted', reason: 'repairs' });
+    const one = queues.map((q, i) => (i === 1 ? restricted(q) : est({ ...q })));
+    expect(model.crossingStatus(crossing, one)).toMatchObject({ status: 'mixed-restricted', reason: 'repairs' });
+    // a closed queue outranks a restricted one
+    const both = one.map((e: QueueEstimate, i: number) => (i === 0 ? { ...e, status: 'closed' } : e));
+    expect(model.crossingStatus(crossing, both).status).toBe('mixed');
+  });
+
   it('reports a silent source and does not show its old wait as an alert', () => {
     const silent = est({ waitSeconds: 5 * 3600, lastEventAt: new Date(NOW - 3600_000).toISOString() });
     const kinds = alertsFor([silent]).map((a: { kind: string }) => a.kind);
@@ -164,5 +176,63 @@ describe('translations', () => {
     expect(i18n.tzLabel('Asia/Tashkent', NOW)).toBe('UTC+5, Asia/Tashkent');
     expect(i18n.tzLabel('Asia/Shanghai', NOW)).toBe('UTC+8, Asia/Shanghai');
     expect(i18n.tzLabel('UTC', NOW)).toBe('UTC, UTC');
+  });
+});
+
+describe('the live stream', () => {
+  const parse = (chunks: string[]) => {
+    const events: { type: string; data: string; lastEventId: string }[] = [];
+    const retries: number[] = [];
+    const p = live.createSseParser({ onEvent: (e: (typeof events)[number]) => events.push(e), onRetry: (ms: number) => retries.push(ms) });
+    for (const c of chunks) p.push(c);
+    return { events, retries, lastEventId: p.lastEventId as string };
+  };
+
+  it('parses what the API sends: retry, comments (heartbeats), id, event and data', () => {
+    const text = 'retry: 3000\n: kezek estimates stream\n\n: heartbeat 2026-11-22T10:00:00Z\n\nid: 41\nevent: estimate\ndata: {"a":1}\n\nid: 42\nevent: estimate\ndata: {"a":2}\n\n';
+    const whole = parse([text]);
+    expect(whole.retries).toEqual([3000]);
+    expect(whole.events).toEqual([
+      { type: 'estimate', data: '{"a":1}', lastEventId: '41' },
+      { type: 'estimate', data: '{"a":2}', lastEventId: '42' },
+    ]);
+    expect(whole.lastEventId).toBe('42');
+    // the same bytes cut anywhere give the same events
+    for (let cut = 1; cut < text.length; cut += 7) expect(parse([text.slice(0, cut), text.slice(cut)]).events).toEqual(whole.events);
+    expect(parse([...text]).events).toEqual(whole.events);
+  });
+
+  it('follows the SSE rules: CRLF and CR line ends, multi-line data, default type, BOM, no dispatch without data', () => {
+    const { events, lastEventId } = parse(['\uFEFFdata: one\r\ndata:two\r', '\n\r\nid: 7\revent: x\r\r', 'id: 8\n\ndata', '\n\n']);
+    expect(events).toEqual([
+      { type: 'message', data: 'one\ntwo', lastEventId: '' },
+      { type: 'message', data: '', lastEventId: '8' },
+    ]);
+    expect(lastEventId).toBe('8');
+    // an event without data is not dispatched, but its id still counts for Last-Event-ID
+    expect(parse(['id: 9\nevent: estimate\n\n']).events).toEqual([]);
+    expect(parse(['id: 9\nevent: estimate\n\n']).lastEventId).toBe('9');
+    expect(parse(['retry: soon\n\n']).retries).toEqual([]);
+  });
+
+  it('waits for two heartbeats and a margin before calling a silent connection dead, and 30 s more before offline', () => {
+    expect(live.SILENCE_MS).toBeGreaterThanOrEqual(2 * 15_000);
+    expect(live.SILENCE_MS).toBeLessThanOrEqual(40_000);
+    expect(live.OFFLINE_AFTER_MS).toBe(30_000);
+    expect(live.CONNECT_TIMEOUT_MS).toBeLessThan(live.SILENCE_MS);
+  });
+});
+
+describe('Kazakh dates without Kazakh locale data', () => {
+  it('the built-in month abbreviations give what full ICU gives', () => {
+    expect(i18n.lacksMonthNames('en-GB')).toBe(false);
+    const fmt = (zone: string) => new Intl.DateTimeFormat('kk-KZ', { timeZone: zone, day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    for (let m = 0; m < 12; m++) {
+      for (const zone of ['Asia/Almaty', 'Asia/Tashkent', 'UTC']) {
+        const ms = Date.UTC(2026, m, 3 + m * 2, 20, 5);
+        expect(i18n.kkDateTime(ms, zone), `${m} ${zone}`).toBe(fmt(zone).format(ms));
+      }
+    }
+    expect(i18n.kkDateTime(Date.parse('2026-11-23T03:00:00Z'), 'Asia/Almaty')).toMatch(/^23 қар\., 0[89]:00$/);
   });
 });

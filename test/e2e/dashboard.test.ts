@@ -139,6 +139,22 @@ describe.skipIf(!hasChromium())('dashboard against the real estimator and API (h
     await page.context().close();
   });
 
+  it('fits every column of every crossing in its card at 1024x768 with an official token', async () => {
+    const { page, errors } = await openDashboard(browser, url, {
+      width: 1024,
+      height: 768,
+      beforeLoad: (p) => p.addInitScript(() => sessionStorage.setItem('kezek.officialToken', 'token')),
+    });
+    const overflow = await page.evaluate(() =>
+      [...document.querySelectorAll('.crossing-card .table-wrap')].filter((w) => w.scrollWidth > w.clientWidth + 1).map((w) => w.closest('.crossing-card')!.id),
+    );
+    expect(overflow).toEqual([]);
+    expect(await page.locator('button[data-action="lanes"]').first().isVisible()).toBe(true);
+    await screenshot(page, 'real-1024-official');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
   it('switches language to Kazakh and Russian', async () => {
     const { page, errors } = await openDashboard(browser, url);
     await page.selectOption('#lang', 'kk');

@@ -43,6 +43,14 @@ export interface FixtureApi {
   publish(key: string, patch: Partial<QueueEstimate>): QueueEstimate;
   /** Drop every open SSE connection (to exercise the page's reconnect). */
   dropStreams(): void;
+  /**
+   * Stall the streams (true) as a frozen proxy would: open connections and new ones stay open but receive no
+   * byte (no estimates, no heartbeats, new ones not even headers) until unfrozen (false). Estimates published
+   * meanwhile are kept, so a client resuming with Last-Event-ID gets them.
+   */
+  freezeStreams(frozen: boolean): void;
+  /** While set, GET /v1/crossings answers this HTTP status (e.g. 503) instead of the crossings. */
+  failCrossings(status: number | null): void;
   close(): Promise<void>;
 }
 
@@ -118,13 +126,22 @@ function syntheticHistory(est: QueueEstimate, fromMs: number, toMs: number, step
 
 const STEPS: Record<string, number> = { '5m': 300_000, '15m': 900_000, '1h': 3600_000 };
 
-export async function startFixtureApi(opts: { officialToken: string; port?: number; catalogue?: Catalogue }): Promise<FixtureApi> {
+export async function startFixtureApi(opts: { officialToken: string; port?: number; catalogue?: Catalogue; heartbeatMs?: number }): Promise<FixtureApi> {
   const catalogue = opts.catalogue ?? loadCatalogue();
   const estimates = initialEstimates(catalogue, Date.now());
   const seen = new Set<string>();
   const log: { seq: number; est: QueueEstimate }[] = [];
   let seq = 0;
   const clients = new Set<{ res: ServerResponse; crossingId?: string }>();
+  /** Stream requests that arrived while frozen: held without an answer. */
+  const held = new Set<ServerResponse>();
+  let frozen = false;
+  let crossingsStatus: number | null = null;
+  // the real API's heartbeat (services/api/sse.ts): a comment line every 15 s
+  const heartbeat = setInterval(() => {
+    if (!frozen) for (const c of clients) c.res.write(`: heartbeat ${new Date().toISOString()}\n\n`);
+  }, opts.heartbeatMs ?? 15_000);
+  heartbeat.unref();
 
   const app = Fastify({ logger: false });
   // the production header set (services/api/security-headers.ts), with the stricter CSP of this fixture
@@ -142,11 +159,11 @@ export async function startFixtureApi(opts: { officialToken: string; port?: numb
     estimates.set(key, next);
     seq += 1;
     log.push({ seq, est: next });
-    for (const c of clients) if (!c.crossingId || c.crossingId === next.crossingId) c.res.write(frame(seq, next));
+    if (!frozen) for (const c of clients) if (!c.crossingId || c.crossingId === next.crossingId) c.res.write(frame(seq, next));
     return next;
   };
 
-  app.get('/v1/crossings', async () => ({
+  const crossingsBody = () => ({
     crossings: catalogue.crossings.map((c) => ({
       id: c.id,
       names: c.names,
@@ -161,7 +178,14 @@ export async function startFixtureApi(opts: { officialToken: string; port?: numb
       status: c.status,
       queues: [...estimates.values()].filter((e) => e.crossingId === c.id),
     })),
-  }));
+  });
+  app.get('/v1/crossings', async (_req, reply) => {
+    if (crossingsStatus !== null) {
+      const e = err(crossingsStatus, 'unavailable', 'service unavailable (fixture)');
+      return reply.code(e.code).send(e.body);
+    }
+    return crossingsBody();
+  });
 
   app.get<{ Params: { id: string }; Querystring: Record<string, string> }>('/v1/crossings/:id/history', async (req, reply) => {
     const q = req.query;
@@ -185,6 +209,11 @@ export async function startFixtureApi(opts: { officialToken: string; port?: numb
   app.get<{ Querystring: { crossingId?: string } }>('/v1/stream', (req, reply) => {
     reply.hijack();
     const res = reply.raw;
+    if (frozen) {
+      held.add(res);
+      req.raw.on('close', () => held.delete(res));
+      return;
+    }
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
     const client = { res, crossingId: req.query.crossingId };
     const last = Number(req.headers['last-event-id']);
@@ -251,7 +280,19 @@ export async function startFixtureApi(opts: { officialToken: string; port?: numb
       for (const c of clients) c.res.destroy();
       clients.clear();
     },
+    freezeStreams: (on: boolean) => {
+      frozen = on;
+      if (!on) {
+        for (const res of held) res.destroy();
+        held.clear();
+      }
+    },
+    failCrossings: (status: number | null) => {
+      crossingsStatus = status;
+    },
     close: async () => {
+      clearInterval(heartbeat);
+      for (const res of held) res.destroy();
       for (const c of clients) c.res.end();
       clients.clear();
       await app.close();

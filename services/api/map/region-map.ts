@@ -65,8 +65,10 @@ export interface RegionMap {
   height: number;
   /** [x, y] in SVG user units for a lon/lat, or null if outside the projection. */
   project(lon: number, lat: number): [number, number] | null;
-  /** Marker positions by crossing id (SVG user units). */
+  /** Marker positions by crossing id (SVG user units): where the crossing is, by its coordinates. */
   markers: Record<string, { x: number; y: number }>;
+  /** Where each marker is drawn: its true position, or moved a little off a neighbour it would cover. */
+  drawnAt: Record<string, { x: number; y: number }>;
 }
 
 const esc = (s: string): string =>
@@ -75,6 +77,9 @@ const esc = (s: string): string =>
 const r1 = (n: number): number => Math.round(n * 10) / 10;
 
 const MARKER_R = 5.5;
+const HALO_R = MARKER_R + 2.5;
+/** Centres closer than this are moved apart: no halo covers another dot, and the line to the true position shows. */
+const MIN_MARKER_GAP = 2 * HALO_R + 8;
 /** Label box size estimate: 14px bold text, sized for the longest of the three names (labels are translated). */
 const LABEL_H = 15;
 const labelWidth = (c: Crossing): number => Math.max(c.names.en.length, c.names.ru.length, c.names.kk.length) * 8.3 + 4;
@@ -113,6 +118,44 @@ function placeLabels(points: { c: Crossing; x: number; y: number }[], width: num
     out.set(p.c.id, { x: r1(box.x + 2), y: r1(box.y + LABEL_H - 3), lx: r1(cx), ly: r1(cy), leader });
   }
   return out;
+}
+
+/**
+ * Moves markers that would cover each other (Korday and Karasu are 5 px apart, Zhibek Zholy, Kazygurt and
+ * Kaplanbek within 4 px) just far enough apart that every dot is visible and clickable: pairs closer than
+ * MIN_MARKER_GAP are pushed apart along the line between them, a few rounds until none overlap. Markers with no
+ * close neighbour stay exactly where they are. Deterministic for a given catalogue.
+ */
+export function spreadMarkers(points: readonly { id: string; x: number; y: number }[], minGap = MIN_MARKER_GAP): Map<string, { x: number; y: number }> {
+  const pos = points.map((p) => ({ id: p.id, x: p.x, y: p.y }));
+  for (let round = 0; round < 100; round++) {
+    let moved = false;
+    for (let i = 0; i < pos.length; i++) {
+      for (let j = i + 1; j < pos.length; j++) {
+        const a = pos[i]!;
+        const b = pos[j]!;
+        let dx = b.x - a.x;
+        let dy = b.y - a.y;
+        let d = Math.hypot(dx, dy);
+        if (d >= minGap - 0.01) continue;
+        if (d < 0.01) {
+          // the same spot: split them along a direction fixed by their order
+          const angle = (i * 7 + j * 3) % 8 * (Math.PI / 4);
+          dx = Math.cos(angle);
+          dy = Math.sin(angle);
+          d = 1;
+        }
+        const push = (minGap - d) / 2 + 0.05;
+        a.x -= (dx / d) * push;
+        a.y -= (dy / d) * push;
+        b.x += (dx / d) * push;
+        b.y += (dy / d) * push;
+        moved = true;
+      }
+    }
+    if (!moved) break;
+  }
+  return new Map(pos.map((p) => [p.id, { x: r1(p.x), y: r1(p.y) }]));
 }
 
 /** A lon/lat rectangle as a GeoJSON polygon with densified edges (parallels are curves in a conic projection). */
@@ -176,8 +219,15 @@ export function renderRegionMap(crossings: readonly Crossing[], opts: RegionMapO
     points.push({ c, x: r1(p[0]), y: r1(p[1]) });
     markers[c.id] = { x: r1(p[0]), y: r1(p[1]) };
   }
-  const labelAt = placeLabels(points, width, height);
-  const markerEls = points.map(({ c, x, y }) => {
+  const spread = spreadMarkers(points.map((p) => ({ id: p.c.id, x: p.x, y: p.y })));
+  const drawn = points.map((p) => ({ ...p, ...spread.get(p.c.id)!, tx: p.x, ty: p.y }));
+  const drawnAt: RegionMap['drawnAt'] = Object.fromEntries(drawn.map((p) => [p.c.id, { x: p.x, y: p.y }]));
+  const labelAt = placeLabels(drawn, width, height);
+  // Moved markers first: their true-position dots and lines then lie under every marker, never over one.
+  const offsets = drawn
+    .filter((p) => p.x !== p.tx || p.y !== p.ty)
+    .map((p) => `<line class="marker-offset" x1="${p.tx}" y1="${p.ty}" x2="${p.x}" y2="${p.y}"/><circle class="marker-true" cx="${p.tx}" cy="${p.ty}" r="1.5"/>`);
+  const markerEls = drawn.map(({ c, x, y }) => {
     const id = esc(c.id);
     const l = labelAt.get(c.id)!;
     const leader = l.leader ? `<line class="marker-leader" x1="${x}" y1="${y}" x2="${l.lx}" y2="${l.ly}"/>` : '';
@@ -185,7 +235,7 @@ export function renderRegionMap(crossings: readonly Crossing[], opts: RegionMapO
     return (
       `<a class="marker sev-unknown" data-crossing="${id}" href="#crossing/${id}" aria-label="${esc(c.names.en)}">` +
       leader +
-      `<circle class="marker-halo" cx="${x}" cy="${y}" r="${MARKER_R + 2.5}"/>` +
+      `<circle class="marker-halo" cx="${x}" cy="${y}" r="${HALO_R}"/>` +
       `<circle class="marker-dot" cx="${x}" cy="${y}" r="${MARKER_R}"/>` +
       `<text class="marker-label" x="${l.x}" y="${l.y}">${esc(c.names.en)}</text>` +
       `</a>`
@@ -199,6 +249,7 @@ export function renderRegionMap(crossings: readonly Crossing[], opts: RegionMapO
     `<rect class="sea" x="0" y="0" width="${width}" height="${height}"/>` +
     `<g class="countries">${countryPaths.join('')}</g>` +
     `<g class="country-labels" aria-hidden="true">${labels.join('')}</g>` +
+    (offsets.length ? `<g class="marker-offsets" aria-hidden="true">${offsets.join('')}</g>` : '') +
     `<g class="markers">${markerEls.join('')}</g>` +
     `</svg>`;
 
@@ -211,5 +262,6 @@ export function renderRegionMap(crossings: readonly Crossing[], opts: RegionMapO
       return p ? [p[0], p[1]] : null;
     },
     markers,
+    drawnAt,
   };
 }

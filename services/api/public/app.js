@@ -9,7 +9,7 @@ import { connectLive } from './live.js';
 import { timeChart } from './charts.js';
 import { loadMap, updateMap } from './map.js';
 import {
-  LANGS, fmtDateTime, fmtDuration, fmtNumber, fmtTime, getLang, setLang, t, translateDom, tzLabel,
+  LANGS, browserTimeZone, fmtDateTime, fmtDuration, fmtNumber, fmtTime, getLang, setLang, t, translateDom, tzLabel, utcOffsetLabel,
 } from './i18n.js';
 import {
   addSample, arrivalsOutpaceService, computeAlerts, crossingStatus, crossingStatusEvent, hourlyThroughput, isGrowing,
@@ -19,6 +19,8 @@ import {
 const STORE = { lang: 'kezek.lang', threshold: 'kezek.alertThresholdMinutes', token: 'kezek.officialToken' };
 const DEFAULT_THRESHOLD_MIN = 120;
 const TICK_MS = 10_000;
+/** Retries of the first load: 2, 4, 8, 16, 30, 30 ... seconds. */
+const BOOT_RETRY_MS = { first: 2000, max: 30_000 };
 
 const state = {
   crossings: [],
@@ -33,6 +35,10 @@ const state = {
   thresholdMinutes: DEFAULT_THRESHOLD_MIN,
   mapSvg: null,
   conn: 'connecting',
+  /** When the page last heard from the server (shown while offline). */
+  connSince: Date.now(),
+  /** Set while the first load fails: { message, retryInS }. */
+  bootError: null,
   /** { crossingId, direction, vehicleClass, points, timeZone, loadedAt } */
   detail: null,
 };
@@ -60,7 +66,8 @@ const neighbourName = (c) => {
   if (getLang() === 'en') return n.en;
   return (getLang() === 'ru' ? n.ru : n.local) ?? n.ru ?? n.local ?? n.en;
 };
-const directionLabel = (dir) => dir.split('-').map((cc) => t(`country.${cc}`)).join(' → ');
+/** "Kazakhstan → Kyrgyzstan"; the no-break space keeps the arrow with the first country when a narrow column wraps. */
+const directionLabel = (dir) => dir.split('-').map((cc) => t(`country.${cc}`)).join('\u00a0→ ');
 const queueLabel = (direction, vehicleClass) => `${directionLabel(direction)}, ${t(`class.${vehicleClass}`)}`;
 const localZone = (c) => c.localTimeZone ?? c.timeZones?.[c.countries[0]] ?? 'UTC';
 const staleAfterMs = () => state.meta.staleAfterSeconds * 1000;
@@ -72,7 +79,32 @@ function statusText(status, until, zone) {
     return t(`status.${status}`);
   }
   if (status === 'mixed') return t('status.mixed');
+  if (status === 'mixed-restricted') return t('status.mixedRestricted');
   return t('status.open');
+}
+
+/**
+ * A queue row's status: a short badge ("Closed") with the reopening time and reason below it. The full zone
+ * label is on the crossing's badge; the row names the offset only, so the column stays narrow.
+ */
+function rowStatus(est, zone) {
+  const until = (est.status === 'closed' || est.status === 'restricted') && est.statusUntil ? Date.parse(est.statusUntil) : null;
+  return [
+    h('span', { class: `status-badge status-${est.status}` }, statusText(est.status, null, zone)),
+    until === null ? null : h('span', { class: 'note', title: tzLabel(zone, until) }, t('status.untilShort', { time: `${fmtDateTime(until, zone)} (${utcOffsetLabel(zone, until)})` })),
+    est.statusReason ? h('span', { class: 'reason' }, t('status.reason', { reason: est.statusReason })) : null,
+  ];
+}
+
+/**
+ * "p10–p90", or one value when both ends read the same ("3 h", not "3 h–3 h"). A number stays with its unit
+ * (no-break space), so a narrow column never wraps "1 h 4" / "min".
+ */
+function rangeText(p10, p90) {
+  const keep = (s) => s.replace(/(\d) /g, '$1\u00a0');
+  const lo = keep(fmtDuration(p10));
+  const hi = keep(fmtDuration(p90));
+  return lo === hi ? lo : t('wait.range', { p10: lo, p90: hi });
 }
 
 function hoursText(c) {
@@ -175,10 +207,7 @@ function updateCrossing(crossingId) {
       cell('freshness').textContent = t('fresh.never');
       continue;
     }
-    fill(cell('status'),
-      h('span', { class: `status-badge status-${est.status}` }, statusText(est.status, est.statusUntil, zone)),
-      est.statusReason ? h('span', { class: 'reason' }, t('status.reason', { reason: est.statusReason })) : null,
-    );
+    fill(cell('status'), ...rowStatus(est, zone));
     const num = (v) => (v === null || v === undefined ? '–' : fmtNumber(v));
     cell('queueLength').textContent = num(est.queueLength);
     cell('lanesOpen').textContent = num(est.lanesOpen);
@@ -189,8 +218,7 @@ function updateCrossing(crossingId) {
       h('span', { class: 'visually-hidden' }, ` (${t(`sev.${sev}`)})`),
       prior ? h('span', { class: 'note' }, t('wait.prior')) : null,
     );
-    cell('range').textContent =
-      est.waitP10Seconds === null || est.waitP90Seconds === null ? '–' : t('wait.range', { p10: fmtDuration(est.waitP10Seconds), p90: fmtDuration(est.waitP90Seconds) });
+    cell('range').textContent = est.waitP10Seconds === null || est.waitP90Seconds === null ? '–' : rangeText(est.waitP10Seconds, est.waitP90Seconds);
     const fresh = cell('freshness');
     if (!est.lastEventAt) fresh.textContent = t('fresh.never');
     else {
@@ -294,12 +322,23 @@ function flush() {
   renderAlerts();
 }
 
-function setConn(s) {
+/**
+ * The connection indicator. While offline the header says since when, and the figures are marked as possibly
+ * out of date (banner, greyed-out tables and map) until the stream is live again.
+ */
+function setConn(s, since = state.connSince) {
   state.conn = s;
+  state.connSince = since;
   const box = $('#conn');
   box.className = `conn conn-${s}`;
   box.dataset.state = s;
-  $('#conn-text').textContent = t(`conn.${s}`);
+  const time = fmtTime(since, browserTimeZone());
+  $('#conn-text').textContent = t(`conn.${s}`, { time });
+  const offline = s === 'offline' && state.crossings.length > 0;
+  document.body.classList.toggle('is-offline', offline);
+  const banner = $('#offline-banner');
+  banner.hidden = !offline;
+  banner.textContent = offline ? t('conn.banner', { time }) : '';
 }
 
 async function loadCrossings() {
@@ -439,7 +478,7 @@ function dataTable(points, hourly, zone) {
   const cols = [`${t('detail.time')} (${tzLabel(zone)})`, t('chart.queue'), t('chart.lanes'), t('chart.waitEstimated'), t('chart.waitBand'), t('chart.waitRealised'), t('chart.served'), t('chart.capacity')];
   const rows = hourly.map((b) => {
     const p = lastInHour.get(b.t) ?? {};
-    const band = p.waitP10Seconds === null || p.waitP10Seconds === undefined ? '–' : t('wait.range', { p10: dur(p.waitP10Seconds), p90: dur(p.waitP90Seconds) });
+    const band = p.waitP10Seconds === null || p.waitP10Seconds === undefined ? '–' : rangeText(p.waitP10Seconds, p.waitP90Seconds);
     return h('tr', {}, h('th', { scope: 'row' }, fmtTime(b.t, zone)), h('td', {}, num(p.queueLength)), h('td', {}, num(p.lanesOpen)), h('td', {}, dur(p.waitSeconds)), h('td', {}, band), h('td', {}, dur(p.realisedWaitSeconds)), h('td', {}, num(b.served)), h('td', {}, num(b.capacity)));
   });
   return h('details', { class: 'data-table' }, h('summary', {}, t('detail.table')), h('div', { class: 'table-wrap' }, h('table', {}, h('thead', {}, h('tr', {}, ...cols.map((x) => h('th', { scope: 'col' }, x)))), h('tbody', {}, ...rows))));
@@ -530,6 +569,10 @@ function wireOfficial() {
   for (const prefix of ['lanes', 'status']) {
     $(`#${prefix}-crossing`).addEventListener('change', (e) => fillQueueSelects(prefix, e.target.value));
   }
+  for (const id of ['#status-crossing', '#status-until']) {
+    $(id).addEventListener('change', renderUntilHint);
+    $(id).addEventListener('input', renderUntilHint);
+  }
   for (const id of ['#lanes-crossing', '#lanes-direction', '#lanes-class']) $(id).addEventListener('change', prefillLanes);
 
   $('#lanes-form').addEventListener('submit', async (e) => {
@@ -538,8 +581,8 @@ function wireOfficial() {
     const direction = $('#lanes-direction').value;
     const vehicleClass = $('#lanes-class').value;
     const lanesOpen = Number($('#lanes-value').value);
-    if (!Number.isInteger(lanesOpen) || lanesOpen < 0 || $('#lanes-value').value === '') {
-      showResult('error', t('official.error', { status: 400, message: `${t('official.lanes')}: 0–1000` }));
+    if (!Number.isInteger(lanesOpen) || lanesOpen < 0 || lanesOpen > 1000 || $('#lanes-value').value.trim() === '') {
+      showResult('error', t('official.lanesInvalid'));
       $('#lanes-value').focus();
       return;
     }
@@ -569,6 +612,8 @@ function wireOfficial() {
       return;
     }
     const c = state.byId.get(crossingId);
+    const direction = queueScope ? $('#status-direction').value : undefined;
+    const vehicleClass = queueScope ? $('#status-class').value : undefined;
     const ev = crossingStatusEvent({
       eventId: crypto.randomUUID(),
       now,
@@ -576,11 +621,25 @@ function wireOfficial() {
       status,
       until,
       reason: $('#status-reason').value.trim() || undefined,
-      direction: queueScope ? $('#status-direction').value : undefined,
-      vehicleClass: queueScope ? $('#status-class').value : undefined,
+      direction,
+      vehicleClass,
     });
-    await send(ev, t('official.okStatus', { crossing: crossingName(c), status: t(`status.${status}`) }));
+    const vars = { crossing: crossingName(c), status: t(`status.${status}`) };
+    await send(ev, queueScope ? t('official.okStatusQueue', { ...vars, queue: queueLabel(direction, vehicleClass) }) : t('official.okStatus', vars));
   });
+}
+
+/**
+ * The reopening field takes the official's own local time (a datetime-local input has no zone), so its label
+ * names the browser's zone, and the hint below says what the entered time is at the selected crossing.
+ */
+function renderUntilHint() {
+  $('#status-until-label').textContent = t('official.until', { tz: tzLabel(browserTimeZone()) });
+  const c = state.byId.get($('#status-crossing').value);
+  const raw = $('#status-until').value;
+  const ms = raw ? new Date(raw).getTime() : NaN;
+  $('#status-until-hint').textContent =
+    c && Number.isFinite(ms) ? t('official.untilAt', { crossing: crossingName(c), time: fmtDateTime(ms, localZone(c)), tz: tzLabel(localZone(c), ms) }) : '';
 }
 
 /** Puts the selected queue's current lanes in the number field, as the starting point of a change. */
@@ -609,6 +668,8 @@ function applyLanguage(lang) {
   translateDom(document);
   setConn(state.conn);
   renderLegend();
+  renderUntilHint();
+  if (state.bootError) renderBootError();
   if (state.crossings.length) {
     $('#overview-status').textContent = '';
     renderOverview();
@@ -617,6 +678,7 @@ function applyLanguage(lang) {
     refreshMap();
     renderDetailFrame();
     renderCharts();
+    renderUntilHint();
   }
 }
 
@@ -659,26 +721,62 @@ function wireSettings() {
 
 // ---------- boot ----------
 
+/** Wakes the first-load retry loop early (the "Try again now" button). */
+let retryNow = null;
+
+function renderBootError() {
+  const box = $('#overview-status');
+  box.removeAttribute('data-i18n'); // translateDom must not put "Loading…" back over the error
+  box.textContent = `${t('overview.loadError', { message: state.bootError.message })} ${t('overview.retrying', { n: fmtNumber(state.bootError.retryInS) })}`;
+  const retry = h('button', { type: 'button', class: 'btn', id: 'overview-retry' }, t('overview.retry'));
+  retry.addEventListener('click', () => retryNow?.());
+  box.append(' ', retry);
+}
+
+/**
+ * The first load (meta and crossings), retried with backoff until it succeeds: the page must come up by itself
+ * when the API returns. Meta is optional: without it the defaults apply (15 min staleness, no capacity line).
+ */
+async function loadInitial() {
+  let metaLoaded = false;
+  for (let attempt = 0; ; attempt += 1) {
+    if (!metaLoaded) {
+      try {
+        state.meta = { ...state.meta, ...(await getMeta()) };
+        metaLoaded = true;
+      } catch {
+        // retried with the crossings; the defaults apply meanwhile
+      }
+    }
+    try {
+      await loadCrossings();
+      return;
+    } catch (err) {
+      const delay = Math.min(BOOT_RETRY_MS.max, BOOT_RETRY_MS.first * 2 ** attempt);
+      state.bootError = { message: err.message, retryInS: Math.round(delay / 1000) };
+      const hadFocus = document.activeElement?.id === 'overview-retry';
+      renderBootError();
+      if (hadFocus) $('#overview-retry').focus();
+      setConn('offline');
+      await new Promise((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        retryNow = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      retryNow = null;
+      $('#overview-status').textContent = t('overview.loading');
+    }
+  }
+}
+
 async function boot() {
   wireSettings();
   wireOfficial();
   applyLanguage(initialLang());
-  try {
-    state.meta = { ...state.meta, ...(await getMeta()) };
-  } catch {
-    // Without meta the defaults apply: 15 min staleness, no capacity line.
-  }
-  try {
-    await loadCrossings();
-  } catch (err) {
-    const box = $('#overview-status');
-    box.textContent = t('overview.loadError', { message: err.message });
-    const retry = h('button', { type: 'button', class: 'btn' }, t('overview.retry'));
-    retry.addEventListener('click', () => location.reload());
-    box.append(' ', retry);
-    setConn('offline');
-    return;
-  }
+  await loadInitial();
+  state.bootError = null;
   $('#overview-status').textContent = '';
   renderOverview();
   renderOfficialSelects();
@@ -694,7 +792,7 @@ async function boot() {
     });
   connectLive({
     onEstimate: applyEstimate,
-    onState: setConn,
+    onState: (s, { since }) => setConn(s, since),
     // After a drop the server replays from Last-Event-ID; a full reload also covers a stream that expired meanwhile.
     onReopen: () => loadCrossings().then(flushAll).catch(() => undefined),
   });

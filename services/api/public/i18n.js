@@ -23,12 +23,14 @@ const en = {
   'conn.connecting': 'Connecting…',
   'conn.live': 'Live',
   'conn.reconnecting': 'Reconnecting…',
-  'conn.offline': 'Offline, retrying',
+  'conn.offline': 'Offline since {time}',
+  'conn.banner': 'No connection to the server since {time}: the figures may be out of date. Reconnecting automatically.',
   'conn.label': 'Live updates',
   'overview.title': 'Crossings',
   'overview.loading': 'Loading crossings…',
   'overview.loadError': 'Could not load the crossings: {message}',
-  'overview.retry': 'Try again',
+  'overview.retry': 'Try again now',
+  'overview.retrying': 'Retrying automatically in {n} s.',
   'overview.legend': 'Wait severity',
   'crossing.neighbour': 'Other side: {name}',
   'crossing.charts': 'Charts for {name}',
@@ -55,6 +57,8 @@ const en = {
   'status.restrictedUntil': 'Restricted until {time}',
   'status.reason': 'Reason: {reason}',
   'status.mixed': 'Partly closed',
+  'status.mixedRestricted': 'Partly restricted',
+  'status.untilShort': 'until {time}',
   'sev.low': 'Short',
   'sev.medium': 'Moderate',
   'sev.high': 'Long',
@@ -145,14 +149,17 @@ const en = {
   'official.statusTitle': 'Open or close the crossing',
   'official.status': 'Status',
   'official.reason': 'Reason',
-  'official.until': 'Expected reopening (your local time, optional)',
+  'official.until': 'Expected reopening, optional (in your time zone: {tz})',
+  'official.untilAt': 'At {crossing} that is {time} ({tz}).',
   'official.scope': 'Applies to',
   'official.scopeAll': 'The whole crossing',
   'official.scopeQueue': 'Only the selected direction and vehicles',
   'official.statusSubmit': 'Publish status',
   'official.sending': 'Sending…',
   'official.okLanes': 'Accepted: {crossing}, {queue}: {n} lanes open.',
-  'official.okStatus': 'Accepted: {crossing}: {status}.',
+  'official.okStatus': 'Accepted: {crossing}, whole crossing: {status}.',
+  'official.okStatusQueue': 'Accepted: {crossing}, only {queue}: {status}.',
+  'official.lanesInvalid': 'The number of lanes open must be a whole number from 0 to 1000.',
   'official.duplicate': 'Already received earlier (duplicate), nothing changed.',
   'official.error': 'Rejected ({status}): {message}',
   'official.networkError': 'Could not reach the server: {message}',
@@ -176,12 +183,14 @@ const ru = {
   'conn.connecting': 'Подключение…',
   'conn.live': 'В эфире',
   'conn.reconnecting': 'Переподключение…',
-  'conn.offline': 'Нет связи, повторяем',
+  'conn.offline': 'Нет связи с {time}',
+  'conn.banner': 'Нет связи с сервером с {time}: данные могут быть неактуальны. Переподключаемся автоматически.',
   'conn.label': 'Обновления в реальном времени',
   'overview.title': 'Пункты пропуска',
   'overview.loading': 'Загрузка пунктов пропуска…',
   'overview.loadError': 'Не удалось загрузить пункты пропуска: {message}',
-  'overview.retry': 'Повторить',
+  'overview.retry': 'Повторить сейчас',
+  'overview.retrying': 'Автоматический повтор через {n} с.',
   'overview.legend': 'Длительность ожидания',
   'crossing.neighbour': 'С другой стороны: {name}',
   'crossing.charts': 'Графики: {name}',
@@ -208,6 +217,8 @@ const ru = {
   'status.restrictedUntil': 'Ограничен до {time}',
   'status.reason': 'Причина: {reason}',
   'status.mixed': 'Частично закрыт',
+  'status.mixedRestricted': 'Частично ограничен',
+  'status.untilShort': 'до {time}',
   'sev.low': 'Короткое',
   'sev.medium': 'Среднее',
   'sev.high': 'Долгое',
@@ -298,14 +309,17 @@ const ru = {
   'official.statusTitle': 'Открыть или закрыть пункт',
   'official.status': 'Статус',
   'official.reason': 'Причина',
-  'official.until': 'Ожидаемое открытие (ваше местное время, необязательно)',
+  'official.until': 'Ожидаемое открытие, необязательно (в вашем часовом поясе: {tz})',
+  'official.untilAt': 'На пункте {crossing} это {time} ({tz}).',
   'official.scope': 'Относится к',
   'official.scopeAll': 'Всему пункту пропуска',
   'official.scopeQueue': 'Только выбранному направлению и транспорту',
   'official.statusSubmit': 'Опубликовать статус',
   'official.sending': 'Отправка…',
   'official.okLanes': 'Принято: {crossing}, {queue}: открыто полос: {n}.',
-  'official.okStatus': 'Принято: {crossing}: {status}.',
+  'official.okStatus': 'Принято: {crossing}, весь пункт: {status}.',
+  'official.okStatusQueue': 'Принято: {crossing}, только {queue}: {status}.',
+  'official.lanesInvalid': 'Число открытых полос должно быть целым числом от 0 до 1000.',
   'official.duplicate': 'Уже получено ранее (повтор), ничего не изменилось.',
   'official.error': 'Отклонено ({status}): {message}',
   'official.networkError': 'Нет связи с сервером: {message}',
@@ -329,12 +343,14 @@ const kk = {
   'conn.connecting': 'Қосылуда…',
   'conn.live': 'Тікелей',
   'conn.reconnecting': 'Қайта қосылуда…',
-  'conn.offline': 'Байланыс жоқ, қайталануда',
+  'conn.offline': '{time} бастап байланыс жоқ',
+  'conn.banner': '{time} бастап сервермен байланыс жоқ: деректер ескірген болуы мүмкін. Автоматты түрде қайта қосылуда.',
   'conn.label': 'Нақты уақыттағы жаңартулар',
   'overview.title': 'Өткізу пункттері',
   'overview.loading': 'Өткізу пункттері жүктелуде…',
   'overview.loadError': 'Өткізу пункттерін жүктеу мүмкін болмады: {message}',
-  'overview.retry': 'Қайталау',
+  'overview.retry': 'Қазір қайталау',
+  'overview.retrying': '{n} с кейін автоматты түрде қайталанады.',
   'overview.legend': 'Күту ұзақтығы',
   'crossing.neighbour': 'Арғы беті: {name}',
   'crossing.charts': 'Графиктер: {name}',
@@ -361,6 +377,8 @@ const kk = {
   'status.restrictedUntil': '{time} дейін шектеулі',
   'status.reason': 'Себебі: {reason}',
   'status.mixed': 'Ішінара жабық',
+  'status.mixedRestricted': 'Ішінара шектеулі',
+  'status.untilShort': '{time} дейін',
   'sev.low': 'Қысқа',
   'sev.medium': 'Орташа',
   'sev.high': 'Ұзақ',
@@ -451,14 +469,17 @@ const kk = {
   'official.statusTitle': 'Пунктті ашу немесе жабу',
   'official.status': 'Күйі',
   'official.reason': 'Себебі',
-  'official.until': 'Күтілетін ашылу уақыты (сіздің жергілікті уақытыңыз, міндетті емес)',
+  'official.until': 'Күтілетін ашылу уақыты, міндетті емес (сіздің уақыт белдеуіңізде: {tz})',
+  'official.untilAt': '{crossing} пунктінде бұл {time} ({tz}).',
   'official.scope': 'Қолданылады',
   'official.scopeAll': 'Бүкіл өткізу пунктіне',
   'official.scopeQueue': 'Тек таңдалған бағыт пен көлікке',
   'official.statusSubmit': 'Күйді жариялау',
   'official.sending': 'Жіберілуде…',
   'official.okLanes': 'Қабылданды: {crossing}, {queue}: ашық жолақтар: {n}.',
-  'official.okStatus': 'Қабылданды: {crossing}: {status}.',
+  'official.okStatus': 'Қабылданды: {crossing}, бүкіл пункт: {status}.',
+  'official.okStatusQueue': 'Қабылданды: {crossing}, тек {queue}: {status}.',
+  'official.lanesInvalid': 'Ашық жолақтар саны 0-ден 1000-ға дейінгі бүтін сан болуы керек.',
   'official.duplicate': 'Бұрын алынған (қайталау), ештеңе өзгерген жоқ.',
   'official.error': 'Қабылданбады ({status}): {message}',
   'official.networkError': 'Сервермен байланыс жоқ: {message}',
@@ -509,10 +530,44 @@ export function fmtTime(ms, timeZone) {
   return new Intl.DateTimeFormat(locale(), { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(ms);
 }
 
+/** Kazakh month abbreviations (CLDR), for browsers whose ICU lacks Kazakh data. */
+export const KK_MONTHS_SHORT = ['қаң.', 'ақп.', 'нау.', 'сәу.', 'мам.', 'мау.', 'шіл.', 'там.', 'қыр.', 'қаз.', 'қар.', 'жел.'];
+
+const monthNamesMissing = new Map();
+/**
+ * True when this Intl has no month names for `loc`: some Chromium builds list `kk` as supported but ship no
+ * Kazakh data, and format a short month as "M11". Detected from the output, not from supportedLocalesOf.
+ */
+export function lacksMonthNames(loc) {
+  if (!monthNamesMissing.has(loc)) {
+    let missing;
+    try {
+      const month = new Intl.DateTimeFormat(loc, { month: 'short', timeZone: 'UTC' }).formatToParts(Date.UTC(2026, 10, 15)).find((p) => p.type === 'month')?.value ?? '';
+      missing = month === '' || /\d/.test(month);
+    } catch {
+      missing = true;
+    }
+    monthNamesMissing.set(loc, missing);
+  }
+  return monthNamesMissing.get(loc);
+}
+
+/** "23 қар., 08:00": the Kazakh day and time in a zone, from digits only (works without Kazakh locale data). */
+export function kkDateTime(ms, timeZone) {
+  const parts = {};
+  const fmt = new Intl.DateTimeFormat('en-GB', { timeZone, day: 'numeric', month: 'numeric', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+  for (const p of fmt.formatToParts(ms)) parts[p.type] = p.value;
+  return `${Number(parts.day)} ${KK_MONTHS_SHORT[Number(parts.month) - 1]}, ${parts.hour}:${parts.minute}`;
+}
+
 /** Day and time in a zone, e.g. "22 Nov, 14:05". */
 export function fmtDateTime(ms, timeZone) {
+  if (lang === 'kk' && lacksMonthNames(locale())) return kkDateTime(ms, timeZone);
   return new Intl.DateTimeFormat(locale(), { timeZone, day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(ms);
 }
+
+/** The browser's own time zone (where a datetime-local input's value is read), 'UTC' if Intl cannot tell. */
+export const browserTimeZone = () => Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 
 /** "UTC+5" for a zone at an instant (offsets change with DST in some zones). */
 export function utcOffsetLabel(timeZone, at = Date.now()) {

@@ -41,7 +41,10 @@ export function worstSeverity(estimates) {
   return worst;
 }
 
-/** Crossing-level status from its queues: closed if every queue is closed, 'mixed' if some are. */
+/**
+ * Crossing-level status from its queues: 'closed' / 'restricted' if every queue is, 'mixed' (partly closed) if
+ * some queues are closed, 'mixed-restricted' (partly restricted) if some are restricted and none closed.
+ */
 export function crossingStatus(crossing, estimates) {
   if (!estimates.length) return { status: crossing.status ?? 'open', until: null, reason: null };
   const closed = estimates.filter((e) => e.status === 'closed');
@@ -52,7 +55,8 @@ export function crossingStatus(crossing, estimates) {
   };
   if (closed.length === estimates.length) return { status: 'closed', ...pick(closed) };
   if (closed.length > 0) return { status: 'mixed', ...pick(closed) };
-  if (restricted.length > 0) return { status: 'restricted', ...pick(restricted) };
+  if (restricted.length === estimates.length) return { status: 'restricted', ...pick(restricted) };
+  if (restricted.length > 0) return { status: 'mixed-restricted', ...pick(restricted) };
   return { status: 'open', until: null, reason: null };
 }
 
