@@ -1,32 +1,96 @@
 /**
- * CLI: replay an NDJSON file of contract events into JetStream.
+ * CLI: replay an NDJSON file (plain or gzip-compressed) of contract events into JetStream.
  *
- *   tsx services/replay/main.ts <file.ndjson> [--speed <n>|max] [--dry-run] [--strict]
+ *   tsx services/replay/main.ts <file.ndjson[.gz]> [--speed <n>|max] [--shift-to <instant|now|now-1d>] [--dry-run] [--strict]
  *
- * Exit codes: 0 done; 1 bad lines with --strict, or events left unacknowledged; 2 usage or configuration error.
+ * Exit codes (EXIT below, and the help text): 0 done; 1 --strict refused, interrupted, or events left
+ * unacknowledged; 2 usage or configuration error; 3 NATS unreachable; 4 no valid event in the file.
  */
 import { parseArgs } from 'node:util';
-import { existsSync } from 'node:fs';
+import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { loadConfigOrExit } from '../../shared/config.ts';
-import { createLogger } from '../../shared/logger.ts';
 import { connectNats, natsSettings, ensureStreamsIfAllowed } from '../../shared/nats.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
+import { MAX_FUTURE_SKEW_MS, type KezekEvent } from '../../shared/events/index.ts';
+import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
-import { readNdjsonEvents, replayEvents, sortByEventTime, type BadLine, type ReplayProgress } from './replay.ts';
+import { EXIT_NATS_UNAVAILABLE, createStderrLogger, natsConnectProblem } from '../../shared/cli.ts';
+import {
+  checkEventTimes,
+  parseShiftTo,
+  readNdjsonEvents,
+  replayEvents,
+  shiftEvents,
+  sortByEventTime,
+  type BadLine,
+  type ReplayProgress,
+  type TimeCheck,
+} from './replay.ts';
 
-const USAGE = `Usage: tsx services/replay/main.ts <file.ndjson> [options]
-  --speed <n>|max   replay n times faster than recorded (e.g. 1000), or as fast as acks allow (default: max)
-  --dry-run         validate and report only; publish nothing
-  --strict          abort (exit 1) if any line is bad, before publishing anything
-Environment: NATS_URL, KEZEK_PREFIX, PSEUDONYM_KEY (required unless --dry-run), LOG_LEVEL, DATA_DIR.`;
+const EXIT = { OK: 0, FAILED: 1, USAGE: 2, NATS_UNAVAILABLE: EXIT_NATS_UNAVAILABLE, NO_VALID_EVENTS: 4 } as const;
+
+const DAY_MS = 86_400_000;
+const RETENTION_DAYS = STORE_DEFAULTS.retentionMs / DAY_MS;
+
+const USAGE = `Usage: npm run replay -- <file> [options]
+       tsx services/replay/main.ts <file> [options]
+
+Publishes recorded v1 contract events to JetStream (through the buffered publisher), in event-time order.
+
+<file>  NDJSON: one JSON event per line (docs/events.md); blank lines are ignored, bad lines are reported as
+        file:line: reason and skipped. A gzip-compressed file (e.g. day.ndjson.gz) is decompressed on the fly.
+
+Options:
+  --speed <n>|max      replay n times faster than recorded (e.g. 1000), or as fast as acks allow (default: max)
+  --shift-to <when>    move every event by one constant so that the file's first event lands at <when>: an ISO-8601
+                       instant with offset or Z, "now" (rounded down to the minute) or "now-<n>(s|m|h|d)", e.g.
+                       now-1d. Shifted events get the eventId <eventId>@<shift in ms>: the same shift re-run adds
+                       nothing, and other shifts never collide with it. The summary prints the instant to resume with.
+  --dry-run            validate and report only; publish nothing (no NATS or PSEUDONYM_KEY needed)
+  --strict             refuse (exit 1) before publishing anything if any line is bad, or if the estimator would drop
+                       events for their time (see below)
+  -h, --help           show this help
+
+Event times: the estimator's queue store keeps ${RETENTION_DAYS} days behind each crossing's newest event and rejects events more
+than 5 minutes in the future. Before publishing (and with --dry-run) replay warns on stderr about events that are
+older than now - ${RETENTION_DAYS} days, or more than 5 minutes ahead, when they are published: the estimator dead-letters them
+(too_late, invalid_event). Recorded files older than that need --shift-to.
+
+Environment:
+  NATS_URL             NATS server(s), comma-separated (default nats://127.0.0.1:4222)
+  NATS_USER            NATS user (unset: no authentication)
+  NATS_PASSWORD        password of NATS_USER
+  NATS_INBOX_PREFIX    reply inbox prefix (default _INBOX_<NATS_USER> with a user, _INBOX without)
+  NATS_REPLICAS        replicas of the streams when replay creates them (default 1; as every service)
+  KEZEK_PREFIX         namespace of subjects and streams (default kezek)
+  PSEUDONYM_KEY        key pseudonymising vehicle refs before publishing, >= 16 characters (required unless --dry-run)
+  DATA_DIR             directory of the resend buffer, $DATA_DIR/replay-buffer (default .data)
+  LOG_LEVEL            level of the log on stderr (default info)
+  (see docs/operations.md)
+
+Output: the summary on stdout; bad lines, warnings, the log and progress on stderr (a progress bar on a terminal,
+a JSON "replay progress" log line every 5 s otherwise).
+
+Exit codes:
+  0  done (bad lines skipped and time warnings do not change it; use --strict for that)
+  1  --strict refused the file; interrupted (SIGINT/SIGTERM); or events not acknowledged yet (they stay in
+     $DATA_DIR/replay-buffer and are resent on the next run)
+  2  usage or configuration error (unknown option, missing, unreadable or directory <file>, bad env variable)
+  3  cannot reach NATS (NATS_URL), or NATS refused the credentials (NATS_USER, NATS_PASSWORD)
+  4  no valid event in the file (empty, or every line bad): nothing to publish
+
+Examples:
+  npm run replay -- seeds/sample-day.ndjson --shift-to now-1d          # the sample day as the last 24 hours, at once
+  npm run replay -- seeds/sample-day.ndjson --shift-to now --speed 1   # re-live the sample day in real time from now
+  npm run replay -- recorded.ndjson.gz --dry-run --strict              # validate only: exit 0 if all is well`;
 
 const MAX_BAD_LINES_SHOWN = 50;
 
 function fail(message: string): never {
-  process.stderr.write(`${message}\n\n${USAGE}\n`);
-  process.exit(2);
+  process.stderr.write(`${message}\n\nRun with --help for usage.\n`);
+  process.exit(EXIT.USAGE);
 }
 
 function reportBadLines(file: string, bad: BadLine[]): void {
@@ -34,12 +98,57 @@ function reportBadLines(file: string, bad: BadLine[]): void {
   if (bad.length > MAX_BAD_LINES_SHOWN) process.stderr.write(`... and ${bad.length - MAX_BAD_LINES_SHOWN} more bad lines\n`);
 }
 
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/** +256d 07:25:00 */
+function formatShift(ms: number): string {
+  const sign = ms < 0 ? '-' : '+';
+  let rest = Math.abs(ms);
+  const days = Math.floor(rest / DAY_MS);
+  rest -= days * DAY_MS;
+  const hms = new Date(rest).toISOString().slice(11, rest % 1000 ? 23 : 19);
+  return `${sign}${days ? `${days}d ` : ''}${hms}`;
+}
+
+/** The stderr warnings of a time check (empty when every event is fine). */
+function timeWarnings(tc: TimeCheck, total: number, shifted: boolean): string[] {
+  const out: string[] = [];
+  if (tc.tooOld) {
+    out.push(
+      `warning: ${tc.tooOld} of ${total} events are older than the queue store's ${RETENTION_DAYS}-day retention when published ` +
+        `(before ${iso(tc.cutoffMs)}; oldest ${iso(tc.oldestMs!)}): the estimator will dead-letter them as too_late ` +
+        `(as soon as their crossing has any newer event, e.g. from the simulator) instead of applying them. ` +
+        (shifted ? 'Use a later --shift-to (e.g. now-1d).' : 'Use --shift-to to move the file to recent times (e.g. --shift-to now-1d).'),
+    );
+  }
+  if (tc.tooNew) {
+    out.push(
+      `warning: ${tc.tooNew} of ${total} events will be more than ${MAX_FUTURE_SKEW_MS / 60_000} minutes in the future when published ` +
+        `(newest ${iso(tc.newestMs!)}): the estimator will dead-letter them as invalid_event. ` +
+        'Use an earlier --shift-to (e.g. now-1d), or pace the replay in real time with --speed 1.',
+    );
+  }
+  return out;
+}
+
+/** One stdout line about the time problems, for the summary. */
+function timeSummary(tc: TimeCheck): string {
+  const parts = [tc.tooOld ? `${tc.tooOld} too old (too_late)` : '', tc.tooNew ? `${tc.tooNew} in the future (invalid_event)` : ''].filter(Boolean);
+  return `warning: the estimator will dead-letter ${tc.tooOld + tc.tooNew} of these events for their time: ${parts.join(', ')}; see stderr`;
+}
+
 async function main(): Promise<number> {
   let parsed;
   try {
     parsed = parseArgs({
       allowPositionals: true,
-      options: { speed: { type: 'string' }, 'dry-run': { type: 'boolean' }, strict: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        speed: { type: 'string' },
+        'shift-to': { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        strict: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
     });
   } catch (err) {
@@ -48,35 +157,95 @@ async function main(): Promise<number> {
   const { values: args, positionals } = parsed;
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);
-    return 0;
+    return EXIT.OK;
   }
-  if (positionals.length !== 1) fail('expected exactly one NDJSON file');
+  if (positionals.length !== 1) fail(`expected exactly one NDJSON file (got ${positionals.length} arguments)`);
   const file = positionals[0]!;
-  if (!existsSync(file)) fail(`no such file: ${file}`);
+  let stat;
+  try {
+    stat = statSync(file);
+  } catch {
+    fail(`no such file: ${file}`);
+  }
+  if (stat.isDirectory()) fail(`${file} is a directory: give one NDJSON file (one event per line, optionally .gz-compressed)`);
+  try {
+    accessSync(file, constants.R_OK);
+  } catch (err) {
+    fail(`cannot read ${file}: ${(err as Error).message}`);
+  }
   const speedArg = args.speed ?? 'max';
   const speed = speedArg === 'max' ? 'max' : Number(speedArg);
   if (speed !== 'max' && !(speed > 0)) fail(`--speed must be a positive number or "max" (got ${JSON.stringify(speedArg)})`);
+  const shiftTo = args['shift-to'];
+  if (shiftTo !== undefined) {
+    try {
+      parseShiftTo(shiftTo, Date.now()); // syntax check before reading the file; resolved again below
+    } catch (err) {
+      fail((err as Error).message);
+    }
+  }
 
   const config = loadConfigOrExit();
-  const logger = createLogger({ service: 'replay', level: config.LOG_LEVEL });
+  const logger = createStderrLogger('replay', config.LOG_LEVEL);
   const catalogue = loadCatalogue();
 
-  const read = await readNdjsonEvents(file, { catalogue });
+  let read;
+  try {
+    // a file about to be shifted is checked for future events after the shift (checkEventTimes), not before
+    read = await readNdjsonEvents(file, { catalogue, now: shiftTo !== undefined ? Infinity : undefined });
+  } catch (err) {
+    fail(`cannot read ${file}: ${(err as Error).message}`);
+  }
   reportBadLines(file, read.bad);
   const summaryLine = `${file}: ${read.lines} lines, ${read.events.length} valid events, ${read.bad.length} bad lines${read.bad.length ? ' (skipped)' : ''}`;
+  if (read.events.length === 0) {
+    process.stdout.write(`${summaryLine}\n`);
+    process.stderr.write(`no valid event in ${file}${read.lines ? '' : ' (the file is empty)'}: nothing to publish\n`);
+    return EXIT.NO_VALID_EVENTS;
+  }
   if (args.strict && read.bad.length) {
     process.stderr.write(`${summaryLine}\n--strict: aborting, nothing was published\n`);
-    return 1;
+    return EXIT.FAILED;
   }
-  const events = sortByEventTime(read.events).map((x) => x.event);
+
+  const sorted = sortByEventTime(read.events).map((x) => x.event);
+  const firstMs = Date.parse(sorted[0]!.occurredAt);
+  let events: KezekEvent[] = sorted;
+  let shiftLine = '';
+  if (shiftTo !== undefined) {
+    const targetMs = parseShiftTo(shiftTo, Date.now());
+    const shiftMs = targetMs - firstMs;
+    events = shiftEvents(sorted, shiftMs);
+    shiftLine =
+      shiftMs === 0
+        ? `--shift-to ${shiftTo}: the first event is already at ${iso(targetMs)}; nothing shifted`
+        : `shifted by ${formatShift(shiftMs)} (${shiftMs} ms): first event ${iso(firstMs)} -> ${iso(targetMs)}; eventIds end in @${shiftMs} (resume with --shift-to ${iso(targetMs)})`;
+  }
+
+  const tc = checkEventTimes(events, { nowMs: Date.now(), retentionMs: STORE_DEFAULTS.retentionMs, maxFutureSkewMs: MAX_FUTURE_SKEW_MS, speed });
+  for (const w of timeWarnings(tc, events.length, shiftTo !== undefined)) process.stderr.write(`${w}\n`);
+  const timeLine = tc.tooOld || tc.tooNew ? timeSummary(tc) : '';
+  if (args.strict && timeLine) {
+    process.stderr.write(`${summaryLine}\n--strict: aborting, nothing was published: the estimator would drop ${tc.tooOld + tc.tooNew} events for their time\n`);
+    return EXIT.FAILED;
+  }
+
+  const header = [summaryLine, shiftLine, timeLine].filter(Boolean).join('\n');
   if (args['dry-run']) {
-    const span = events.length ? `${events[0]!.occurredAt} .. ${events[events.length - 1]!.occurredAt}` : 'no events';
-    process.stdout.write(`${summaryLine}\ndry run: would publish ${events.length} events (${span}); nothing published\n`);
-    return 0;
+    const span = `${events[0]!.occurredAt} .. ${events[events.length - 1]!.occurredAt}`;
+    const badNote = read.bad.length ? `dry run: ${read.bad.length} bad lines (listed on stderr) would be skipped; --strict would refuse the file\n` : '';
+    process.stdout.write(`${header}\n${badNote}dry run: would publish ${events.length} events (${span}); nothing published\n`);
+    return EXIT.OK;
   }
   if (!config.PSEUDONYM_KEY) fail('PSEUDONYM_KEY must be set (at least 16 characters): vehicle references are pseudonymised before publishing.');
 
-  const nc = await connectNats({ ...natsSettings(config), name: 'kezek-replay', logger });
+  let nc;
+  try {
+    nc = await connectNats({ ...natsSettings(config), name: 'kezek-replay', logger });
+  } catch (err) {
+    process.stderr.write(`${natsConnectProblem(err, config.NATS_URL)}\nnothing was published\n`);
+    return EXIT.NATS_UNAVAILABLE;
+  }
   await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);
   const publisher = createEventPublisher({
     nc,
@@ -96,7 +265,9 @@ async function main(): Promise<number> {
   process.once('SIGTERM', onSignal);
 
   const tty = Boolean(process.stderr.isTTY);
-  const bar = tty ? new SingleBar({ format: 'replay [{bar}] {percentage}% | {value}/{total} events | event time {eventTime}', hideCursor: true }, Presets.shades_classic) : undefined;
+  const bar = tty
+    ? new SingleBar({ format: 'replay [{bar}] {percentage}% | {value}/{total} events | event time {eventTime} | ETA {eta_formatted}', hideCursor: true, etaBuffer: 50 }, Presets.shades_classic)
+    : undefined;
   bar?.start(events.length, 0, { eventTime: '-' });
   let lastLog = 0;
   const onProgress = (p: ReplayProgress) => {
@@ -108,7 +279,7 @@ async function main(): Promise<number> {
     }
   };
 
-  let exitCode = 0;
+  let exitCode: number = EXIT.OK;
   try {
     const summary = await replayEvents({ publisher, events, speed, onProgress, shouldStop: () => stop });
     bar?.stop();
@@ -116,12 +287,12 @@ async function main(): Promise<number> {
       await publisher.flush(60_000);
     } catch (err) {
       logger.error({ err }, 'some events are not acknowledged yet; they stay in the disk buffer and are resent on the next run');
-      exitCode = 1;
+      exitCode = EXIT.FAILED;
     }
     process.stdout.write(
-      `${summaryLine}\npublished ${summary.done}/${events.length}: ${summary.stored} stored, ${summary.duplicates} already in the stream, ${summary.buffered} went through the resend buffer${exitCode ? ' (not all acknowledged yet)' : ''}${summary.stoppedEarly ? ' (interrupted)' : ''}\n`,
+      `${header}\npublished ${summary.done}/${events.length}: ${summary.stored} stored, ${summary.duplicates} already in the stream, ${summary.buffered} went through the resend buffer${exitCode ? ' (not all acknowledged yet)' : ''}${summary.stoppedEarly ? ' (interrupted)' : ''}\n`,
     );
-    if (summary.stoppedEarly) exitCode = 1;
+    if (summary.stoppedEarly) exitCode = EXIT.FAILED;
   } finally {
     bar?.stop();
     await publisher.close();
@@ -134,6 +305,6 @@ main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     process.stderr.write(`replay failed: ${err instanceof Error ? err.stack : String(err)}\n`);
-    process.exit(1);
+    process.exit(EXIT.FAILED);
   },
 );

@@ -6,11 +6,19 @@
  *    each bad line with its 1-based line number and the reasons (invalid JSON, schema issues, duplicate eventId in
  *    the file). Blank lines are ignored.
  * 2. sortByEventTime: stable sort by occurredAt (ties keep file order).
- * 3. replayEvents: publishes in event time, `speed` x faster than the recorded spacing, or as fast as acks allow
- *    ('max'). Event times are never rewritten. Re-running a replay adds nothing: msgID = eventId.
+ * 3. shiftEvents (optional, --shift-to): moves every event by one constant (occurredAt, and `until` of a
+ *    crossing.status) and gives it the eventId `<eventId>@<shift ms>`, so a shifted replay never collides with a
+ *    replay of the same file at other times, and the same shift replayed again is a no-op.
+ * 4. checkEventTimes: counts the events the estimator will dead-letter for their time: older than the queue store's
+ *    retention (too_late) or too far in the future (invalid_event) by the time they are published.
+ * 5. replayEvents: publishes in event time, `speed` x faster than the recorded spacing, or as fast as acks allow
+ *    ('max'). Re-running a replay adds nothing: msgID = eventId.
  */
-import { createReadStream } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
 import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { createGunzip } from 'node:zlib';
 import type { Catalogue } from '../../shared/catalogue/index.ts';
 import { validateEvent, type KezekEvent } from '../../shared/events/index.ts';
 import type { EventPublisher, PublishOutcome } from '../../shared/producer/publisher.ts';
@@ -30,13 +38,44 @@ export interface ReadResult {
   lines: number;
 }
 
+/** True when the file starts with the gzip magic bytes (1f 8b). */
+export function isGzipFile(path: string): boolean {
+  const fd = openSync(path, 'r');
+  try {
+    const head = Buffer.alloc(2);
+    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** The file's text: gunzipped when it is gzip-compressed (detected by content, whatever the name). */
+function openText(path: string): Readable {
+  const source = createReadStream(path);
+  if (!isGzipFile(path)) return source.setEncoding('utf8');
+  const gunzip = createGunzip();
+  source.on('error', (err) => gunzip.destroy(err));
+  return source.pipe(gunzip).setEncoding('utf8');
+}
+
+/**
+ * Reads and validates an NDJSON file (plain or gzip-compressed). `now` is the clock of the future-skew rule of
+ * validateEvent (default: the wall clock); Infinity skips that rule (a file about to be shifted in time).
+ */
 export async function readNdjsonEvents(path: string, ctx: { catalogue: Catalogue; now?: number }): Promise<ReadResult> {
   const events: LineEvent[] = [];
   const bad: BadLine[] = [];
   const firstLineOf = new Map<string, number>();
   let lineNo = 0;
   let lines = 0;
-  const rl = createInterface({ input: createReadStream(path, { encoding: 'utf8' }), crlfDelay: Infinity });
+  const input = openText(path);
+  const rl = createInterface({ input, crlfDelay: Infinity });
+  // readline does not pass on the errors of its input (a truncated gzip file, a read error): end the loop with them
+  let inputError: Error | undefined;
+  input.on('error', (err) => {
+    inputError = err;
+    rl.close();
+  });
   for await (const raw of rl) {
     lineNo++;
     const text = raw.trim();
@@ -62,6 +101,7 @@ export async function readNdjsonEvents(path: string, ctx: { catalogue: Catalogue
     firstLineOf.set(res.event.eventId, lineNo);
     events.push({ line: lineNo, event: res.event });
   }
+  if (inputError) throw inputError;
   return { events, bad, lines };
 }
 
@@ -70,6 +110,94 @@ export function sortByEventTime<T extends { event: KezekEvent }>(items: readonly
     .map((item, i) => ({ item, i, t: Date.parse(item.event.occurredAt) }))
     .sort((a, b) => a.t - b.t || a.i - b.i)
     .map((x) => x.item);
+}
+
+const MINUTE_MS = 60_000;
+const UNIT_MS: Record<string, number> = { s: 1000, m: MINUTE_MS, h: 60 * MINUTE_MS, d: 24 * 60 * MINUTE_MS };
+
+/**
+ * The instant of a --shift-to value: an ISO-8601 instant with offset or Z, `now`, or `now-<n><s|m|h|d>` (also `+`).
+ * `now` is the wall clock rounded down to the minute, so the same command re-run within that minute gives the same
+ * shift (and eventIds). Throws a RangeError with the reason on anything else.
+ */
+export function parseShiftTo(value: string, nowMs: number): number {
+  const v = value.trim();
+  const rel = /^now(?:\s*([+-])\s*(\d+(?:\.\d+)?)\s*([smhd]))?$/i.exec(v);
+  let t: number;
+  if (rel) {
+    t = Math.floor(nowMs / MINUTE_MS) * MINUTE_MS;
+    if (rel[1]) t += (rel[1] === '-' ? -1 : 1) * Math.round(Number(rel[2]) * UNIT_MS[rel[3]!.toLowerCase()]!);
+  } else {
+    t = Date.parse(v);
+    if (!/^\d{4}-\d{2}-\d{2}T/.test(v) || !/(Z|[+-]\d{2}:?\d{2})$/i.test(v) || !Number.isFinite(t)) {
+      throw new RangeError(`--shift-to must be an ISO-8601 instant with offset or Z (2026-11-22T06:00:00+05:00), "now", or "now-<n>(s|m|h|d)" such as now-1d (got ${JSON.stringify(value)})`);
+    }
+  }
+  if (!(t >= Date.UTC(2000, 0, 1))) throw new RangeError(`--shift-to must not be before 2000-01-01 (got ${JSON.stringify(value)})`);
+  return t;
+}
+
+const MAX_EVENT_ID = 128;
+
+/**
+ * The eventId of an event shifted by shiftMs: `<eventId>@<shiftMs>` (unchanged for a zero shift: same times, same
+ * event). An id that would exceed the contract's 128 characters keeps its start and a hash of the whole id instead.
+ */
+export function shiftedEventId(eventId: string, shiftMs: number): string {
+  if (shiftMs === 0) return eventId;
+  const suffix = `@${shiftMs}`;
+  const id = `${eventId}${suffix}`;
+  if (id.length <= MAX_EVENT_ID) return id;
+  const hash = createHash('sha256').update(eventId).digest('hex').slice(0, 12);
+  return `${eventId.slice(0, MAX_EVENT_ID - suffix.length - hash.length - 1)}~${hash}${suffix}`;
+}
+
+const shiftInstant = (iso: string, shiftMs: number) => new Date(Date.parse(iso) + shiftMs).toISOString();
+
+/** Every event moved by shiftMs (occurredAt, and `until` of a crossing.status) with its shifted eventId. Order is kept. */
+export function shiftEvents(events: readonly KezekEvent[], shiftMs: number): KezekEvent[] {
+  if (shiftMs === 0) return [...events];
+  return events.map((ev) => {
+    const out = { ...ev, eventId: shiftedEventId(ev.eventId, shiftMs), occurredAt: shiftInstant(ev.occurredAt, shiftMs) };
+    if (out.type === 'crossing.status' && out.until !== undefined) out.until = shiftInstant(out.until, shiftMs);
+    return out;
+  });
+}
+
+export interface TimeCheck {
+  /** Events older than the retention when published: the estimator dead-letters them as too_late. */
+  tooOld: number;
+  oldestMs?: number;
+  /** now - retention: the cutoff of the first published event. */
+  cutoffMs: number;
+  /** Events more than the future skew ahead when published: the estimator dead-letters them as invalid_event. */
+  tooNew: number;
+  newestMs?: number;
+}
+
+/**
+ * Which events the estimator will drop for their time, judged at the moment each is published: now for speed
+ * 'max', now + (recorded offset from the first event) / speed when paced. `events` sorted by event time.
+ */
+export function checkEventTimes(
+  events: readonly KezekEvent[],
+  o: { nowMs: number; retentionMs: number; maxFutureSkewMs: number; speed: number | 'max' },
+): TimeCheck {
+  const out: TimeCheck = { tooOld: 0, tooNew: 0, cutoffMs: o.nowMs - o.retentionMs };
+  if (events.length === 0) return out;
+  const t0 = Date.parse(events[0]!.occurredAt);
+  for (const ev of events) {
+    const t = Date.parse(ev.occurredAt);
+    const publishedAt = o.speed === 'max' ? o.nowMs : o.nowMs + (t - t0) / o.speed;
+    if (t < publishedAt - o.retentionMs) {
+      out.tooOld++;
+      out.oldestMs = Math.min(out.oldestMs ?? t, t);
+    } else if (t - publishedAt > o.maxFutureSkewMs) {
+      out.tooNew++;
+      out.newestMs = Math.max(out.newestMs ?? t, t);
+    }
+  }
+  return out;
 }
 
 export interface ReplayProgress {

@@ -3,6 +3,9 @@
  * and an ordered, idempotent, bounded shutdown on SIGINT/SIGTERM (stop simulating, flush the publisher, drain NATS).
  *
  *   tsx services/simulator/main.ts [--speed 60] [--seed 42] [--crossing korday]... [--start ISO] [--end ISO]
+ *
+ * Exit codes: 0 done (--end reached, or SIGINT/SIGTERM); 1 runtime failure; 2 usage or configuration error;
+ * 3 NATS unreachable or credentials refused.
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
@@ -11,27 +14,71 @@ import { createLogger } from '../../shared/logger.ts';
 import { connectNats, natsSettings, ensureStreamsIfAllowed } from '../../shared/nats.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
+import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
+import { EXIT_NATS_UNAVAILABLE, natsConnectProblem } from '../../shared/cli.ts';
 import { createSimulator } from './simulator.ts';
+
+const DAY_MS = 86_400_000;
+const RETENTION_DAYS = STORE_DEFAULTS.retentionMs / DAY_MS;
 
 const USAGE = `Usage: tsx services/simulator/main.ts [options]
   --speed <n|max>    simulated seconds per wall second while catching up to now, at most 100000 = max (default SIMULATOR_SPEED or 1)
   --seed <n>         random seed (default SIMULATOR_SEED or 42)
   --crossing <id>    simulate only this crossing (repeatable; default: all catalogued crossings)
-  --start <ISO>      simulated start (default: now at speed 1, now - 24h when accelerated)
-  --end <ISO>        stop when simulated time reaches this instant (default: run until SIGINT/SIGTERM)
+  --start <ISO>      simulated start, an instant with offset or Z, not in the future (default: now at speed 1,
+                     now - 24h when accelerated); more than ${RETENTION_DAYS} days ago gets a warning: the estimator keeps ${RETENTION_DAYS} days
+                     behind each crossing's newest event and dead-letters older events as too_late
+  --end <ISO>        stop when simulated time reaches this instant, after the start (default: run until SIGINT/SIGTERM)
+  -h, --help         show this help
 Environment: PSEUDONYM_KEY (required), NATS_URL, NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX, NATS_REPLICAS,
-  KEZEK_PREFIX, LOG_LEVEL, DATA_DIR (publisher buffer); see docs/operations.md.`;
+  KEZEK_PREFIX, LOG_LEVEL, DATA_DIR (publisher buffer), SIMULATOR_SPEED, SIMULATOR_SEED; see docs/operations.md.
+Exit codes: 0 done (--end reached, or stopped by SIGINT/SIGTERM), 1 runtime failure, 2 usage or configuration error,
+  3 cannot reach NATS (NATS_URL) or NATS refused the credentials (NATS_USER, NATS_PASSWORD).
+Examples:
+  npm run simulate                                          # live traffic from now on, all crossings
+  npm run simulate -- --speed 360 --crossing korday         # the last 24 h of korday at 360x (4 min), then live
+  npm run simulate -- --speed max --start 2026-11-20T00:00:00+05:00 --end 2026-11-21T00:00:00+05:00
+                                                            # one past day as fast as possible, then exit`;
 
 function fail(message: string): never {
-  process.stderr.write(`${message}\n\n${USAGE}\n`);
+  process.stderr.write(`${message}\n\nRun with --help for usage.\n`);
   process.exit(2);
 }
 
 function parseInstant(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const t = Date.parse(v);
-  if (!Number.isFinite(t) || !/(Z|[+-]\d{2}:?\d{2})$/i.test(v)) fail(`--${name} must be an ISO-8601 instant with offset or Z (got ${JSON.stringify(v)})`);
+  if (!Number.isFinite(t) || !/^\d{4}-\d{2}-\d{2}T/.test(v) || !/(Z|[+-]\d{2}:?\d{2})$/i.test(v)) {
+    fail(`--${name} must be an ISO-8601 instant with offset or Z, e.g. 2026-11-20T00:00:00+05:00 (got ${JSON.stringify(v)})`);
+  }
   return t;
+}
+
+const iso = (ms: number) => new Date(ms).toISOString();
+
+/**
+ * The checks of --start and --end against each other and the clock: a start in the future or an empty range is a
+ * usage error (exit 2); a start beyond the queue store's retention returns a warning.
+ */
+function checkSimulatedRange(o: { startMs?: number; endMs?: number; speed: number; nowMs: number; start?: string; end?: string }): string | undefined {
+  if (o.startMs !== undefined && o.startMs > o.nowMs) {
+    fail(`--start ${o.start} is in the future (now is ${iso(o.nowMs)}): the simulator never produces future events; leave --start out to start now`);
+  }
+  // the simulator's default start (simulator.ts): now at speed 1, now - 24 h when accelerated
+  const startMs = o.startMs ?? (o.speed > 1 ? o.nowMs - DAY_MS : o.nowMs);
+  if (o.endMs !== undefined && o.endMs <= startMs) {
+    const startText = o.startMs !== undefined ? `--start ${o.start}` : `the default start ${iso(startMs)} (${o.speed > 1 ? 'now - 24 h when accelerated' : 'now at speed 1'})`;
+    fail(`--end ${o.end} must be after ${startText}: nothing would be simulated`);
+  }
+  const ageMs = o.nowMs - startMs;
+  if (ageMs > STORE_DEFAULTS.retentionMs) {
+    return (
+      `warning: --start ${o.start} is ${(ageMs / DAY_MS).toFixed(1)} days ago, beyond the queue store's ${RETENTION_DAYS}-day retention: ` +
+      `the estimator dead-letters events older than ${RETENTION_DAYS} days behind their crossing's newest event as too_late, so events before ` +
+      `${iso(o.nowMs - STORE_DEFAULTS.retentionMs)} will be dropped if the crossing already has recent events (e.g. a running simulator)`
+    );
+  }
+  return undefined;
 }
 
 async function main(): Promise<void> {
@@ -63,10 +110,20 @@ async function main(): Promise<void> {
   if (!config.PSEUDONYM_KEY) fail('PSEUDONYM_KEY must be set (at least 16 characters): producers pseudonymise vehicle references before publishing.');
   const startMs = parseInstant('start', args.start);
   const endMs = parseInstant('end', args.end);
+  const warning = checkSimulatedRange({ startMs, endMs, speed, nowMs: Date.now(), start: args.start, end: args.end });
+  if (warning) process.stderr.write(`${warning}\n`);
 
   const logger = createLogger({ service: 'simulator', level: config.LOG_LEVEL });
   const catalogue = loadCatalogue();
-  const nc = await connectNats({ ...natsSettings(config), name: 'kezek-simulator', logger });
+  const unknown = (args.crossing ?? []).filter((id) => !catalogue.has(id));
+  if (unknown.length) fail(`unknown crossing(s): ${unknown.join(', ')} (known: ${catalogue.crossings.map((c) => c.id).join(', ')})`);
+  let nc;
+  try {
+    nc = await connectNats({ ...natsSettings(config), name: 'kezek-simulator', logger });
+  } catch (err) {
+    process.stderr.write(`${natsConnectProblem(err, config.NATS_URL)}\n`);
+    process.exit(EXIT_NATS_UNAVAILABLE);
+  }
   await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);
   const publisher = createEventPublisher({
     nc,

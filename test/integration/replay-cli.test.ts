@@ -1,0 +1,184 @@
+/**
+ * services/replay/main.ts as an operator runs it, against the shared test NATS (and an in-process estimator on the
+ * shared Redis for the retention case): help, exit codes, time warnings and --shift-to, where the output goes.
+ */
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
+import { loadCatalogue } from '../../shared/catalogue/index.ts';
+import { createLogger } from '../../shared/logger.ts';
+import { subjectForEvent, subjects, type KezekEvent } from '../../shared/events/index.ts';
+import { createEstimator } from '../../services/estimator/estimator.ts';
+import { natsUrl, tempDir, uniquePrefix } from '../helpers/env.ts';
+import { estimatorTestEnv, TEST_PSEUDONYM_KEY as KEY } from '../helpers/estimator-env.ts';
+import { until } from '../helpers/until.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const SAMPLE = join(ROOT, 'seeds/sample-day.ndjson');
+const SAMPLE_EVENTS = readFileSync(SAMPLE, 'utf8').trim().split('\n').length;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const catalogue = loadCatalogue();
+const logger = createLogger({ service: 'replay-cli-test', level: 'silent', pretty: false });
+const { cleanups, setup } = estimatorTestEnv();
+
+interface Run {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function replay(args: string[], env: Record<string, string> = {}): Promise<Run> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'services/replay/main.ts', ...args], {
+      cwd: ROOT,
+      env: { PATH: process.env.PATH, NATS_URL: natsUrl(), KEZEK_PREFIX: uniquePrefix(), PSEUDONYM_KEY: KEY, LOG_LEVEL: 'warn', DATA_DIR: tempDir('kezek-replay-cli-data'), ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    // within the test's timeout: a hung child must not outlive its test
+    const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+const lanes = (id: string, atMs: number): KezekEvent =>
+  ({ eventId: id, type: 'lanes.changed', crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck', occurredAt: new Date(atMs).toISOString(), lanesOpen: 2 }) as KezekEvent;
+
+function writeLines(name: string, lines: string[]): string {
+  const path = join(tempDir('kezek-replay-cli'), name);
+  writeFileSync(path, lines.length ? lines.join('\n') + '\n' : '');
+  return path;
+}
+
+const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at .+:\d+:\d+\)?\n/);
+
+describe('replay CLI', () => {
+  it('--help lists every env var it reads, the file format, the exit codes and examples', async () => {
+    const r = await replay(['--help']);
+    expect(r.code).toBe(0);
+    for (const v of ['NATS_URL', 'NATS_USER', 'NATS_PASSWORD', 'NATS_INBOX_PREFIX', 'NATS_REPLICAS', 'KEZEK_PREFIX', 'PSEUDONYM_KEY', 'DATA_DIR', 'LOG_LEVEL']) {
+      expect(r.stdout).toContain(v);
+    }
+    expect(r.stdout).toMatch(/NDJSON/);
+    expect(r.stdout).toMatch(/gzip/);
+    expect(r.stdout).toMatch(/--shift-to/);
+    expect(r.stdout).toMatch(/Exit codes:[\s\S]*\n\s+3\s+cannot reach NATS[\s\S]*\n\s+4\s+no valid event/);
+    expect(r.stdout.match(/npm run replay -- \S+/g)!.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('usage errors exit 2 with a clear message: a directory, a bad --shift-to', async () => {
+    const dir = await replay([tempDir('kezek-replay-dir')]);
+    expect(dir.code).toBe(2);
+    expect(dir.stderr).toMatch(/is a directory: give one NDJSON file/);
+    expect(dir.stderr).not.toMatch(/EISDIR/);
+    noStack(dir.stderr);
+
+    const shift = await replay([SAMPLE, '--shift-to', 'yesterday', '--dry-run']);
+    expect(shift.code).toBe(2);
+    expect(shift.stderr).toMatch(/--shift-to must be an ISO-8601 instant .*"now"/);
+  });
+
+  it('no valid event (every line bad, or an empty file) exits 4, with or without --dry-run; --dry-run says bad lines will be skipped', { timeout: 60_000 }, async () => {
+    const allBad = writeLines('bad.ndjson', ['{not json', JSON.stringify({ ...lanes('x', Date.now()), crossingId: 'atlantis' })]);
+    for (const args of [[allBad, '--dry-run'], [allBad], [allBad, '--strict']]) {
+      const r = await replay(args);
+      expect(r.code, args.join(' ')).toBe(4);
+      expect(r.stdout).toContain('0 valid events, 2 bad lines');
+      expect(r.stderr).toMatch(/no valid event in .*bad\.ndjson: nothing to publish/);
+    }
+    const empty = await replay([writeLines('empty.ndjson', []), '--dry-run']);
+    expect(empty.code).toBe(4);
+    expect(empty.stderr).toMatch(/\(the file is empty\)/);
+
+    const someBad = writeLines('some.ndjson', ['{not json', JSON.stringify(lanes('ok-1', Date.now() - HOUR))]);
+    const dry = await replay([someBad, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain('1 valid events, 1 bad lines (skipped)');
+    expect(dry.stdout).toMatch(/dry run: 1 bad lines \(listed on stderr\) would be skipped; --strict would refuse the file/);
+  });
+
+  it('unreachable NATS: one line naming NATS_URL, exit 3, no stack trace', async () => {
+    const r = await replay([writeLines('one.ndjson', [JSON.stringify(lanes('u-1', Date.now() - HOUR))])], { NATS_URL: 'nats://127.0.0.1:1' });
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/^cannot reach NATS at nats:\/\/127\.0\.0\.1:1 \(NATS_URL\): connection refused\n/);
+    expect(r.stdout).toBe('');
+    noStack(r.stderr);
+  });
+
+  it('events older than the retention: --dry-run warns (count, oldest, too_late, --shift-to), --strict refuses, a shift to recent times does not warn', { timeout: 60_000 }, async () => {
+    const dry = await replay([SAMPLE, '--dry-run']);
+    expect(dry.code).toBe(0);
+    expect(dry.stderr).toMatch(new RegExp(`warning: ${SAMPLE_EVENTS} of ${SAMPLE_EVENTS} events are older than the queue store's 7-day retention .*oldest 2026-03-09T19:00:00.000Z.*too_late.*--shift-to`));
+    expect(dry.stdout).toMatch(/warning: the estimator will dead-letter \d+ of these events for their time/);
+
+    const strict = await replay([SAMPLE, '--dry-run', '--strict']);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toMatch(/--strict: aborting, nothing was published/);
+
+    const shifted = await replay([SAMPLE, '--dry-run', '--strict', '--shift-to', 'now-1d']);
+    expect(shifted.code, shifted.stderr).toBe(0);
+    expect(shifted.stderr).not.toMatch(/warning/);
+    expect(shifted.stdout).toMatch(/shifted by \+\d+d [\d:]+ \(\d+ ms\): first event 2026-03-09T19:00:00.000Z -> /);
+
+    // shifted to now and replayed at once, most of the day would be in the future
+    const future = await replay([SAMPLE, '--dry-run', '--shift-to', 'now']);
+    expect(future.stderr).toMatch(/events will be more than 5 minutes in the future when published .*invalid_event/);
+  });
+
+  it('non-TTY progress goes to stderr as JSON; stdout holds only the summary', async () => {
+    const path = writeLines('p.ndjson', [0, 1, 2].map((i) => JSON.stringify(lanes(`p-${i}`, Date.now() - HOUR + i))));
+    const r = await replay([path], { LOG_LEVEL: 'info' });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).not.toMatch(/replay progress/);
+    expect(r.stdout.trim().split('\n')).toEqual([`${path}: 3 lines, 3 valid events, 0 bad lines`, 'published 3/3: 3 stored, 0 already in the stream, 0 went through the resend buffer']);
+    const progress = r.stderr.split('\n').filter((l) => l.includes('"replay progress"')).map((l) => JSON.parse(l) as { done: number; total: number });
+    expect(progress.at(-1)).toMatchObject({ done: 3, total: 3 });
+  });
+
+  it('with live traffic, the old sample day is dead-lettered as too_late as warned; shifted with --shift-to it is applied, idempotently', { timeout: 120_000 }, async () => {
+    const env = await setup();
+    const est = createEstimator({ nc: env.nc, redis: env.redis, catalogue, prefix: env.prefix, logger, pseudonymKey: KEY, consumer: { ackWaitMs: 1000, maxDeliver: 5 } });
+    cleanups.push(() => est.stop());
+    await est.start();
+    // a live event of the crossing (e.g. from a running simulator): the store's retention is measured from it
+    await jetstream(env.nc).publish(subjectForEvent(env.s, lanes('live-1', Date.now() - 60_000)), JSON.stringify(lanes('live-1', Date.now() - 60_000)), { msgID: 'live-1' });
+    await until('the live event applied', async () => est.stats().applied === 1);
+    const dataDir = tempDir('kezek-replay-cli-data');
+    const run = (...args: string[]) => replay([SAMPLE, ...args], { KEZEK_PREFIX: env.prefix, DATA_DIR: dataDir });
+
+    const unshifted = await run();
+    expect(unshifted.code).toBe(0);
+    expect(unshifted.stderr).toMatch(new RegExp(`warning: ${SAMPLE_EVENTS} of ${SAMPLE_EVENTS} events are older than`));
+    await until('the old events dead-lettered', async () => est.stats().deadLettered === SAMPLE_EVENTS, 60_000);
+    expect(est.stats().applied).toBe(1);
+
+    const target = new Date(Math.floor((Date.now() - DAY) / 60_000) * 60_000).toISOString();
+    const shifted = await run('--shift-to', target);
+    expect(shifted.code, shifted.stderr).toBe(0);
+    expect(shifted.stderr).not.toMatch(/warning/);
+    const shiftMs = Date.parse(target) - Date.parse('2026-03-09T19:00:00.000Z');
+    expect(shifted.stdout).toContain(`eventIds end in @${shiftMs} (resume with --shift-to ${target})`);
+    expect(shifted.stdout).toContain(`published ${SAMPLE_EVENTS}/${SAMPLE_EVENTS}: ${SAMPLE_EVENTS} stored`);
+    await until('the shifted events applied', async () => est.stats().applied === 1 + SAMPLE_EVENTS, 60_000);
+    expect(est.stats().deadLettered).toBe(SAMPLE_EVENTS); // none more
+
+    // the same shift again adds nothing; another shift is another set of events (no eventId conflict)
+    const again = await run('--shift-to', target);
+    expect(again.stdout).toContain(`0 stored, ${SAMPLE_EVENTS} already in the stream`);
+    const other = await run('--shift-to', new Date(Date.parse(target) - HOUR).toISOString());
+    expect(other.stdout).toContain(`${SAMPLE_EVENTS} stored, 0 already in the stream`);
+    await until('the second shift applied', async () => est.stats().applied === 1 + 2 * SAMPLE_EVENTS, 60_000);
+    expect(est.stats().deadLettered).toBe(SAMPLE_EVENTS);
+    const info = await (await jetstreamManager(env.nc)).streams.info(subjects(env.prefix).eventsStream);
+    expect(info.state.messages).toBe(1 + 3 * SAMPLE_EVENTS);
+  });
+});
