@@ -6,8 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { AckPolicy, jetstream } from '@nats-io/jetstream';
+import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { ensureStreams } from '../../shared/nats.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { natsUrl, redisUrl, uniquePrefix } from '../helpers/env.ts';
@@ -85,14 +85,15 @@ describe('estimator CLI', () => {
   });
 
   it('refuses a rebuild (4) while an estimator pulls from the durable, runs it when nobody does', async () => {
-    const js = jetstream(nc);
-    const { jetstreamManager } = await import('@nats-io/jetstream');
     const jsm = await jetstreamManager(nc);
-    await jsm.consumers.add(s.eventsStream, { durable_name: s.estimatorDurable, ack_policy: AckPolicy.All, filter_subject: s.eventsAll, deliver_policy: 'new' as never });
-    // a "running estimator": a pull request kept open on the durable
-    const consumer = await js.consumers.get(s.eventsStream, s.estimatorDurable);
-    const pulling = consumer.next({ expires: 10_000 });
+    await jsm.consumers.add(s.eventsStream, { durable_name: s.estimatorDurable, ack_policy: AckPolicy.All, filter_subject: s.eventsAll, deliver_policy: DeliverPolicy.New });
+    // a "running estimator": a pull request kept open on the durable, sent raw (the client's own pull would reject
+    // unhandled with "consumer deleted" when the forced rebuild below deletes the consumer)
+    const inbox = createInbox();
+    const replies = nc.subscribe(inbox);
+    nc.publish(`$JS.API.CONSUMER.MSG.NEXT.${s.eventsStream}.${s.estimatorDurable}`, JSON.stringify({ batch: 1, expires: 10_000_000_000 }), { reply: inbox });
     await new Promise((r) => setTimeout(r, 300));
+    expect((await jsm.consumers.info(s.eventsStream, s.estimatorDurable)).num_waiting).toBe(1);
     const refused = await estimatorCli(['rebuild']);
     expect(refused.code).toBe(4);
     expect(refused.out).toContain(`rebuild refused: an estimator is consuming ${s.estimatorDurable}`);
@@ -101,7 +102,7 @@ describe('estimator CLI', () => {
     expect(done.code, done.out).toBe(0);
     expect(done.out).toMatch(/rebuild finished/);
     expect(done.out).toMatch(/"events":20|events: 20/);
-    await pulling.catch(() => undefined); // its consumer was deleted by the rebuild
+    replies.unsubscribe();
   });
 
   it('a rebuild interrupted by Ctrl-C exits 130 and says to run it again', { timeout: 60_000 }, async () => {
