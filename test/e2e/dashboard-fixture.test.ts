@@ -50,6 +50,25 @@ describe.skipIf(!hasChromium())('dashboard against the fixture API (headless Chr
     await page.context().close();
   });
 
+  it('reads history at load only for queues long enough to have grown (one request per queue used up the read budget)', async () => {
+    const urls: string[] = [];
+    const { page, errors } = await openDashboard(browser, api.url, { beforeLoad: async (p) => p.on('request', (r) => void urls.push(r.url())) });
+    await page.waitForSelector('#conn[data-state="live"]');
+    await page.waitForTimeout(1500); // the seeding runs after the first render
+    const long = [...api.estimates.values()].filter((e) => e.queueLength >= 5).map((e) => `${e.crossingId}|${e.direction}|${e.vehicleClass}`).sort();
+    const read = urls
+      .filter((u) => u.includes('/history?'))
+      .map((u) => {
+        const url = new URL(u);
+        return `${url.pathname.split('/')[3]}|${url.searchParams.get('direction')}|${url.searchParams.get('vehicleClass')}`;
+      })
+      .sort();
+    expect(read).toEqual(long);
+    expect(read.length).toBeLessThan(api.catalogue.queues().length);
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
   it('when an event is posted, the crossing shows closed with its reason and an alert, without a reload', async () => {
     const { page, errors } = await openDashboard(browser, api.url);
     await page.waitForSelector('#conn[data-state="live"]');

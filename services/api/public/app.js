@@ -12,7 +12,7 @@ import {
   LANGS, browserTimeZone, fmtDateTime, fmtDuration, fmtNumber, fmtTime, getLang, setLang, t, translateDom, tzLabel, utcOffsetLabel,
 } from './i18n.js';
 import {
-  addSample, arrivalsOutpaceService, computeAlerts, crossingStatus, crossingStatusEvent, hourlyThroughput, isGrowing,
+  addSample, arrivalsOutpaceService, computeAlerts, crossingStatus, crossingStatusEvent, GROWTH_MIN_VEHICLES, hourlyThroughput, isGrowing,
   isStale, lanesChangedEvent, queueKey, severityOf, worstSeverity,
 } from './model.js';
 
@@ -348,10 +348,22 @@ async function loadCrossings() {
   for (const c of crossings) for (const est of c.queues ?? []) applyEstimate({ ...est, crossingId: est.crossingId ?? c.id });
 }
 
-/** Seeds the growth alert from the last two hours of history (so it works right after a reload). */
+/**
+ * Seeds the growth alert from the last two hours of history (so it works right after a reload), for the queues that
+ * are at least GROWTH_MIN_VEHICLES long now: a shorter one cannot have grown by that much, and one /history request
+ * per queue (72) on every page load used up the per-IP read budget of a control room's shared address. The live
+ * samples drive the alert for the others as they grow.
+ */
 async function seedGrowth() {
   const jobs = [];
-  for (const c of state.crossings) for (const d of c.directions) for (const vc of c.vehicleClasses) jobs.push({ c, d, vc });
+  for (const c of state.crossings) {
+    for (const d of c.directions) {
+      for (const vc of c.vehicleClasses) {
+        const est = state.estimates.get(keyOf(c.id, d, vc));
+        if ((est?.queueLength ?? 0) >= GROWTH_MIN_VEHICLES) jobs.push({ c, d, vc });
+      }
+    }
+  }
   const to = Date.now();
   const worker = async () => {
     for (let job = jobs.shift(); job; job = jobs.shift()) {

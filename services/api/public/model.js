@@ -69,11 +69,14 @@ export function addSample(samples, t, queueLength, keepMs = 2 * 3600_000) {
   return list.filter((s) => s.t >= newest - keepMs).slice(-200);
 }
 
+/** The least growth (vehicles) the growing alert takes: a queue shorter than this now cannot have grown by it. */
+export const GROWTH_MIN_VEHICLES = 5;
+
 /**
  * Growing faster than served: over the last `windowMs` of event time the queue grew by at least `minGrowth`
  * vehicles and by at least 10 %. Works on samples from history buckets and live estimates alike.
  */
-export function isGrowing(samples, windowMs = 3600_000, minGrowth = 5) {
+export function isGrowing(samples, windowMs = 3600_000, minGrowth = GROWTH_MIN_VEHICLES) {
   if (samples.length < 2) return false;
   const newest = samples[samples.length - 1];
   const base = samples.find((s) => s.t >= newest.t - windowMs);
@@ -93,7 +96,7 @@ export function arrivalsOutpaceService(points, windowMs = 3600_000) {
     arrivals += p.arrivals ?? 0;
     served += p.served ?? 0;
   }
-  return arrivals - served >= 5 && arrivals > served * 1.1;
+  return arrivals - served >= GROWTH_MIN_VEHICLES && arrivals > served * 1.1;
 }
 
 /**
