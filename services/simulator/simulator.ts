@@ -38,6 +38,8 @@ export interface SimulatorOptions {
   /** Wall clock; injectable for tests. */
   now?: () => number;
   tickMs?: number;
+  /** Progress lines: every this often while catching up (default 10 s), three times as seldom once live. */
+  progressEveryMs?: number;
   maxStepMs?: number;
   epochMs?: number;
   pauseWhenBuffered?: number;
@@ -109,7 +111,8 @@ export function createSimulator(opts: SimulatorOptions): Simulator {
   let loop: Promise<void> | undefined;
   let resolveFinished!: () => void;
   const finishedPromise = new Promise<void>((r) => (resolveFinished = r));
-  let lastProgressLog = 0;
+  /** The last progress line: when (wall), where simulated time was, and events published by then. */
+  let lastProgress = { wall: now(), simulatedMs: Number.NaN, events: 0 };
 
   function buildEpoch(initial?: Map<string, number>) {
     runs = queues.map((q) => {
@@ -170,9 +173,29 @@ export function createSimulator(opts: SimulatorOptions): Simulator {
       log.info({ epoch, epochStart: new Date(epochStart).toISOString() }, 'simulator epoch rolled over');
     }
     const wall = now();
-    if (wall - lastProgressLog >= 30_000) {
-      lastProgressLog = wall;
-      log.info({ simulatedAt: new Date(simulatedMs).toISOString(), lagSeconds: Math.round((wall - simulatedMs) / 1000), eventsPublished, buffered: opts.publisher.stats().buffered }, 'simulator progress');
+    if (Number.isNaN(lastProgress.simulatedMs)) lastProgress = { wall, simulatedMs, events: eventsPublished };
+    // every 10 s while catching up (accelerated), every 30 s once live
+    const goal = opts.endMs ?? wall;
+    const behindMs = Math.max(0, goal - simulatedMs);
+    const every = opts.progressEveryMs ?? 10_000;
+    if (wall - lastProgress.wall >= (behindMs > 60_000 ? every : 3 * every)) {
+      const spanMs = wall - lastProgress.wall;
+      const rate = (simulatedMs - lastProgress.simulatedMs) / spanMs; // simulated ms per wall ms
+      // the gap to `now` also grows by 1 ms per ms; a fixed --end does not move
+      const closing = rate - (opts.endMs === undefined ? 1 : 0);
+      log.info(
+        {
+          simulatedAt: new Date(simulatedMs).toISOString(),
+          behindSeconds: Math.round(behindMs / 1000),
+          speed: Math.round(rate * 10) / 10,
+          eventsPublished,
+          eventsPerSecond: Math.round(((eventsPublished - lastProgress.events) * 1000) / spanMs),
+          etaSeconds: behindMs > 60_000 && closing > 0 ? Math.round(behindMs / closing / 1000) : undefined,
+          buffered: opts.publisher.stats().buffered,
+        },
+        behindMs > 60_000 ? `simulator catching up to ${opts.endMs === undefined ? 'now' : '--end'}` : 'simulator progress',
+      );
+      lastProgress = { wall, simulatedMs, events: eventsPublished };
     }
     return target < targetMs();
   }

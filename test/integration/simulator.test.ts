@@ -3,6 +3,8 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { connectNats, ensureStreams } from '../../shared/nats.ts';
 import { createLogger } from '../../shared/logger.ts';
+import { until } from '../helpers/until.ts';
+import { pino } from 'pino';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { subjects, validateEvent, type KezekEvent } from '../../shared/events/index.ts';
 import { isPseudonym } from '../../shared/privacy.ts';
@@ -105,6 +107,30 @@ describe('traffic simulator (accelerated, real NATS)', () => {
       const stoppedAt = Date.now();
       for (const { ev } of evs) expect(Date.parse(ev.occurredAt)).toBeLessThanOrEqual(stoppedAt);
       expect(Math.max(...evs.map((x) => Date.parse(x.ev.occurredAt)))).toBeGreaterThan(started - 5 * 60_000);
+    } finally {
+      await nc.close();
+    }
+  });
+
+  it('reports its catch-up with speed, events per second and an ETA that shrinks', async () => {
+    const prefix = uniquePrefix();
+    const nc = await connectNats({ url: natsUrl(), name: 'simulator-test-progress' });
+    const lines: { msg: string; behindSeconds?: number; speed?: number; eventsPerSecond?: number; etaSeconds?: number }[] = [];
+    const captured = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    try {
+      await ensureStreams(nc, { prefix });
+      const publisher = createEventPublisher({ nc, prefix, pseudonymKey: KEY, logger });
+      const sim = createSimulator({ catalogue, publisher, speed: 2000, seed: 3, startMs: Date.now() - 3 * 3600_000, logger: captured, crossings: ['korday'], tickMs: 10, progressEveryMs: 300 });
+      sim.start();
+      await until('two catch-up lines', async () => lines.filter((l) => l.msg === 'simulator catching up to now').length >= 2, 20_000);
+      await sim.stop();
+      await publisher.close();
+      const catchUp = lines.filter((l) => l.msg === 'simulator catching up to now');
+      const [a, b] = [catchUp[0]!, catchUp[1]!];
+      expect(a.speed!).toBeGreaterThan(100); // accelerated (2000x asked, bounded by the machine)
+      expect(a.eventsPerSecond!).toBeGreaterThan(0);
+      expect(a.etaSeconds).toBeGreaterThan(0);
+      expect(b.behindSeconds!).toBeLessThan(a.behindSeconds!);
     } finally {
       await nc.close();
     }
