@@ -81,6 +81,10 @@ describe.skipIf(!hasChromium())('dashboard against the fixture API (headless Chr
     const badge = await page.textContent(`#card-${c.id} [data-field="crossingStatus"]`);
     expect(badge).toMatch(/^Closed until .*\(UTC[+-]\d+(:\d\d)?, /);
     expect(badge).toContain('flooding');
+    // no lane is open at a closed crossing, whatever its last lane count
+    const lanes = await page.$$eval(`#card-${c.id} tr[data-queue] [data-field="lanesOpen"]`, (cells) => cells.map((td) => td.textContent));
+    expect(lanes.length).toBeGreaterThan(0);
+    expect(lanes.every((v) => v === '0')).toBe(true);
     await page.waitForSelector(`#alerts-list li[data-kind="closed"][data-crossing="${c.id}"]`, { timeout: 5000 });
     expect(await page.getAttribute(`#map a.marker[data-crossing="${c.id}"]`, 'class')).toContain('sev-closed');
     expect(await page.evaluate(() => (window as unknown as { __sameDocument?: boolean }).__sameDocument)).toBe(true);

@@ -210,7 +210,8 @@ function updateCrossing(crossingId) {
     fill(cell('status'), ...rowStatus(est, zone));
     const num = (v) => (v === null || v === undefined ? '–' : fmtNumber(v));
     cell('queueLength').textContent = num(est.queueLength);
-    cell('lanesOpen').textContent = num(est.lanesOpen);
+    // a closed queue has no lane open, whatever lanes it had (and will have when it reopens)
+    cell('lanesOpen').textContent = est.status === 'closed' ? num(0) : num(est.lanesOpen);
     const sev = severityOf(est);
     const waitBadge = h('span', { class: `sev-badge sev-${stale && !prior ? 'stale' : sev}`, title: t(`sev.${sev}`) }, fmtDuration(est.waitSeconds));
     fill(cell('wait'),
