@@ -15,7 +15,7 @@ import { createApiStore } from '../../shared/api-store/store.ts';
 import { createAuthenticator } from './auth.ts';
 import type { AppContext, AppDeps } from './context.ts';
 import type { Config } from '../../shared/config.ts';
-import { badRequest, installErrorHandling, sendError } from './errors.ts';
+import { HttpError, badRequest, installErrorHandling, sendError } from './errors.ts';
 import { installZodValidation } from './validation.ts';
 import { registerDocs } from './docs.ts';
 import { createEstimatesView } from './view.ts';
@@ -93,6 +93,15 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.decorateRequest('principal', undefined);
   installRequestHooks(app, ctx, setHeaders);
+  // a compressed body would be parsed as if it were JSON (a 400 "not valid JSON"): say what is not supported
+  app.addHook('preParsing', (request, _reply, payload, done) => {
+    const coding = request.headers['content-encoding'];
+    if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
+      done(new HttpError('unsupported_media_type', `Content-Encoding ${JSON.stringify(coding)} is not supported: send the body uncompressed`));
+      return;
+    }
+    done(null, payload);
+  });
 
   await registerDocs(app);
   const opts = { ctx };

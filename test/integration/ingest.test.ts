@@ -148,6 +148,9 @@ describe('POST /v1/events', () => {
     const bad = await app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json', ...bearer('producer') }, payload: '{"eventId": ' });
     expect(bad.statusCode).toBe(400);
     expect(bad.json()).toMatchObject({ error: 'bad_request', message: expect.stringMatching(/JSON/) });
+    const gz = await app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': 'application/json', 'content-encoding': 'gzip', ...bearer('producer') }, payload: Buffer.from([0x1f, 0x8b, 0x08, 0, 0, 0, 0, 0]) });
+    expect(gz.statusCode).toBe(415);
+    expect(gz.json()).toMatchObject({ error: 'unsupported_media_type', message: 'Content-Encoding "gzip" is not supported: send the body uncompressed' });
     const notObj = await post(42);
     expect(notObj.statusCode).toBe(400);
     const empty = await post([]);
