@@ -4,7 +4,7 @@
  * Everything the app opens (estimates view, webhook worker, SSE clients) is closed in onClose; the injected
  * clients belong to the caller.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type preParsingHookHandler } from 'fastify';
 import { createHeaderSetter, createSecurityHeaders } from './security-headers.ts';
 import { corsPreflightRoutes, createCorsPolicy } from './cors.ts';
 import { installRequestHooks } from './access.ts';
@@ -93,14 +93,21 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.decorateRequest('principal', undefined);
   installRequestHooks(app, ctx, setHeaders);
-  // a compressed body would be parsed as if it were JSON (a 400 "not valid JSON"): say what is not supported
-  app.addHook('preParsing', (request, _reply, payload, done) => {
+  // a compressed body would be parsed as if it were JSON (a 400 "not valid JSON"): say what is not supported. Only on
+  // the routes that take a body, so polling pays nothing for it.
+  const refuseEncodedBody: preParsingHookHandler = (request, _reply, payload, done) => {
     const coding = request.headers['content-encoding'];
     if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
       done(new HttpError('unsupported_media_type', `Content-Encoding ${JSON.stringify(coding)} is not supported: send the body uncompressed`));
       return;
     }
     done(null, payload);
+  };
+  app.addHook('onRoute', (route) => {
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    if (!methods.some((m) => ['POST', 'PUT', 'PATCH'].includes(String(m).toUpperCase()))) return;
+    const existing = route.preParsing === undefined ? [] : Array.isArray(route.preParsing) ? route.preParsing : [route.preParsing];
+    route.preParsing = [refuseEncodedBody, ...existing];
   });
 
   await registerDocs(app);
