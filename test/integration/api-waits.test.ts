@@ -50,6 +50,22 @@ describe('waits from the in-process view', () => {
     expect(changed.json().queues).toEqual([expect.objectContaining({ waitSeconds: 7200, revision: 6 })]);
   });
 
+  it('the crossings list and one crossing answer 304 to a matching If-None-Match, and change with the estimates', async () => {
+    for (const url of ['/v1/crossings', '/v1/crossings/korday']) {
+      const first = await app.inject(url);
+      expect(first.statusCode).toBe(200);
+      const etag = first.headers.etag as string;
+      expect(etag).toMatch(/^"/);
+      const again = await app.inject({ url, headers: { 'if-none-match': etag } });
+      expect(again.statusCode, url).toBe(304);
+      expect(again.body).toBe('');
+    }
+    const etags = await Promise.all(['/v1/crossings', '/v1/crossings/korday'].map(async (u) => (await app.inject(u)).headers.etag as string));
+    await h.publishEstimate(makeEstimate({ crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'car', waitSeconds: 4321, revision: 9 }));
+    await waitFor(async () => (await app.inject({ url: '/v1/crossings/korday', headers: { 'if-none-match': etags[1]! } })).statusCode === 200);
+    expect((await app.inject({ url: '/v1/crossings', headers: { 'if-none-match': etags[0]! } })).statusCode).toBe(200);
+  });
+
   it('does not let an older revision from the boot snapshot override a newer live one', async () => {
     await h.publishEstimate(makeEstimate({ crossingId: 'korday', direction: 'KG-KZ', vehicleClass: 'car', waitSeconds: 100, revision: 3 }));
     await waitFor(() => app.inject('/v1/crossings/korday/waits?direction=KG-KZ&vehicleClass=car').then((r) => r.json().queues[0].revision === 3));

@@ -4,6 +4,8 @@ import { z } from 'zod';
 import type { Crossing } from '../../../shared/catalogue/index.ts';
 import type { AppContext, RouteOpts } from '../context.ts';
 import { notFound } from '../errors.ts';
+import { sendCached } from '../lookup.ts';
+import { etagOf } from '../view.ts';
 import { CrossingParamsSchema, EmptyQuerySchema, ErrorBodySchema, QueueWaitSchema } from '../schemas.ts';
 import { docSchema, zs } from '../validation.ts';
 
@@ -55,13 +57,14 @@ export async function crossingRoutes(app: FastifyInstance, { ctx }: RouteOpts): 
       schema: {
         tags: ['crossings'],
         summary: 'Every crossing with live status and current estimates',
+        description: 'Send If-None-Match with the last ETag: 304 when nothing changed.',
         querystring: zs(EmptyQuerySchema),
         response: { 200: docSchema(z.object({ crossings: z.array(CrossingDoc) }), { examples: [{ crossings: [{ id: 'korday', status: 'open', queues: [] }] }] }) },
       },
     },
-    async (_req, reply) => {
-      void reply.header('Cache-Control', 'public, max-age=5');
-      return { crossings: ctx.catalogue.crossings.map((c) => crossingBody(ctx, c)) };
+    async (request, reply) => {
+      const body = JSON.stringify({ crossings: ctx.catalogue.crossings.map((c) => crossingBody(ctx, c)) });
+      return sendCached(request, reply, { body, etag: etagOf(body) }, 'public, max-age=5');
     },
   );
 
@@ -72,6 +75,7 @@ export async function crossingRoutes(app: FastifyInstance, { ctx }: RouteOpts): 
       schema: {
         tags: ['crossings'],
         summary: 'One crossing with live status and current estimates',
+        description: 'Send If-None-Match with the last ETag: 304 when nothing changed.',
         params: zs(CrossingParamsSchema),
         querystring: zs(EmptyQuerySchema),
         response: { 200: docSchema(CrossingDoc, { examples: [{ id: 'korday', status: 'open', queues: [] }] }), 404: docSchema(ErrorBodySchema) },
@@ -80,8 +84,8 @@ export async function crossingRoutes(app: FastifyInstance, { ctx }: RouteOpts): 
     async (request, reply) => {
       const c = ctx.catalogue.get(request.params.id);
       if (!c) throw notFound(`unknown crossing "${request.params.id}" (known: ${ctx.catalogue.crossings.map((x) => x.id).join(', ')})`);
-      void reply.header('Cache-Control', 'public, max-age=5');
-      return crossingBody(ctx, c);
+      const body = JSON.stringify(crossingBody(ctx, c));
+      return sendCached(request, reply, { body, etag: etagOf(body) }, 'public, max-age=5');
     },
   );
 }
