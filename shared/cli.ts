@@ -1,18 +1,18 @@
 /**
- * Small helpers shared by the operator CLIs (replay, simulator): the one-line message of a failed NATS connection
- * and a logger that writes to stderr. Importable without side effects.
+ * Small helpers shared by the operator CLIs (replay, simulator, dlq, the estimator's run/rebuild): the one-line
+ * message of a failed NATS or Redis connection and a logger that writes to stderr. Importable without side effects.
  */
 import { pino, type Logger } from 'pino';
 import { DEFAULT_NATS_URL } from './nats.ts';
+import { DEFAULT_REDIS_URL } from './redis.ts';
 import { REDACT_PATHS } from './logger.ts';
 
-/** Exit code of replay and simulator when NATS cannot be reached or refuses the credentials. */
+/** Exit code of the CLIs when NATS (or Redis) cannot be reached or refuses the credentials. */
 export const EXIT_NATS_UNAVAILABLE = 3;
 
-/** The NATS_URL value as shown to an operator: each URL with any password in it masked. */
-export function displayNatsUrl(natsUrl: string | undefined): string {
-  if (!natsUrl) return DEFAULT_NATS_URL;
-  return natsUrl
+/** A comma-separated list of server URLs as shown to an operator: any password in them masked. */
+export function maskUrlPasswords(urls: string): string {
+  return urls
     .split(',')
     .map((raw) => {
       const u = raw.trim();
@@ -26,6 +26,18 @@ export function displayNatsUrl(natsUrl: string | undefined): string {
       }
     })
     .join(',');
+}
+
+/** The NATS_URL value as shown to an operator: each URL with any password in it masked. */
+export const displayNatsUrl = (natsUrl: string | undefined): string => (natsUrl ? maskUrlPasswords(natsUrl) : DEFAULT_NATS_URL);
+
+/**
+ * One line for a failed first Redis command, naming the server and the variable to fix. `err` is the connection's
+ * own error when there was one (ECONNREFUSED says more than the command's "max retries").
+ */
+export function redisConnectProblem(err: unknown, env: { REDIS_URL?: string; REDIS_SENTINELS?: string }): string {
+  const where = env.REDIS_SENTINELS ? `sentinels ${env.REDIS_SENTINELS} (REDIS_SENTINELS)` : `${maskUrlPasswords(env.REDIS_URL ?? DEFAULT_REDIS_URL)} (${env.REDIS_URL ? 'REDIS_URL' : 'the default; set REDIS_URL'})`;
+  return `cannot reach Redis at ${where}: ${(err as Error | undefined)?.message ?? String(err)}`;
 }
 
 /**

@@ -10,7 +10,8 @@ import { createInterface } from 'node:readline/promises';
 import { jetstream } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { loadConfigOrExit, type Config } from '../../shared/config.ts';
-import { connectNats, DEFAULT_NATS_URL, natsSettings } from '../../shared/nats.ts';
+import { connectNats, natsSettings } from '../../shared/nats.ts';
+import { natsConnectProblem } from '../../shared/cli.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { parseCommand, USAGE, UsageError, type Command } from './args.ts';
 import {
@@ -40,22 +41,12 @@ function usageExit(message: string): never {
   process.exit(EXIT.usage);
 }
 
-/** NATS_URL as shown to the operator: credentials in the URL are masked. */
-function shownUrl(config: Config): string {
-  if (!config.NATS_URL) return `${DEFAULT_NATS_URL} (NATS_URL unset)`;
-  return config.NATS_URL.split(',')
-    .map((u) => u.trim().replace(/\/\/[^@/]*@/, '//***@'))
-    .join(',');
-}
-
 async function connect(config: Config): Promise<NatsConnection> {
   try {
     // a CLI should not wait forever for a broker: a few reconnects, then the request fails and the command ends
     return await connectNats({ ...natsSettings(config), name: 'kezek-dlq', maxReconnectAttempts: 5 });
   } catch (e) {
-    const msg = (e as Error).message || String(e);
-    const auth = /authoriz|authentic|permission/i.test(msg) ? ` as user ${config.NATS_USER ?? '(none)'} (check NATS_USER / NATS_PASSWORD)` : '';
-    err(`dlq: cannot connect to NATS at ${shownUrl(config)} (NATS_URL)${auth}: ${msg}`);
+    err(`dlq: ${natsConnectProblem(e, config.NATS_URL)}`);
     process.exit(EXIT.unreachable);
   }
 }

@@ -7,11 +7,12 @@
  *
  * Exit codes: see USAGE.
  */
-import { createRedisClient, DEFAULT_REDIS_URL } from '../../shared/redis.ts';
+import { createRedisClient } from '../../shared/redis.ts';
+import { EXIT_NATS_UNAVAILABLE, natsConnectProblem, redisConnectProblem } from '../../shared/cli.ts';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
-import { connectNats, natsSettings, DEFAULT_NATS_URL } from '../../shared/nats.ts';
+import { connectNats, natsSettings } from '../../shared/nats.ts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createEstimator } from './estimator.ts';
 import { consumersInUse } from './consumer.ts';
@@ -43,9 +44,9 @@ const config = loadConfigOrExit();
 const log = createLogger({ service: 'estimator', level: config.LOG_LEVEL });
 
 /** An unreachable server is the operator's to fix: one line naming the variable, no stack trace. */
-function unreachable(what: 'NATS' | 'Redis', url: string, variable: string, err: unknown): never {
-  process.stderr.write(`cannot reach ${what} at ${url} (${variable}): ${(err as Error).message}\n`);
-  process.exit(3);
+function unreachable(line: string): never {
+  process.stderr.write(`${line}\n`);
+  process.exit(EXIT_NATS_UNAVAILABLE);
 }
 if (!config.PSEUDONYM_KEY) {
   process.stderr.write('Invalid configuration:\n  PSEUDONYM_KEY: required by the estimator (vehicle refs are pseudonymised before storing)\n');
@@ -54,7 +55,7 @@ if (!config.PSEUDONYM_KEY) {
 
 const catalogue = loadCatalogue();
 const nc = await connectNats({ ...natsSettings(config), name: `estimator-${config.KEZEK_PREFIX}`, logger: log }).catch((err: unknown) =>
-  unreachable('NATS', config.NATS_URL ?? DEFAULT_NATS_URL, 'NATS_URL', err),
+  unreachable(natsConnectProblem(err, config.NATS_URL)),
 );
 const redis = createRedisClient(config, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
 let lastRedisError: Error | undefined;
@@ -63,7 +64,7 @@ redis.on('error', (err) => {
   log.warn({ err: { message: err.message } }, 'redis error');
 });
 // the connection's own error (ECONNREFUSED ...) says more than the command's "max retries" one
-await redis.ping().catch((err: unknown) => unreachable('Redis', config.REDIS_SENTINELS ? `sentinels ${config.REDIS_SENTINELS}` : (config.REDIS_URL ?? DEFAULT_REDIS_URL).replace(/\/\/[^@/]*@/, '//***@'), config.REDIS_SENTINELS ? 'REDIS_SENTINELS' : 'REDIS_URL', lastRedisError ?? err));
+await redis.ping().catch((err: unknown) => unreachable(redisConnectProblem(lastRedisError ?? err, config)));
 
 if (command === 'rebuild' && !force) {
   const crossings = [...new Set(catalogue.queues().map((q) => q.crossingId))];
