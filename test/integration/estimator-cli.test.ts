@@ -4,50 +4,20 @@
  * beside a consuming estimator, and the exit codes its USAGE documents.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { ensureStreams } from '../../shared/nats.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { natsUrl, redisUrl, uniquePrefix } from '../helpers/env.ts';
+import { runCli } from '../helpers/cli.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
 const prefix = uniquePrefix();
 const s = subjects(prefix);
 let nc: NatsConnection;
 
-interface Run {
-  code: number | null;
-  out: string;
-}
-
-/** The CLI as a child process; with `signalAfter`, it is sent that signal once its output matches `text`. */
-function estimatorCli(args: string[], env: Record<string, string> = {}, signalAfter?: { text: RegExp; signal: NodeJS.Signals }): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/estimator/main.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, NATS_URL: natsUrl(), REDIS_URL: redisUrl(), KEZEK_PREFIX: prefix, PSEUDONYM_KEY: 'estimator-cli-test-key-0123', LOG_LEVEL: 'info', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let signalled = false;
-    const onData = (d: Buffer) => {
-      out += d.toString();
-      if (signalAfter && !signalled && signalAfter.text.test(out)) {
-        signalled = true;
-        child.kill(signalAfter.signal);
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, out });
-    });
-  });
-}
+/** The CLI with the shared test servers; with `signalAfter`, it is sent that signal once its output matches `text`. */
+const estimatorCli = (args: string[], env: Record<string, string> = {}, signalAfter?: { text: RegExp; signal: NodeJS.Signals }) =>
+  runCli('services/estimator/main.ts', args, { NATS_URL: natsUrl(), REDIS_URL: redisUrl(), KEZEK_PREFIX: prefix, PSEUDONYM_KEY: 'estimator-cli-test-key-0123', LOG_LEVEL: 'info', ...env }, { killAfterMs: 60_000, signalAfter });
 
 beforeAll(async () => {
   nc = await connect({ servers: natsUrl() });

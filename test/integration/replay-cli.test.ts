@@ -3,7 +3,6 @@
  * shared Redis for the retention case): help, exit codes, time warnings and --shift-to, where the output goes.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -14,8 +13,8 @@ import { createEstimator } from '../../services/estimator/estimator.ts';
 import { natsUrl, tempDir, uniquePrefix } from '../helpers/env.ts';
 import { estimatorTestEnv, TEST_PSEUDONYM_KEY as KEY } from '../helpers/estimator-env.ts';
 import { until } from '../helpers/until.ts';
+import { ROOT, runCli } from '../helpers/cli.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
 const SAMPLE = join(ROOT, 'seeds/sample-day.ndjson');
 const SAMPLE_EVENTS = readFileSync(SAMPLE, 'utf8').trim().split('\n').length;
 const HOUR = 3_600_000;
@@ -24,31 +23,8 @@ const catalogue = loadCatalogue();
 const logger = createLogger({ service: 'replay-cli-test', level: 'silent', pretty: false });
 const { cleanups, setup } = estimatorTestEnv();
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function replay(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/replay/main.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, NATS_URL: natsUrl(), KEZEK_PREFIX: uniquePrefix(), PSEUDONYM_KEY: KEY, LOG_LEVEL: 'warn', DATA_DIR: tempDir('kezek-replay-cli-data'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // within the test's timeout: a hung child must not outlive its test
-    const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const replay = (args: string[], env: Record<string, string> = {}) =>
+  runCli('services/replay/main.ts', args, { NATS_URL: natsUrl(), KEZEK_PREFIX: uniquePrefix(), PSEUDONYM_KEY: KEY, LOG_LEVEL: 'warn', DATA_DIR: tempDir('kezek-replay-cli-data'), ...env });
 
 const lanes = (id: string, atMs: number): KezekEvent =>
   ({ eventId: id, type: 'lanes.changed', crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck', occurredAt: new Date(atMs).toISOString(), lanesOpen: 2 }) as KezekEvent;

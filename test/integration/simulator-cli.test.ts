@@ -3,38 +3,13 @@
  * retention warning, an unreachable NATS named by its variable (exit 3), and the help text.
  */
 import { describe, expect, it } from 'vitest';
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { natsUrl, tempDir, uniquePrefix } from '../helpers/env.ts';
+import { runCli } from '../helpers/cli.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
 const DAY = 86_400_000;
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function simulate(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'services/simulator/main.ts', ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, NATS_URL: natsUrl(), KEZEK_PREFIX: uniquePrefix(), PSEUDONYM_KEY: 'simulator-cli-test-key-0123', LOG_LEVEL: 'warn', DATA_DIR: tempDir('kezek-sim-cli-data'), ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    // within the test's timeout: a hung child (a simulator running on) must not outlive its test
-    const timer = setTimeout(() => child.kill('SIGKILL'), 25_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
+const simulate = (args: string[], env: Record<string, string> = {}) =>
+  runCli('services/simulator/main.ts', args, { NATS_URL: natsUrl(), KEZEK_PREFIX: uniquePrefix(), PSEUDONYM_KEY: 'simulator-cli-test-key-0123', LOG_LEVEL: 'warn', DATA_DIR: tempDir('kezek-sim-cli-data'), ...env });
 
 const noStack = (text: string) => expect(text).not.toMatch(/\n\s+at .+:\d+:\d+\)?\n/);
 const iso = (ms: number) => new Date(ms).toISOString();
