@@ -208,7 +208,16 @@ export function issueMessage(i: { code: string; message: string }): string {
  * Structural errors come from zod (with field paths); then the crossing, its directions and classes,
  * and the future-skew rule are checked.
  */
-export function validateEvent(input: unknown, ctx: { catalogue: Catalogue; now?: number }): ValidationResult {
+export function validateEvent(
+  input: unknown,
+  ctx: {
+    catalogue: Catalogue;
+    now?: number;
+    /** Refuse an occurredAt older than this (epoch ms) with `tooOldReason`: the ingest gateway's retention bound. */
+    oldestMs?: number;
+    tooOldReason?: string;
+  },
+): ValidationResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return { ok: false, issues: [{ path: '', message: 'event must be a JSON object' }] };
   }
@@ -244,6 +253,7 @@ export function validateEvent(input: unknown, ctx: { catalogue: Catalogue; now?:
   const t = Date.parse(ev.occurredAt);
   if (t - now > MAX_FUTURE_SKEW_MS) issues.push({ path: 'occurredAt', message: 'is more than 5 minutes in the future' });
   if (t < Date.UTC(2000, 0, 1)) issues.push({ path: 'occurredAt', message: 'is before 2000-01-01' });
+  else if (ctx.oldestMs !== undefined && t < ctx.oldestMs) issues.push({ path: 'occurredAt', message: ctx.tooOldReason ?? `is before ${new Date(ctx.oldestMs).toISOString()}` });
   if (ev.type === 'crossing.status' && ev.until !== undefined && Date.parse(ev.until) <= t) {
     issues.push({ path: 'until', message: 'must be after occurredAt' });
   }

@@ -69,6 +69,14 @@ describe('event contract v1', () => {
     expect(issue!.message).toMatch(msg);
   });
 
+  it('refuses an occurredAt older than oldestMs when asked (the ingest gateway passes the store retention), with the given reason', () => {
+    const ev = { ...base, type: 'vehicle.arrived', occurredAt: '2026-11-20T06:00:00Z' };
+    expect(validateEvent(ev, { catalogue, now }).ok).toBe(true);
+    const old = validateEvent(ev, { catalogue, now, oldestMs: Date.parse('2026-11-21T06:00:00Z'), tooOldReason: 'is too old' });
+    expect(old).toEqual({ ok: false, issues: [{ path: 'occurredAt', message: 'is too old' }] });
+    expect(validateEvent(ev, { catalogue, now, oldestMs: Date.parse('2026-11-20T06:00:00Z') }).ok).toBe(true); // the bound itself passes
+  });
+
   it('rejects non-objects', () => {
     for (const v of [null, 1, 'x', [], true]) expect(validateEvent(v, { catalogue, now }).ok).toBe(false);
   });

@@ -5,7 +5,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { KezekEventSchema, eventTimeMs, subjectForEvent, validateEvent, type EventType, type KezekEvent } from '../../../shared/events/index.ts';
+import { KezekEventSchema, subjectForEvent, validateEvent, type EventType, type KezekEvent } from '../../../shared/events/index.ts';
 import { STORE_DEFAULTS } from '../../../shared/queue-store/store.ts';
 import { pseudonymiseEvent } from '../../../shared/privacy.ts';
 import type { RouteOpts } from '../context.ts';
@@ -18,7 +18,7 @@ export const INGEST_BODY_LIMIT = 1024 * 1024;
 const PUBLISH_CONCURRENCY = 128;
 const PUBLISH_TIMEOUT_MS = 5000;
 /** 100 ms, 200 ms, 400 ms ... capped at 2 s. */
-const DAY_MS = 24 * 3600_000;
+const TOO_OLD = `is older than the ${STORE_DEFAULTS.retentionMs / (24 * 3600_000)}-day retention of the queue store: it can no longer change any estimate`;
 const retryDelayMs = (attempt: number): number => Math.min(2000, 100 * 2 ** attempt);
 const OFFICIAL_TYPES: readonly EventType[] = ['lanes.changed', 'crossing.status'];
 
@@ -73,13 +73,11 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
       const events: KezekEvent[] = [];
       const details: ErrorDetail[] = [];
       let invalid = 0;
+      // an event older than the store's retention would be dead-lettered (too_late) after a 202: the producer hears it now
+      const valid = { catalogue: ctx.catalogue, now, oldestMs: now - STORE_DEFAULTS.retentionMs, tooOldReason: TOO_OLD };
       items.forEach((item, index) => {
-        const res = validateEvent(item, { catalogue: ctx.catalogue, now });
-        if (res.ok && eventTimeMs(res.event) < now - STORE_DEFAULTS.retentionMs) {
-          // the estimator would dead-letter it (too_late) after a 202: the producer hears it now instead
-          invalid++;
-          details.push({ index, path: 'occurredAt', message: `is older than the ${STORE_DEFAULTS.retentionMs / DAY_MS}-day retention of the queue store: it can no longer change any estimate` });
-        } else if (res.ok) events.push(res.event);
+        const res = validateEvent(item, valid);
+        if (res.ok) events.push(res.event);
         else {
           invalid++;
           for (const issue of res.issues) details.push({ index, path: issue.path, message: issue.message });
