@@ -4,7 +4,7 @@
  * Everything the app opens (estimates view, webhook worker, SSE clients) is closed in onClose; the injected
  * clients belong to the caller.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type preParsingHookHandler } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type onRequestHookHandler, type preParsingHookHandler } from 'fastify';
 import { createHeaderSetter, createSecurityHeaders } from './security-headers.ts';
 import { corsPreflightRoutes, createCorsPolicy } from './cors.ts';
 import { installRequestHooks } from './access.ts';
@@ -93,8 +93,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.decorateRequest('principal', undefined);
   installRequestHooks(app, ctx, setHeaders);
-  // a compressed body would be parsed as if it were JSON (a 400 "not valid JSON"): say what is not supported. Only on
-  // the routes that take a body, so polling pays nothing for it.
+  // Body handling by method, on the routes it concerns only (polling pays nothing for it). A compressed body would be
+  // parsed as if it were JSON (a 400 "not valid JSON"): say what is not supported.
   const refuseEncodedBody: preParsingHookHandler = (request, _reply, payload, done) => {
     const coding = request.headers['content-encoding'];
     if (coding !== undefined && coding.trim().toLowerCase() !== 'identity') {
@@ -103,11 +103,22 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     }
     done(null, payload);
   };
+  // A DELETE has no body, but many clients send Content-Type: application/json on every request: with no body to
+  // parse, that header is dropped instead of answering 400 "body is empty".
+  const ignoreTypeOfNoBody: onRequestHookHandler = (request, _reply, done) => {
+    if (request.headers['transfer-encoding'] === undefined && (request.headers['content-length'] ?? '0') === '0') delete request.headers['content-type'];
+    done();
+  };
   app.addHook('onRoute', (route) => {
-    const methods = Array.isArray(route.method) ? route.method : [route.method];
-    if (!methods.some((m) => ['POST', 'PUT', 'PATCH'].includes(String(m).toUpperCase()))) return;
-    const existing = route.preParsing === undefined ? [] : Array.isArray(route.preParsing) ? route.preParsing : [route.preParsing];
-    route.preParsing = [refuseEncodedBody, ...existing];
+    const methods = (Array.isArray(route.method) ? route.method : [route.method]).map((m) => String(m).toUpperCase());
+    if (methods.some((m) => ['POST', 'PUT', 'PATCH'].includes(m))) {
+      const existing = route.preParsing === undefined ? [] : Array.isArray(route.preParsing) ? route.preParsing : [route.preParsing];
+      route.preParsing = [refuseEncodedBody, ...existing];
+    }
+    if (methods.includes('DELETE')) {
+      const existing = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+      route.onRequest = [...existing, ignoreTypeOfNoBody];
+    }
   });
 
   await registerDocs(app);

@@ -86,12 +86,6 @@ export async function subscriptionRoutes(app: FastifyInstance, { ctx }: RouteOpt
     '/v1/subscriptions/:id',
     {
       config: { access: { kind: 'write', roles: ['reader'] } },
-      // a DELETE has no body, but many clients send Content-Type: application/json on every request: without a body
-      // to parse, that header is dropped instead of answering 400 "body is empty"
-      onRequest: (request, _reply, done) => {
-        if (request.headers['transfer-encoding'] === undefined && (request.headers['content-length'] ?? '0') === '0') delete request.headers['content-type'];
-        done();
-      },
       schema: { tags: ['webhooks'], summary: 'Delete a subscription and its delivery log', security, params: zs(SubscriptionParamsSchema), querystring: zs(EmptyQuerySchema), response: { 204: { type: 'null', description: 'Deleted' }, 404: docSchema(ErrorBodySchema) } },
     },
     async (request, reply) => {
