@@ -99,7 +99,6 @@ describe('queue store memory', () => {
 
     const boundedGrowth = b16! / b4!;
     const controlGrowth = c16! / c4!;
-    // eslint-disable-next-line no-console
     console.log(`store memory 4 h -> 16 h of events: retention 1 h ${b4} -> ${b16} B (x${boundedGrowth.toFixed(2)}); retention 7 d ${c4} -> ${c16} B (x${controlGrowth.toFixed(2)})`);
     expect(controlGrowth).toBeGreaterThan(2.5);
     // the bounded footprint moves only with how many events the last hour happened to have (Poisson noise)
