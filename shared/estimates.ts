@@ -41,8 +41,14 @@ export const QueueEstimateSchema = z.object({
   /** Wall-clock time the estimator computed it (ISO-8601 UTC). */
   updatedAt: z.string(),
   method: EstimateMethodSchema,
-  /** True when the newest event is older than the staleness threshold relative to asOf. */
+  /** True when asOf is past `staleAt`: the queue's source has been silent for longer than its traffic explains. */
   stale: z.boolean(),
+  /**
+   * From when the queue counts as stale if no further event arrives (ISO-8601 UTC): STALE_AFTER_SECONDS after
+   * lastEventAt at the earliest, later for a quiet queue (see shared/estimation/staleness.ts). null before any
+   * event. Absent in estimates stored before it existed: readers then use lastEventAt + STALE_AFTER_SECONDS.
+   */
+  staleAt: z.string().nullable().optional(),
   /** Monotonic per-queue revision, increases with each published change. */
   revision: z.number().int().min(0),
 });

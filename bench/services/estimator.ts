@@ -24,6 +24,7 @@ const estimator = createEstimator({
   logger: log,
   pseudonymKey: config.PSEUDONYM_KEY!,
   staleAfterMs: config.STALE_AFTER_SECONDS * 1000,
+  maxSilenceMs: config.STALE_QUIET_MAX_SECONDS * 1000,
   progressEveryMs: 3_600_000,
   partitioning: config.ESTIMATOR_PARTITIONING,
   leaseMs: config.ESTIMATOR_LEASE_MS,

@@ -105,7 +105,8 @@ export const QueueWaitSchema = z.object({
   lastEventAt: z.string().nullable(),
   updatedAt: z.string().nullable(),
   method: EstimateMethodSchema.nullable(),
-  stale: z.boolean(),
+  stale: z.boolean().meta({ description: 'True when the source has been silent for longer than the queue\'s usual traffic explains (now is past staleAt).' }),
+  staleAt: z.string().nullable().meta({ description: 'From when the queue counts as stale unless an event arrives: STALE_AFTER_SECONDS after lastEventAt at the earliest, later for a quiet queue (at night a queue with a few vehicles an hour may be silent for an hour without anything being wrong). null before any event.' }),
   revision: z.number().nullable(),
 });
 

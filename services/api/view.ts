@@ -34,6 +34,8 @@ export interface QueueWaitView {
   /** null when the estimator has not published anything for this queue yet. */
   method: QueueEstimate['method'] | null;
   stale: boolean;
+  /** From when the queue counts as stale unless an event arrives (see staleAtOf); null before any event. */
+  staleAt: string | null;
   revision: number | null;
 }
 
@@ -89,14 +91,24 @@ export interface ViewDeps {
 
 export const etagOf = (body: string): string => `"${createHash('sha1').update(body).digest('base64url')}"`;
 
+/**
+ * From when (epoch ms) the queue counts as stale unless an event arrives: the estimator's `staleAt` (later for a
+ * quiet queue, shared/estimation/staleness.ts), never before `staleAfterMs` after the last event; null: no event.
+ */
+export function staleAtOf(est: QueueEstimate, staleAfterMs: number): number | null {
+  if (est.lastEventAt === null) return null;
+  const fixed = Date.parse(est.lastEventAt) + staleAfterMs;
+  return est.staleAt ? Math.max(fixed, Date.parse(est.staleAt)) : fixed;
+}
+
 export function toQueueView(crossing: Crossing, direction: string, vehicleClass: VehicleClass, est: QueueEstimate | undefined, now: number, staleAfterMs: number): QueueWaitView {
   if (!est) {
     return {
       direction, vehicleClass, status: crossing.status, statusUntil: null, statusReason: null, lanesOpen: null, queueLength: null,
-      waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, lastEventAt: null, updatedAt: null, method: null, stale: true, revision: null,
+      waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, lastEventAt: null, updatedAt: null, method: null, stale: true, staleAt: null, revision: null,
     };
   }
-  const last = est.lastEventAt === null ? null : Date.parse(est.lastEventAt);
+  const staleAt = staleAtOf(est, staleAfterMs);
   return {
     direction,
     vehicleClass,
@@ -111,15 +123,16 @@ export function toQueueView(crossing: Crossing, direction: string, vehicleClass:
     lastEventAt: est.lastEventAt,
     updatedAt: est.updatedAt,
     method: est.method,
-    stale: est.stale || last === null || now - last > staleAfterMs,
+    stale: est.stale || staleAt === null || now > staleAt,
+    staleAt: staleAt === null ? null : new Date(staleAt).toISOString(),
     revision: est.revision,
   };
 }
 
 /** When (ms) the first currently-fresh queue in the list turns stale; Infinity if none will. */
-function nextStaleFlip(queues: QueueWaitView[], staleAfterMs: number): number {
+function nextStaleFlip(queues: QueueWaitView[]): number {
   let min = Infinity;
-  for (const q of queues) if (!q.stale && q.lastEventAt) min = Math.min(min, Date.parse(q.lastEventAt) + staleAfterMs + 1);
+  for (const q of queues) if (!q.stale && q.staleAt) min = Math.min(min, Date.parse(q.staleAt) + 1);
   return min;
 }
 
@@ -207,7 +220,7 @@ export function createEstimatesView(deps: ViewDeps): EstimatesView {
     if (hit && at < hit.validUntil) return hit;
     const queues = queuesOf(crossingId, filter, at);
     const body = JSON.stringify({ crossingId, asOf: newestAsOf(estimatesOf(crossingId), at), queues });
-    const entry: CacheEntry = { body, etag: etagOf(body), validUntil: nextStaleFlip(queues, staleAfterMs) };
+    const entry: CacheEntry = { body, etag: etagOf(body), validUntil: nextStaleFlip(queues) };
     if (!entries) perCrossing.set(crossingId, (entries = new Map()));
     entries.set(fkey, entry);
     return entry;
@@ -219,7 +232,7 @@ export function createEstimatesView(deps: ViewDeps): EstimatesView {
     let validUntil = Infinity;
     const crossings = catalogue.crossings.map((c) => {
       const queues = queuesOf(c.id, {}, at);
-      validUntil = Math.min(validUntil, nextStaleFlip(queues, staleAfterMs));
+      validUntil = Math.min(validUntil, nextStaleFlip(queues));
       return { crossingId: c.id, ...crossingStatus(c.id), queues };
     });
     const body = JSON.stringify({ asOf: newestAsOf([...estimates.values()], at), crossings });

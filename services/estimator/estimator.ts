@@ -44,6 +44,8 @@ export interface EstimatorDeps {
   /** PSEUDONYM_KEY: vehicle refs are pseudonymised again (idempotent) before anything is stored. */
   pseudonymKey: string;
   staleAfterMs?: number;
+  /** STALE_QUIET_MAX_SECONDS in ms: the latest a quiet queue turns stale (shared/estimation/staleness.ts). */
+  maxSilenceMs?: number;
   /** Messages per fetch. */
   batchSize?: number;
   /** Messages of a batch processed at the same time (state is order-independent, so any interleaving is fine). Default 64: their Lua calls share pipelines. */
@@ -154,6 +156,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     prefix: deps.prefix,
     logger: log,
     staleAfterMs: deps.staleAfterMs ?? 15 * 60_000,
+    maxSilenceMs: deps.maxSilenceMs,
     republishEveryMs: deps.republishEveryMs ?? 10 * 60_000,
     now,
   });

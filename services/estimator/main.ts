@@ -22,7 +22,7 @@ const USAGE = `Usage: tsx services/estimator/main.ts [run | rebuild [--force] | 
   rebuild    re-apply the whole events stream to Redis (idempotent), refresh every estimate, then exit
              (npm run rebuild). Refused while an estimator is consuming: stop it first, or --force
 Environment: PSEUDONYM_KEY (required), NATS_URL, NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX, NATS_REPLICAS,
-  REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_NAME, KEZEK_PREFIX, LOG_LEVEL, STALE_AFTER_SECONDS,
+  REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_NAME, KEZEK_PREFIX, LOG_LEVEL, STALE_AFTER_SECONDS, STALE_QUIET_MAX_SECONDS,
   ESTIMATOR_PARTITIONING, ESTIMATOR_LEASE_MS, ESTIMATOR_ACK_WAIT_MS (docs/operations.md)
 Exit codes: 0 done / clean stop, 1 runtime failure, 2 usage or configuration error, 3 NATS or Redis unreachable,
   4 rebuild refused (an estimator is consuming), 130 rebuild interrupted (Ctrl-C: run it again, it is idempotent)`;
@@ -89,6 +89,7 @@ const estimator = createEstimator({
   logger: log,
   pseudonymKey: config.PSEUDONYM_KEY,
   staleAfterMs: config.STALE_AFTER_SECONDS * 1000,
+  maxSilenceMs: config.STALE_QUIET_MAX_SECONDS * 1000,
   partitioning: config.ESTIMATOR_PARTITIONING,
   leaseMs: config.ESTIMATOR_LEASE_MS,
   replicas: config.NATS_REPLICAS,

@@ -20,6 +20,8 @@ export interface PublisherDeps {
   prefix: string;
   logger: Logger;
   staleAfterMs: number;
+  /** STALE_QUIET_MAX_SECONDS in ms (see shared/estimation/staleness.ts). */
+  maxSilenceMs?: number;
   republishEveryMs: number;
   now: () => number;
   /** Window reads in flight at a time (READS_IN_FLIGHT). */
@@ -96,7 +98,7 @@ export function createPublisher(deps: PublisherDeps) {
     const profile = catalogue.profile(q.crossingId, q.vehicleClass);
     const localZone = catalogue.localZone(q.crossingId);
     if (!profile || !localZone) return null;
-    return computeEstimate(window, { profile, localZone, staleAfterMs: deps.staleAfterMs, nowMs: deps.now(), revision });
+    return computeEstimate(window, { profile, localZone, staleAfterMs: deps.staleAfterMs, maxSilenceMs: deps.maxSilenceMs, nowMs: deps.now(), revision });
   };
 
   /** One manager for every lookup: creating one costs a JetStream API round trip (once per queue at a cold start). */

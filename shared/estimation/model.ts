@@ -7,6 +7,7 @@ import type { ClassProfile } from '../catalogue/schema.ts';
 import type { EstimateMethod, QueueEstimate, QueueStatus } from '../estimates.ts';
 import { gammaP, gammaPWith, gammaQuantileWith, lnGamma } from './gamma.ts';
 import { compareRecords, type QueueRecord, type QueueWindow } from './window.ts';
+import { silentSourceAt } from './staleness.ts';
 
 /** Lookback the model is tuned for: long enough to span an overnight closure's service history. */
 export const MODEL_LOOKBACK_MS = 6 * 60 * 60 * 1000;
@@ -17,6 +18,8 @@ export interface ModelContext {
   /** IANA zone of the crossing's local time (hour-of-week prior). */
   localZone: string;
   staleAfterMs: number;
+  /** The latest `staleAt` after the last event (shared/estimation/staleness.ts); default 12 h. */
+  maxSilenceMs?: number;
   /** Wall clock, only for `updatedAt`. */
   nowMs: number;
   revision: number;
@@ -762,7 +765,18 @@ function hasLiveData(w: QueueWindow): boolean {
   return w.records.some((r) => r.kind !== 'C');
 }
 
+/**
+ * The estimate of a vehicle joining the queue at the window's asOf. `staleAt` is when the queue's silence becomes
+ * suspicious (staleness.ts); `stale` says whether asOf is already past it.
+ */
 export function computeEstimate(window: QueueWindow, ctx: ModelContext): QueueEstimate {
+  const est = estimateWithoutStaleness(window, ctx);
+  if (window.lastEventMs === null) return { ...est, stale: true, staleAt: null };
+  const staleAtMs = silentSourceAt(window.lastEventMs, { ...ctx, status: est.status, lanesOpen: est.lanesOpen, queueLength: est.queueLength });
+  return { ...est, stale: window.asOfMs > staleAtMs, staleAt: iso(staleAtMs) };
+}
+
+function estimateWithoutStaleness(window: QueueWindow, ctx: ModelContext): Omit<QueueEstimate, 'stale' | 'staleAt'> {
   const { profile } = ctx;
   const asOf = window.asOfMs;
   const base = {
@@ -772,7 +786,6 @@ export function computeEstimate(window: QueueWindow, ctx: ModelContext): QueueEs
     lastEventAt: window.lastEventMs === null ? null : iso(window.lastEventMs),
     asOf: iso(asOf),
     updatedAt: iso(ctx.nowMs),
-    stale: window.lastEventMs === null || asOf - window.lastEventMs > ctx.staleAfterMs,
     revision: ctx.revision,
   };
 

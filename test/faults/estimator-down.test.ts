@@ -46,7 +46,7 @@ describe('API while the estimator is down', () => {
   });
 
   const startEstimator = async () => {
-    const e = createEstimator({ nc, redis, catalogue, prefix, logger, pseudonymKey: KEY, staleAfterMs: STALE_S * 1000, consumer: { ackWaitMs: 2000 } });
+    const e = createEstimator({ nc, redis, catalogue, prefix, logger, pseudonymKey: KEY, staleAfterMs: STALE_S * 1000, maxSilenceMs: STALE_S * 1000, consumer: { ackWaitMs: 2000 } });
     estimators.push(e);
     await e.start();
     return e;

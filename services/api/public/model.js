@@ -10,14 +10,18 @@ export const SEVERITY_LIMITS = { low: 30 * 60, medium: 2 * 3600, high: 4 * 3600 
 export const SEVERITY_ORDER = ['unknown', 'low', 'medium', 'high', 'severe', 'closed'];
 
 /**
- * Stale when the estimator said so, or when the newest event is older than `staleAfterMs` by the wall clock:
- * a source that went silent publishes nothing, so the last estimate's own flag would stay false forever.
+ * Stale when the estimator said so, or when the wall clock is past the queue's `staleAt`: a source that went silent
+ * publishes nothing, so the last estimate's own flag would stay false forever. `staleAt` is later than
+ * `staleAfterMs` after the newest event for a quiet queue (a few vehicles an hour at night are often silent for an
+ * hour); an estimate without it (an older estimator) uses the newest event + `staleAfterMs`.
  */
 export function isStale(est, now, staleAfterMs) {
   if (!est) return true;
   if (est.stale) return true;
   if (!est.lastEventAt) return est.method !== 'prior';
-  return now - Date.parse(est.lastEventAt) > staleAfterMs;
+  const fixed = Date.parse(est.lastEventAt) + staleAfterMs;
+  const staleAt = est.staleAt ? Math.max(fixed, Date.parse(est.staleAt)) : fixed;
+  return now > staleAt;
 }
 
 export function severityOf(est) {

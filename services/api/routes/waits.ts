@@ -16,7 +16,7 @@ import { etagOf, toQueueView } from '../view.ts';
 const queueExample = {
   direction: 'KZ-KG', vehicleClass: 'truck', status: 'open', statusUntil: null, statusReason: null, lanesOpen: 4, queueLength: 57,
   waitSeconds: 5400, waitP10Seconds: 3900, waitP90Seconds: 7800, lastEventAt: '2026-11-22T08:14:51Z', updatedAt: '2026-11-22T08:14:52Z',
-  method: 'queue-model', stale: false, revision: 1832,
+  method: 'queue-model', stale: false, staleAt: '2026-11-22T08:29:51Z', revision: 1832,
 };
 
 export async function waitsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Promise<void> {
