@@ -4,7 +4,8 @@
  * Everything the app opens (estimates view, webhook worker, SSE clients) is closed in onClose; the injected
  * clients belong to the caller.
  */
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type onRequestHookHandler, type preParsingHookHandler } from 'fastify';
+import Fastify, { errorCodes, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest, type onRequestHookHandler, type preParsingHookHandler } from 'fastify';
+import secureJsonParse from 'secure-json-parse';
 import { createHeaderSetter, createSecurityHeaders } from './security-headers.ts';
 import { corsPreflightRoutes, createCorsPolicy } from './cors.ts';
 import { installRequestHooks } from './access.ts';
@@ -15,8 +16,8 @@ import { createApiStore } from '../../shared/api-store/store.ts';
 import { createAuthenticator } from './auth.ts';
 import type { AppContext, AppDeps } from './context.ts';
 import type { Config } from '../../shared/config.ts';
-import { HttpError, badRequest, installErrorHandling, sendError } from './errors.ts';
-import { installZodValidation } from './validation.ts';
+import { HttpError, badRequest, createClientErrorHandler, installErrorHandling, sendError } from './errors.ts';
+import { formatZodPath, installZodValidation } from './validation.ts';
 import { registerDocs } from './docs.ts';
 import { createEstimatesView } from './view.ts';
 import { createSseHub } from './sse.ts';
@@ -45,6 +46,68 @@ function trustProxyOption(t: Config['TRUST_PROXY']): false | string[] | ((addres
   return (_address, hop) => hop < t;
 }
 
+/**
+ * Where a JSON value holds a key secure-json-parse refuses (`__proto__`, or `constructor` holding a `prototype`):
+ * the key and its path, breadth first as the parser scans, or undefined. Iterative: bodies may nest thousands deep.
+ */
+function findForbiddenKey(root: unknown): { key: string; path: (string | number)[] } | undefined {
+  interface Node { value: object; key?: string | number; parent?: Node }
+  const pathOf = (n: Node | undefined, tail: string[]): (string | number)[] => {
+    const up: (string | number)[] = [];
+    for (let at = n; at?.key !== undefined; at = at.parent) up.push(at.key);
+    return [...up.reverse(), ...tail];
+  };
+  let level: Node[] = root !== null && typeof root === 'object' ? [{ value: root }] : [];
+  while (level.length > 0) {
+    const next: Node[] = [];
+    for (const node of level) {
+      const v = node.value as Record<string, unknown>;
+      if (Object.hasOwn(v, '__proto__')) return { key: '__proto__', path: pathOf(node, ['__proto__']) };
+      const ctor = Object.hasOwn(v, 'constructor') ? v.constructor : undefined;
+      if (ctor !== null && typeof ctor === 'object' && Object.hasOwn(ctor, 'prototype')) return { key: 'constructor.prototype', path: pathOf(node, ['constructor', 'prototype']) };
+      const isArray = Array.isArray(v);
+      for (const k of Object.keys(v)) {
+        const child = v[k];
+        if (child !== null && typeof child === 'object') next.push({ value: child, key: isArray ? Number(k) : k, parent: node });
+      }
+    }
+    level = next;
+  }
+  return undefined;
+}
+
+/**
+ * The application/json parser, in place of fastify's default (same body limit, same 400s for an empty body and for
+ * text that is not JSON, same secure-json-parse refusal of prototype keys). Fastify's parser answers a body with a
+ * `__proto__` or `constructor.prototype` key "not valid JSON" (it drops the parser's error): it is valid JSON we
+ * refuse for safety, and the 400 says so and where.
+ */
+function parseJsonBody(_request: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void): void {
+  if (body.length === 0) return done(new errorCodes.FST_ERR_CTP_EMPTY_JSON_BODY(), undefined);
+  let parsed: unknown;
+  try {
+    parsed = secureJsonParse(body, { protoAction: 'error', constructorAction: 'error' });
+  } catch {
+    // refused: either not JSON at all, or JSON holding a forbidden key (secure-json-parse throws a SyntaxError for
+    // both); parse again without the check to tell them apart (only bodies that are refused pay for it)
+    let plain: unknown;
+    try {
+      plain = JSON.parse(body.charCodeAt(0) === 0xfeff ? body.slice(1) : body);
+    } catch {
+      return done(new errorCodes.FST_ERR_CTP_INVALID_JSON_BODY(), undefined);
+    }
+    const found = findForbiddenKey(plain);
+    const path = found && found.path.length > 20 ? ['…', ...found.path.slice(-20)] : found?.path;
+    return done(
+      found
+        ? badRequest(`request body contains a forbidden key "${found.key}" (prototype pollution protection)`, [{ path: formatZodPath(['body', ...(path ?? [])]), message: 'forbidden key' }])
+        : badRequest('request body contains a forbidden key (prototype pollution protection)'),
+      undefined,
+    );
+  }
+  done(null, parsed);
+}
+
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, logger } = deps;
   const log = logger;
@@ -61,7 +124,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // errors the router raises before any route or error handler runs: the same error shape, no URL echoed back
     frameworkErrors: (err, _request, reply) =>
       sendError(reply, badRequest(err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'a path parameter is too long' : 'the URL path is not valid (bad percent-encoding?)')),
+    // what Node's HTTP parser refuses before there is a request (headers over 16 KiB: 431, not HTTP: 400), same shape
+    clientErrorHandler: createClientErrorHandler(log as FastifyBaseLogger),
   });
+  // before any plugin is registered, so every route inherits it; the body limit is the instance's (1 MiB)
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, parseJsonBody);
 
   const view = createEstimatesView({ nc: deps.nc, reader: deps.reader, catalogue: deps.catalogue, prefix: config.KEZEK_PREFIX, staleAfterSeconds: config.STALE_AFTER_SECONDS, logger: log, now: deps.now });
   const store = createApiStore({ redis: deps.redis, prefix: config.KEZEK_PREFIX });

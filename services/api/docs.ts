@@ -4,6 +4,7 @@
  * its own CSP scoped to /docs. Register before the routes so every route is collected.
  */
 import type { FastifyInstance } from 'fastify';
+import { maxHeaderSize } from 'node:http';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { Access } from './auth.ts';
@@ -54,7 +55,10 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         version: '1.0.0',
         description:
           'Live wait times at Central Asian land border crossings. Reads are public unless the deployment sets READ_AUTH=on; ' +
-          'writes need `Authorization: Bearer <token>`. Errors are always `{ error, message, details? }`.',
+          'writes need `Authorization: Bearer <token>`. Errors are always `{ error, message, details? }`. A JSON body with a `__proto__` ' +
+          'or `constructor.prototype` key is refused for safety with `400 bad_request` naming the key. On any route, a request line and ' +
+          `headers over ${maxHeaderSize / 1024} KiB get \`431 headers_too_large\` and a request that is not valid HTTP/1.1 \`400 bad_request\` ` +
+          '(both with `Connection: close`).',
       },
       tags: [
         { name: 'waits', description: 'Current and historical waits' },

@@ -1,10 +1,13 @@
 /**
  * The API's one error shape, `{ error, message, details? }`, and the handlers that produce it for every
- * failure: our own HttpErrors, fastify's framework errors (413, 415, bad JSON), unknown routes (404) and
- * known paths with the wrong method (405). 5xx bodies never carry internals.
+ * failure: our own HttpErrors, fastify's framework errors (413, 415, bad JSON), unknown routes (404), known
+ * paths with the wrong method (405), and what Node's HTTP parser refuses before there is a request (431, 400,
+ * 408). 5xx bodies never carry internals.
  */
+import { STATUS_CODES, maxHeaderSize as nodeMaxHeaderSize, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { HeaderSetter } from './security-headers.ts';
-import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { ConnectionError, FastifyBaseLogger, FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export type ErrorCode =
   | 'bad_request'
@@ -13,9 +16,11 @@ export type ErrorCode =
   | 'not_found'
   | 'method_not_allowed'
   | 'not_acceptable'
+  | 'request_timeout'
   | 'payload_too_large'
   | 'unsupported_media_type'
   | 'too_many_requests'
+  | 'headers_too_large'
   | 'service_unavailable'
   | 'internal_error';
 
@@ -38,9 +43,11 @@ const STATUS: Record<ErrorCode, number> = {
   not_found: 404,
   method_not_allowed: 405,
   not_acceptable: 406,
+  request_timeout: 408,
   payload_too_large: 413,
   unsupported_media_type: 415,
   too_many_requests: 429,
+  headers_too_large: 431,
   service_unavailable: 503,
   internal_error: 500,
 };
@@ -131,4 +138,43 @@ export function installErrorHandling(app: FastifyInstance, setHeaders: HeaderSet
     }
     return sendError(reply, notFound(`no route ${request.method} ${path}`));
   });
+}
+
+/** What Node's HTTP parser refused, as the API's error (the parser's reason is a fixed text, never the client's bytes). */
+function fromClientError(err: ConnectionError, maxHeaderSize: number): HttpError {
+  switch (err.code) {
+    case 'HPE_HEADER_OVERFLOW':
+      return new HttpError('headers_too_large', `request line and headers exceed the server's limit of ${maxHeaderSize} bytes (shorten the URL or the headers)`);
+    case 'ERR_HTTP_REQUEST_TIMEOUT':
+      return new HttpError('request_timeout', 'the request did not arrive in time');
+  }
+  const reason = (err as { reason?: unknown }).reason;
+  return badRequest(`the request is not valid HTTP/1.1 (${typeof reason === 'string' ? reason : err.code})`);
+}
+
+/**
+ * Fastify's `clientErrorHandler`: a request Node's HTTP parser refuses before there is a request or a reply (request
+ * line and headers over `maxHeaderSize`, bytes that are not HTTP, headers that took too long) is answered in the
+ * API's error shape written straight to the socket, with `Connection: close`, and the connection is closed (the
+ * parser cannot go on). As fastify's default handler: nothing for a reset or destroyed socket, nothing written to a
+ * socket that is not writable; as Node's own: nothing written over a response already on the wire (a pipelined
+ * request after a stream), it would corrupt it. Logged at debug with the code and reason only: the raw bytes the
+ * error carries may hold credentials. `maxHeaderSize` is Node's (16 KiB unless --max-http-header-size): the app does
+ * not set its own.
+ */
+export function createClientErrorHandler(log: FastifyBaseLogger, maxHeaderSize: number = nodeMaxHeaderSize): (err: ConnectionError, socket: Socket) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const answer = fromClientError(err, maxHeaderSize);
+    log.debug({ err: { code: err.code, message: err.message } }, `client error: ${answer.statusCode} ${answer.error}`);
+    const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (socket.writable && !inFlight?.headersSent) {
+      const body = JSON.stringify(answer.toBody());
+      socket.write(
+        `HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+          `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+      );
+    }
+    socket.destroy(err);
+  };
 }

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { maxHeaderSize } from 'node:http';
+import { connect } from 'node:net';
 import { bearer, createHarness, type Harness } from '../helpers/api-fixtures.ts';
 
 let h: Harness;
@@ -96,5 +98,66 @@ describe('security headers, CORS and READ_AUTH', () => {
     expect((await app.inject({ url: '/v1/waits', headers: { authorization: 'Basic abc' } })).statusCode).toBe(401);
     expect((await app.inject('/healthz')).statusCode).toBe(200);
     await h3.close();
+  });
+});
+
+/** Writes raw bytes on a new connection; resolves with the answer read until the server closes the connection. */
+function rawHttp(port: number, request: string): Promise<{ status: number; headers: Record<string, string>; body: string }> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const socket = connect(port, '127.0.0.1', () => socket.write(request));
+    socket.on('data', (c: Buffer) => chunks.push(c));
+    socket.on('error', () => undefined); // a reset after the answer: what was read is the answer
+    socket.on('close', () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      const end = text.indexOf('\r\n\r\n');
+      if (end < 0) return reject(new Error(`no HTTP answer: ${JSON.stringify(text)}`));
+      const [statusLine = '', ...lines] = text.slice(0, end).split('\r\n');
+      const headers = Object.fromEntries(lines.map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: text.slice(end + 4) });
+    });
+  });
+}
+
+describe("client errors Node's HTTP parser raises before there is a request (real connections: inject skips the parser)", () => {
+  let h5: Harness;
+  let port: number;
+  beforeAll(async () => {
+    h5 = await createHarness();
+    const app = await h5.build();
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const addr = app.server.address();
+    port = typeof addr === 'object' && addr ? addr.port : 0;
+  });
+  afterAll(async () => h5.close());
+
+  it('answers a request line or headers over the limit with 431 headers_too_large in the error shape, and closes the connection', async () => {
+    for (const request of [
+      `GET /v1/waits HTTP/1.1\r\nHost: localhost\r\nX-Filler: ${'a'.repeat(20_000)}\r\n\r\n`,
+      `GET /v1/waits?filler=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`,
+    ]) {
+      const res = await rawHttp(port, request);
+      expect(res.status).toBe(431);
+      expect(res.headers).toMatchObject({ 'content-type': 'application/json; charset=utf-8', connection: 'close', 'content-length': String(Buffer.byteLength(res.body)) });
+      expect(JSON.parse(res.body)).toEqual({
+        error: 'headers_too_large',
+        message: `request line and headers exceed the server's limit of ${maxHeaderSize} bytes (shorten the URL or the headers)`,
+      });
+    }
+  });
+
+  it('answers bytes that are not HTTP with 400 bad_request in the error shape, and closes the connection', async () => {
+    for (const [request, reason] of [
+      ['GARBAGE\r\n\r\n', 'Invalid method encountered'],
+      ['GET /v1/waits HTTP/1.1\r\nHost: localhost\r\nBad Header: v\r\n\r\n', 'Invalid header token'],
+    ] as const) {
+      const res = await rawHttp(port, request);
+      expect(res.status).toBe(400);
+      expect(res.headers).toMatchObject({ 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+      expect(JSON.parse(res.body)).toEqual({ error: 'bad_request', message: `the request is not valid HTTP/1.1 (${reason})` });
+    }
+    // the server is unharmed: a well-formed request on a new connection is answered
+    const ok = await rawHttp(port, 'GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    expect(ok.status).toBe(200);
   });
 });

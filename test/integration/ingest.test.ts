@@ -157,6 +157,43 @@ describe('POST /v1/events', () => {
     expect(empty.statusCode).toBe(400);
   });
 
+  it('refuses a __proto__ or constructor.prototype key with a 400 that says so (valid JSON refused for safety, not "not valid JSON")', async () => {
+    const raw = (payload: string, contentType = 'application/json') =>
+      app.inject({ method: 'POST', url: '/v1/events', headers: { 'content-type': contentType, ...bearer('producer') }, payload });
+    const refused = (key: string, path: string) => ({
+      error: 'bad_request',
+      message: `request body contains a forbidden key "${key}" (prototype pollution protection)`,
+      details: [{ path, message: 'forbidden key' }],
+    });
+    const ev = () => JSON.stringify({ ...base(), type: 'vehicle.arrived' }); // '{"eventId":...}'
+    const before = await h.eventsInStream();
+    const cases: [string, string, string, string?][] = [
+      [`{"__proto__":{"x":1},${ev().slice(1)}`, '__proto__', 'body.__proto__'],
+      ['[{"__proto__":{}}]', '__proto__', 'body[0].__proto__'],
+      // escaped in the JSON text, and deep in the second event of a batch, with a charset parameter
+      [`[${ev()},{"a":{"\\u005f_proto__":{"isAdmin":true}}}]`, '__proto__', 'body[1].a.__proto__', 'application/json; charset=utf-8'],
+      [`{"constructor":{"prototype":{"isAdmin":true}},${ev().slice(1)}`, 'constructor.prototype', 'body.constructor.prototype'],
+      // 5000 levels deep: found without recursion, the path cut to its last 20 steps
+      [`${'['.repeat(5000)}{"__proto__":1}${']'.repeat(5000)}`, '__proto__', `body.…${'[0]'.repeat(19)}.__proto__`],
+    ];
+    for (const [payload, key, path, type] of cases) {
+      const res = await raw(payload, type);
+      expect(res.statusCode, payload.slice(0, 80)).toBe(400);
+      expect(res.headers['content-type']).toBe('application/json; charset=utf-8');
+      expect(res.json(), payload.slice(0, 80)).toEqual(refused(key, path));
+    }
+    expect(await h.eventsInStream()).toBe(before);
+    // what the JSON parser did before is unchanged: malformed and empty bodies, a BOM, a charset, a constructor key alone
+    expect((await raw('{"eventId": ')).json()).toEqual({ error: 'bad_request', message: 'request body is not valid JSON' });
+    expect((await raw('')).json()).toEqual({ error: 'bad_request', message: 'request body is empty; send JSON' });
+    expect((await raw(`\uFEFF${ev()}`)).statusCode).toBe(202);
+    expect((await raw(ev(), 'application/json; charset=utf-8')).statusCode).toBe(202);
+    const ctor = await raw(`{"constructor":{"name":"x"},${ev().slice(1)}`);
+    expect(ctor.statusCode).toBe(400);
+    expect(ctor.json().details[0]).toMatchObject({ message: 'unknown field(s): constructor' }); // parsed, then refused by the contract
+    expect(await h.eventsInStream()).toBe(before + 2);
+  });
+
   it('answers 503 with Retry-After when NATS is gone, and never reports the batch as accepted', async () => {
     const h2 = await createHarness();
     const app2 = await h2.build();
