@@ -137,11 +137,12 @@ export const EnvSchema = z.object({
   LOCAL_SERVERS: z.enum(['auto', 'spawn']).default('auto'),
   STALE_AFTER_SECONDS: z.coerce.number().int().positive().default(900),
   /**
-   * Estimator: the longest a QUIET queue may go without an event before it is stale. A queue turns stale once
-   * STALE_AFTER_SECONDS have passed AND its usual traffic (catalogue profile) made an event 99 % likely, or after
-   * this long at the latest (shared/estimation/staleness.ts). Set it to STALE_AFTER_SECONDS for a fixed threshold.
+   * Estimator and API (its `/waits?asOf=` answers run the model): the longest a QUIET queue may go without an event
+   * before it is stale. A queue turns stale once STALE_AFTER_SECONDS have passed AND its usual traffic (catalogue
+   * profile) made an event 99 % likely, or after this long at the latest (shared/estimation/staleness.ts). Set it to
+   * STALE_AFTER_SECONDS for a fixed threshold.
    */
-  STALE_QUIET_MAX_SECONDS: z.coerce.number().int().positive().default(43_200),
+  STALE_QUIET_MAX_SECONDS: z.coerce.number().int().positive().max(172_800).default(43_200),
   /** How long POST /v1/events keeps re-publishing through a broker outage before answering 503 (0 = at once). */
   INGEST_RETRY_SECONDS: z.coerce.number().min(0).max(300).default(10),
   /** JetStream replicas of the Kezek streams (3 on a three-node cluster). Every service must use the same value. */

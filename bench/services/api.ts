@@ -18,7 +18,7 @@ const catalogue = path ? loadCatalogue(path) : loadCatalogue();
 const nc = await connectNats({ url: config.NATS_URL, name: 'bench-api' });
 await ensureStreams(nc, { prefix: config.KEZEK_PREFIX });
 const redis = new Redis(config.REDIS_URL!, { maxRetriesPerRequest: 2 });
-const reader = createApiReader({ redis, prefix: config.KEZEK_PREFIX, catalogue, staleAfterSeconds: config.STALE_AFTER_SECONDS });
+const reader = createApiReader({ redis, prefix: config.KEZEK_PREFIX, catalogue, staleAfterSeconds: config.STALE_AFTER_SECONDS, maxSilenceSeconds: config.STALE_QUIET_MAX_SECONDS });
 const app = await buildApp({ config, catalogue, nc, redis, reader, logger, deliverWebhooks: false });
 
 const child = serveChild({

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   await ensureStreams(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS });
   const redis = createRedisClient(config, { lazyConnect: false, maxRetriesPerRequest: 2 });
   redis.on('error', (err) => logger.warn({ err: { message: err.message } }, 'redis error'));
-  const reader = createApiReader({ redis, prefix: config.KEZEK_PREFIX, catalogue, staleAfterSeconds: config.STALE_AFTER_SECONDS });
+  const reader = createApiReader({ redis, prefix: config.KEZEK_PREFIX, catalogue, staleAfterSeconds: config.STALE_AFTER_SECONDS, maxSilenceSeconds: config.STALE_QUIET_MAX_SECONDS });
 
   const app = await buildApp({ config, catalogue, nc, redis, reader, logger });
 

@@ -96,9 +96,11 @@ export const etagOf = (body: string): string => `"${createHash('sha1').update(bo
  * quiet queue, shared/estimation/staleness.ts), never before `staleAfterMs` after the last event; null: no event.
  */
 export function staleAtOf(est: QueueEstimate, staleAfterMs: number): number | null {
-  if (est.lastEventAt === null) return null;
-  const fixed = Date.parse(est.lastEventAt) + staleAfterMs;
-  return est.staleAt ? Math.max(fixed, Date.parse(est.staleAt)) : fixed;
+  const last = est.lastEventAt === null ? NaN : Date.parse(est.lastEventAt);
+  if (!Number.isFinite(last)) return null; // no event (or a time we cannot read): stale
+  const fixed = last + staleAfterMs;
+  const quiet = est.staleAt ? Date.parse(est.staleAt) : NaN;
+  return Number.isFinite(quiet) ? Math.max(fixed, quiet) : fixed;
 }
 
 export function toQueueView(crossing: Crossing, direction: string, vehicleClass: VehicleClass, est: QueueEstimate | undefined, now: number, staleAfterMs: number): QueueWaitView {

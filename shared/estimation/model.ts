@@ -771,8 +771,13 @@ function hasLiveData(w: QueueWindow): boolean {
  */
 export function computeEstimate(window: QueueWindow, ctx: ModelContext): QueueEstimate {
   const est = estimateWithoutStaleness(window, ctx);
-  if (window.lastEventMs === null) return { ...est, stale: true, staleAt: null };
-  const staleAtMs = silentSourceAt(window.lastEventMs, { ...ctx, status: est.status, lanesOpen: est.lanesOpen, queueLength: est.queueLength });
+  const last = window.lastEventMs;
+  if (last === null) return { ...est, stale: true, staleAt: null };
+  // the queue as it was at its last event (the estimator's asOf; an API asOf query may be later, when a closure has
+  // ended or the queue has drained in the model: what was expected of the silence is judged from its start)
+  const atLast = window.asOfMs === last || last > window.asOfMs ? est : estimateWithoutStaleness({ ...window, asOfMs: last }, ctx);
+  const statusUntilMs = atLast.statusUntil === null ? null : Date.parse(atLast.statusUntil);
+  const staleAtMs = silentSourceAt(last, { ...ctx, status: atLast.status, statusUntilMs, lanesOpen: atLast.lanesOpen, queueLength: atLast.queueLength });
   return { ...est, stale: window.asOfMs > staleAtMs, staleAt: iso(staleAtMs) };
 }
 

@@ -10,8 +10,11 @@
  *   the catalogue profile's arrivals for each local hour and weekday, plus the service starts of the vehicles the
  *   estimate has waiting at the lanes it has open (a long queue that stops moving is suspicious even at night),
  * and at the latest after `MAX_SILENCE_MS` (a crossing with no traffic at all for half a day is worth a look).
+ * A closure with a known reopening restarts that clock at the reopening: no service starts are expected before it,
+ * and both the threshold and the cap count from it (an overnight closure is not a silent source).
  */
 import type { ClassProfile } from '../catalogue/schema.ts';
+import { zoneOffsetMs } from '../sim/zone.ts';
 
 /** ln(100): at least one event was 99 % likely in the silence. */
 export const SILENCE_EXPECTED_EVENTS = Math.log(100);
@@ -20,51 +23,46 @@ const STEP_MS = 5 * 60_000;
 const HOUR_MS = 3_600_000;
 const DAY_MS = 24 * HOUR_MS;
 
-const offsetFormatters = new Map<string, Intl.DateTimeFormat>();
-/** The zone's UTC offset at `ms` (the zones of Central Asia keep one offset all year; it is read once per call). */
-function zoneOffsetMs(ms: number, zone: string): number {
-  let f = offsetFormatters.get(zone);
-  if (!f) {
-    f = new Intl.DateTimeFormat('en-US', { timeZone: zone, hourCycle: 'h23', year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', minute: 'numeric', second: 'numeric' });
-    offsetFormatters.set(zone, f);
-  }
-  const p: Record<string, number> = {};
-  for (const part of f.formatToParts(new Date(ms))) if (part.type !== 'literal') p[part.type] = Number(part.value);
-  const asUtc = Date.UTC(p.year!, p.month! - 1, p.day!, p.hour! % 24, p.minute!, p.second!);
-  return asUtc - Math.floor(ms / 1000) * 1000;
-}
-
 export interface SilenceContext {
   staleAfterMs: number;
   /** The latest staleAt after the last event (STALE_QUIET_MAX_SECONDS); default MAX_SILENCE_MS, never below staleAfterMs. */
   maxSilenceMs?: number;
   profile: ClassProfile;
   localZone: string;
-  /** What the estimate says at the last event: service starts are expected only when open with lanes and a queue. */
+  /** The queue at its last event: service starts are expected only with lanes open and vehicles waiting. */
   status: 'open' | 'closed' | 'restricted';
+  /** When a closure ends (epoch ms), if known: service starts are expected from then on. */
+  statusUntilMs?: number | null;
   lanesOpen: number;
   queueLength: number;
 }
 
 /** Epoch ms from which the queue counts as stale if no event arrives after `lastEventMs` (see the file comment). */
 export function silentSourceAt(lastEventMs: number, ctx: SilenceContext): number {
-  const earliest = lastEventMs + ctx.staleAfterMs;
-  const latest = lastEventMs + Math.max(ctx.staleAfterMs, ctx.maxSilenceMs ?? MAX_SILENCE_MS);
+  const closedUntil = ctx.status === 'closed' && ctx.statusUntilMs != null && ctx.statusUntilMs > lastEventMs ? ctx.statusUntilMs : null;
+  // a known closure restarts the silence clock at its end: the threshold and the cap count from there
+  const from = closedUntil ?? lastEventMs;
+  const earliest = from + ctx.staleAfterMs;
+  const latest = Math.max(earliest, from + (ctx.maxSilenceMs ?? MAX_SILENCE_MS));
   if (latest <= earliest) return earliest;
-  const offset = zoneOffsetMs(lastEventMs, ctx.localZone);
-  const serving = ctx.status !== 'closed' && ctx.lanesOpen > 0 && ctx.queueLength > 0;
+  // service starts: from the last event while open, from the reopening when a closure's end is known, else none
+  const serviceFrom = ctx.status === 'closed' ? closedUntil : lastEventMs;
+  const serving = serviceFrom !== null && ctx.lanesOpen > 0 && ctx.queueLength > 0;
   const servicePerMs = serving ? ctx.lanesOpen / (ctx.profile.serviceTimeMeanSeconds * 1000) : 0;
-  /** Expected arrivals per ms at local time of `t`. */
+  /** Expected arrivals per ms at local time of `t` (the profile's hour and weekday; the offset follows DST). */
   const arrivalsPerMs = (t: number): number => {
-    const local = t + offset;
+    const local = t + zoneOffsetMs(ctx.localZone, t);
     const hour = Math.floor(local / HOUR_MS) % 24;
     const weekday = (Math.floor(local / DAY_MS) + 3) % 7; // 1970-01-01 was a Thursday; index 0 = Monday
     return ((ctx.profile.hourlyArrivals[hour] ?? 0) * (ctx.profile.weekdayFactors[weekday] ?? 1)) / HOUR_MS;
   };
-  const expected = (arrivals: number, t: number) => arrivals + Math.min(ctx.queueLength, servicePerMs * (t - lastEventMs));
+  const services = (t: number) => (serving ? Math.min(ctx.queueLength, servicePerMs * Math.max(0, t - serviceFrom!)) : 0);
+  const expected = (arrivals: number, t: number) => arrivals + services(t);
   let arrivals = 0;
   for (let t = lastEventMs; t < latest; ) {
-    const next = Math.min(latest, t + STEP_MS - ((t + offset) % STEP_MS));
+    // steps end on local 5-minute marks (so never span a local hour) and at the reopening (the service rate starts)
+    let next = Math.min(latest, t + STEP_MS - ((t + zoneOffsetMs(ctx.localZone, t)) % STEP_MS));
+    if (serving && serviceFrom! > t && serviceFrom! < next) next = serviceFrom!;
     const rate = arrivalsPerMs(t);
     const after = arrivals + rate * (next - t);
     if (expected(after, next) >= SILENCE_EXPECTED_EVENTS) {

@@ -1,7 +1,7 @@
 /**
  * FAULT 5: the estimator goes down while producers keep posting and clients keep polling. The API keeps answering
  * (never a 5xx) with the last known estimate, marked stale once its newest event is older than STALE_AFTER_SECONDS
- * (6 s here); /readyz is 503 and says why (the estimator's consumer has events pending and nobody pulls; the newest
+ * (6 s here, and the quiet-queue limit STALE_QUIET_MAX_SECONDS too, so the threshold is fixed); /readyz is 503 and says why (the estimator's consumer has events pending and nobody pulls; the newest
  * estimate is too old). When an estimator comes back, readiness and fresh estimates return.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

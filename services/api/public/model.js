@@ -20,8 +20,9 @@ export function isStale(est, now, staleAfterMs) {
   if (est.stale) return true;
   if (!est.lastEventAt) return est.method !== 'prior';
   const fixed = Date.parse(est.lastEventAt) + staleAfterMs;
-  const staleAt = est.staleAt ? Math.max(fixed, Date.parse(est.staleAt)) : fixed;
-  return now > staleAt;
+  if (!Number.isFinite(fixed)) return true;
+  const quiet = est.staleAt ? Date.parse(est.staleAt) : NaN;
+  return now > (Number.isFinite(quiet) ? Math.max(fixed, quiet) : fixed);
 }
 
 export function severityOf(est) {
