@@ -86,6 +86,27 @@ describe('waits from the in-process view', () => {
     expect((await app.inject('/v1/crossings/zhibek-zholy/waits?direction=KZ-UZ&vehicleClass=car')).json().queues[0].stale).toBe(true);
   });
 
+  it("a quiet queue stays fresh until its estimate's staleAt, past STALE_AFTER_SECONDS, and the cached body flips then", async () => {
+    let clock = Date.now();
+    const quietApp = await h.build({ now: () => clock });
+    const staleAfterMs = h.config.STALE_AFTER_SECONDS * 1000;
+    const last = clock - staleAfterMs - 5 * 60_000; // older than the fixed threshold
+    const staleAt = clock + 10 * 60_000;
+    await h.publishEstimate(makeEstimate({ crossingId: 'nur-zholy', direction: 'KZ-CN', vehicleClass: 'bus', lastEventAt: new Date(last).toISOString(), staleAt: new Date(staleAt).toISOString(), revision: 1 }));
+    const queue = async () => (await quietApp.inject('/v1/crossings/nur-zholy/waits?direction=KZ-CN&vehicleClass=bus')).json().queues[0];
+    await waitFor(async () => (await queue()).revision === 1);
+    expect(await queue()).toMatchObject({ stale: false, staleAt: new Date(staleAt).toISOString() });
+    clock = staleAt - 1000;
+    expect((await queue()).stale).toBe(false); // served from the cached body
+    clock = staleAt + 1000;
+    expect((await queue()).stale).toBe(true); // the cache was valid only until staleAt
+    // the bulk view flips with it
+    const bulk = (await quietApp.inject('/v1/waits')).json();
+    const inBulk = bulk.crossings.find((c: { crossingId: string }) => c.crossingId === 'nur-zholy').queues.find((q: { direction: string; vehicleClass: string }) => q.direction === 'KZ-CN' && q.vehicleClass === 'bus');
+    expect(inBulk.stale).toBe(true);
+    await quietApp.close();
+  });
+
   it('404 for an unknown crossing, 400 listing valid values for a wrong direction or class, 400 for unknown params', async () => {
     const nf = await app.inject('/v1/crossings/atlantis/waits');
     expect(nf.statusCode).toBe(404);
