@@ -155,7 +155,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // route's single onRequest hook (installRequestHooks), which also does access control (auth, roles, rate limit).
   const cors = createCorsPolicy(config.CORS_ORIGINS);
   const setHeaders = createHeaderSetter(createSecurityHeaders(), cors);
-  installErrorHandling(app, setHeaders);
+  const allowedOn = installErrorHandling(app, setHeaders);
   installZodValidation(app);
 
   app.decorateRequest('principal', undefined);
@@ -190,7 +190,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   await registerDocs(app);
   const opts = { ctx };
-  await app.register(corsPreflightRoutes, { policy: cors });
+  await app.register(corsPreflightRoutes, { policy: cors, allowedOn });
   await app.register(healthRoutes, opts);
   await app.register(eventsRoutes, opts);
   await app.register(crossingRoutes, opts);

@@ -10,7 +10,7 @@
  * for an origin that is not allowed.
  */
 import type { FastifyInstance } from 'fastify';
-import { HttpError } from './errors.ts';
+import { HttpError, notFound, type AllowedMethods } from './errors.ts';
 
 const CORS_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
 const CORS_ALLOWED_HEADERS = 'Authorization, Content-Type, If-None-Match, Last-Event-ID';
@@ -52,13 +52,18 @@ export function createCorsPolicy(originsCsv: string): CorsPolicy {
   };
 }
 
-/** OPTIONS on any path: CORS preflight. Hidden from the OpenAPI document. */
-export async function corsPreflightRoutes(app: FastifyInstance, { policy }: { policy: CorsPolicy }): Promise<void> {
+/**
+ * OPTIONS on any path: CORS preflight, or (without Access-Control-Request-Method) the methods that path answers, 404
+ * for a path the API does not have. Hidden from the OpenAPI document.
+ */
+export async function corsPreflightRoutes(app: FastifyInstance, { policy, allowedOn }: { policy: CorsPolicy; allowedOn: AllowedMethods }): Promise<void> {
   app.options('/*', { schema: { hide: true } as never, config: { access: { kind: 'ops' } } }, async (request, reply) => {
     const origin = request.headers.origin;
     if (request.headers['access-control-request-method'] === undefined) {
-      // a plain OPTIONS (not a preflight): say what the API allows
-      return reply.code(204).header('allow', CORS_METHODS).send();
+      const path = request.url.split('?')[0] ?? '/';
+      const allowed = allowedOn(path);
+      if (allowed.length === 0) throw notFound(`no route OPTIONS ${path}`);
+      return reply.code(204).header('allow', [...allowed, 'OPTIONS'].join(', ')).send();
     }
     const headers = policy.preflight(origin);
     if (!headers) throw new HttpError('forbidden', `origin ${origin ?? '(none)'} is not allowed (CORS_ORIGINS)`);

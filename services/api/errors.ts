@@ -104,11 +104,15 @@ interface KnownRoute {
   re: RegExp;
 }
 
+/** The methods the API answers on a concrete path (HEAD with every GET; OPTIONS not included); [] = no such path. */
+export type AllowedMethods = (path: string) => string[];
+
 /**
  * Registers the error handler, the 404 handler and 405 detection. Call before routes are registered. `setHeaders`
- * gives a request that matched no route the same security/CORS headers as the routes' own hook does.
+ * gives a request that matched no route the same security/CORS headers as the routes' own hook does. Returns the
+ * lookup of the methods each path answers (for the 405's Allow, and a plain OPTIONS).
  */
-export function installErrorHandling(app: FastifyInstance, setHeaders: HeaderSetter): void {
+export function installErrorHandling(app: FastifyInstance, setHeaders: HeaderSetter): AllowedMethods {
   const known: KnownRoute[] = [];
   app.addHook('onRoute', (route) => {
     const methods = Array.isArray(route.method) ? route.method : [route.method];
@@ -118,6 +122,12 @@ export function installErrorHandling(app: FastifyInstance, setHeaders: HeaderSet
       .join('/');
     for (const m of methods) known.push({ method: m.toUpperCase(), re: new RegExp(`^${pattern}/?$`) });
   });
+
+  const allowedOn: AllowedMethods = (path) => {
+    const routed = [...new Set(known.filter((r) => r.re.test(path)).map((r) => r.method))].filter((m) => m !== 'HEAD' && m !== 'OPTIONS');
+    // every GET answers HEAD too (fastify's exposeHeadRoutes)
+    return routed.includes('GET') ? [...routed, 'HEAD'] : routed;
+  };
 
   app.setErrorHandler((err: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     if (err instanceof HttpError) return sendError(reply, err);
@@ -130,14 +140,13 @@ export function installErrorHandling(app: FastifyInstance, setHeaders: HeaderSet
   app.setNotFoundHandler((request: FastifyRequest, reply: FastifyReply) => {
     const path = request.url.split('?')[0] ?? '/';
     setHeaders(request, reply, path.startsWith('/v1/'));
-    const routed = [...new Set(known.filter((r) => r.re.test(path)).map((r) => r.method))].filter((m) => m !== 'HEAD' && m !== 'OPTIONS');
-    // every GET answers HEAD too (fastify's exposeHeadRoutes)
-    const allowed = routed.includes('GET') ? [...routed, 'HEAD'] : routed;
-    if (routed.length > 0 && !allowed.includes(request.method)) {
+    const allowed = allowedOn(path);
+    if (allowed.length > 0 && !allowed.includes(request.method)) {
       return sendError(reply, new HttpError('method_not_allowed', `${request.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`, undefined, { Allow: allowed.join(', ') }));
     }
     return sendError(reply, notFound(`no route ${request.method} ${path}`));
   });
+  return allowedOn;
 }
 
 /** What Node's HTTP parser refused, as the API's error (the parser's reason is a fixed text, never the client's bytes). */

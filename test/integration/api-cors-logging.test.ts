@@ -64,11 +64,16 @@ describe('CORS', () => {
     expect(badPre.json()).toMatchObject({ error: 'forbidden', message: expect.stringContaining('https://evil.example') });
   });
 
-  it('a plain OPTIONS (no preflight) says what is allowed; unsupported methods stay 405', async () => {
+  it("a plain OPTIONS (no preflight) says what that path allows, 404 on a path the API does not have; unsupported methods stay 405", async () => {
     const app = await h.build();
     const opt = await app.inject({ method: 'OPTIONS', url: '/v1/waits' });
     expect(opt.statusCode).toBe(204);
-    expect(String(opt.headers.allow)).toMatch(/GET/);
+    expect(opt.headers.allow).toBe('GET, HEAD, OPTIONS');
+    expect((await app.inject({ method: 'OPTIONS', url: '/v1/events' })).headers.allow).toBe('POST, OPTIONS');
+    expect((await app.inject({ method: 'OPTIONS', url: '/v1/subscriptions/abc?x=1' })).headers.allow).toBe('GET, DELETE, HEAD, OPTIONS');
+    const nowhere = await app.inject({ method: 'OPTIONS', url: '/v1/nowhere' });
+    expect(nowhere.statusCode).toBe(404);
+    expect(nowhere.json()).toMatchObject({ error: 'not_found', message: 'no route OPTIONS /v1/nowhere' });
     const put = await app.inject({ method: 'PUT', url: '/v1/waits' });
     expect(put.statusCode).toBe(405);
   });
