@@ -48,6 +48,10 @@ Options:
                        instant with offset or Z, "now" (rounded down to the minute) or "now-<n>(s|m|h|d)", e.g.
                        now-1d. Shifted events get the eventId <eventId>@<shift in ms>: the same shift re-run adds
                        nothing, and other shifts never collide with it. The summary prints the instant to resume with.
+  --from <instant>     publish only the events recorded at or after this ISO-8601 instant (with offset or Z; the
+                       file's own times, before any --shift-to, which still counts from the file's first event so the
+                       eventIds stay the same). An interrupted replay prints the --from to resume with; events at
+                       that instant that were published already are recognised by their eventId and not stored twice.
   --dry-run            validate and report only; publish nothing (no NATS or PSEUDONYM_KEY needed)
   --strict             refuse (exit 1) before publishing anything if any line is bad, or if the estimator would drop
                        events for their time (see below)
@@ -145,6 +149,7 @@ async function main(): Promise<number> {
       options: {
         speed: { type: 'string' },
         'shift-to': { type: 'string' },
+        from: { type: 'string' },
         'dry-run': { type: 'boolean' },
         strict: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
@@ -185,6 +190,12 @@ async function main(): Promise<number> {
     }
   }
 
+  let fromMs: number | undefined;
+  if (args.from !== undefined) {
+    fromMs = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(args.from) ? Date.parse(args.from) : NaN;
+    if (!Number.isFinite(fromMs)) fail(`--from must be an ISO-8601 instant with an offset or Z, e.g. 2026-11-22T06:00:00Z (got ${JSON.stringify(args.from)})`);
+  }
+
   const config = loadConfigOrExit();
   const logger = createStderrLogger('replay', config.LOG_LEVEL);
   const catalogue = loadCatalogue();
@@ -208,12 +219,23 @@ async function main(): Promise<number> {
     return EXIT.FAILED;
   }
 
-  const sorted = sortByEventTime(read.events).map((x) => x.event);
-  const firstMs = Date.parse(sorted[0]!.occurredAt);
+  const all = sortByEventTime(read.events).map((x) => x.event);
+  // the shift counts from the file's first event even with --from: a resumed run gives the same eventIds
+  const firstMs = Date.parse(all[0]!.occurredAt);
+  const sorted = fromMs === undefined ? all : all.filter((e) => Date.parse(e.occurredAt) >= fromMs);
+  const fromLine = fromMs === undefined ? '' : `--from ${iso(fromMs)}: ${sorted.length} of ${all.length} events are at or after it`;
+  if (sorted.length === 0) {
+    process.stdout.write(`${[summaryLine, fromLine].join('\n')}\n`);
+    process.stderr.write(`no event at or after --from ${iso(fromMs!)} (the file's last event is at ${all[all.length - 1]!.occurredAt}): nothing to publish\n`);
+    return EXIT.NO_VALID_EVENTS;
+  }
   let events: KezekEvent[] = sorted;
   let shiftLine = '';
+  /** The resolved --shift-to ("now-1d" means another instant on the next run): what a resumed run must pass. */
+  let shiftTarget: string | undefined;
   if (shiftTo !== undefined) {
     const targetMs = parseShiftTo(shiftTo, Date.now());
+    shiftTarget = iso(targetMs);
     const shiftMs = targetMs - firstMs;
     events = shiftEvents(sorted, shiftMs);
     shiftLine =
@@ -230,7 +252,7 @@ async function main(): Promise<number> {
     return EXIT.FAILED;
   }
 
-  const header = [summaryLine, shiftLine, timeLine].filter(Boolean).join('\n');
+  const header = [summaryLine, fromLine, shiftLine, timeLine].filter(Boolean).join('\n');
   if (args['dry-run']) {
     const span = `${events[0]!.occurredAt} .. ${events[events.length - 1]!.occurredAt}`;
     const badNote = read.bad.length ? `dry run: ${read.bad.length} bad lines (listed on stderr) would be skipped; --strict would refuse the file\n` : '';
@@ -292,7 +314,14 @@ async function main(): Promise<number> {
     process.stdout.write(
       `${header}\npublished ${summary.done}/${events.length}: ${summary.stored} stored, ${summary.duplicates} already in the stream, ${summary.buffered} went through the resend buffer${exitCode ? ' (not all acknowledged yet)' : ''}${summary.stoppedEarly ? ' (interrupted)' : ''}\n`,
     );
-    if (summary.stoppedEarly) exitCode = EXIT.FAILED;
+    if (summary.stoppedEarly) {
+      exitCode = EXIT.FAILED;
+      const next = sorted[summary.done];
+      if (next) {
+        const again = [file, `--from ${next.occurredAt}`, shiftTarget !== undefined ? `--shift-to ${shiftTarget}` : '', speedArg !== 'max' ? `--speed ${speedArg}` : ''].filter(Boolean).join(' ');
+        process.stdout.write(`interrupted: to resume, run again with --from ${next.occurredAt} (npm run replay -- ${again})\n`);
+      }
+    }
   } finally {
     bar?.stop();
     await publisher.close();

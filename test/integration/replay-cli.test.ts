@@ -110,6 +110,30 @@ describe('replay CLI', () => {
     expect(future.stderr).toMatch(/events will be more than 5 minutes in the future when published .*invalid_event/);
   });
 
+  it('an interrupted paced replay says how to resume; --from publishes only the rest; what was stored already is not stored twice', { timeout: 90_000 }, async () => {
+    const t0 = Date.now() - 10 * 60_000;
+    const path = writeLines('paced.ndjson', [0, 1, 2].map((i) => JSON.stringify(lanes(`paced-${i}`, t0 + i * 60_000))));
+    const env = { NATS_URL: natsUrl(), KEZEK_PREFIX: uniquePrefix(), PSEUDONYM_KEY: KEY, LOG_LEVEL: 'info', DATA_DIR: tempDir('kezek-replay-cli-data') };
+    const run = (args: string[], opts = {}) => runCli('services/replay/main.ts', args, env, { killAfterMs: 30_000, ...opts });
+    // in real time the second event is a minute away: interrupted after the first
+    const first = await run([path, '--speed', '1'], { signalAfter: { text: /replay progress/, signal: 'SIGINT' } });
+    expect(first.code, first.out).toBe(1);
+    const second = new Date(t0 + 60_000).toISOString();
+    expect(first.stdout).toContain('published 1/3: 1 stored');
+    expect(first.stdout).toContain(`interrupted: to resume, run again with --from ${second} (npm run replay -- ${path} --from ${second} --speed 1)`);
+    const rest = await run([path, '--from', second]);
+    expect(rest.code, rest.out).toBe(0);
+    expect(rest.stdout).toContain(`--from ${second}: 2 of 3 events are at or after it`);
+    expect(rest.stdout).toContain('published 2/2: 2 stored, 0 already in the stream');
+    const again = await run([path, '--from', new Date(t0).toISOString()]);
+    expect(again.stdout).toContain('published 3/3: 0 stored, 3 already in the stream');
+    // a --from that is not an instant is a usage error; one after the last event publishes nothing
+    expect((await run([path, '--from', 'yesterday', '--dry-run'])).code).toBe(2);
+    const late = await run([path, '--from', new Date(t0 + HOUR).toISOString()]);
+    expect(late.code).toBe(4);
+    expect(late.stderr).toMatch(/no event at or after --from/);
+  });
+
   it('non-TTY progress goes to stderr as JSON; stdout holds only the summary', async () => {
     const path = writeLines('p.ndjson', [0, 1, 2].map((i) => JSON.stringify(lanes(`p-${i}`, Date.now() - HOUR + i))));
     const r = await replay([path], { LOG_LEVEL: 'info' });
