@@ -49,9 +49,20 @@ export function silentSourceAt(lastEventMs: number, ctx: SilenceContext): number
   const serviceFrom = ctx.status === 'closed' ? closedUntil : lastEventMs;
   const serving = serviceFrom !== null && ctx.lanesOpen > 0 && ctx.queueLength > 0;
   const servicePerMs = serving ? ctx.lanesOpen / (ctx.profile.serviceTimeMeanSeconds * 1000) : 0;
-  /** Expected arrivals per ms at local time of `t` (the profile's hour and weekday; the offset follows DST). */
+  // the zone's offset, read again only when the step enters another UTC hour (it follows DST)
+  let offsetHour = NaN;
+  let offset = 0;
+  const offsetAt = (t: number): number => {
+    const h = Math.floor(t / HOUR_MS);
+    if (h !== offsetHour) {
+      offsetHour = h;
+      offset = zoneOffsetMs(ctx.localZone, t);
+    }
+    return offset;
+  };
+  /** Expected arrivals per ms at local time of `t` (the profile's hour and weekday). */
   const arrivalsPerMs = (t: number): number => {
-    const local = t + zoneOffsetMs(ctx.localZone, t);
+    const local = t + offsetAt(t);
     const hour = Math.floor(local / HOUR_MS) % 24;
     const weekday = (Math.floor(local / DAY_MS) + 3) % 7; // 1970-01-01 was a Thursday; index 0 = Monday
     return ((ctx.profile.hourlyArrivals[hour] ?? 0) * (ctx.profile.weekdayFactors[weekday] ?? 1)) / HOUR_MS;
@@ -61,7 +72,7 @@ export function silentSourceAt(lastEventMs: number, ctx: SilenceContext): number
   let arrivals = 0;
   for (let t = lastEventMs; t < latest; ) {
     // steps end on local 5-minute marks (so never span a local hour) and at the reopening (the service rate starts)
-    let next = Math.min(latest, t + STEP_MS - ((t + zoneOffsetMs(ctx.localZone, t)) % STEP_MS));
+    let next = Math.min(latest, t + STEP_MS - ((t + offsetAt(t)) % STEP_MS));
     if (serving && serviceFrom! > t && serviceFrom! < next) next = serviceFrom!;
     const rate = arrivalsPerMs(t);
     const after = arrivals + rate * (next - t);
