@@ -13,7 +13,7 @@ import { SingleBar, Presets } from 'cli-progress';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { connectNats, natsSettings, ensureStreamsIfAllowed } from '../../shared/nats.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
-import { MAX_FUTURE_SKEW_MS, type KezekEvent } from '../../shared/events/index.ts';
+import { InstantSchema, MAX_FUTURE_SKEW_MS, type KezekEvent } from '../../shared/events/index.ts';
 import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
 import { EXIT_NATS_UNAVAILABLE, createStderrLogger, natsConnectProblem } from '../../shared/cli.ts';
@@ -104,6 +104,9 @@ function reportBadLines(file: string, bad: BadLine[]): void {
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
+/** A path as one shell word (the resume command is meant to be pasted as it is). */
+const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
+
 /** +256d 07:25:00 */
 function formatShift(ms: number): string {
   const sign = ms < 0 ? '-' : '+';
@@ -192,8 +195,10 @@ async function main(): Promise<number> {
 
   let fromMs: number | undefined;
   if (args.from !== undefined) {
-    fromMs = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(args.from) ? Date.parse(args.from) : NaN;
-    if (!Number.isFinite(fromMs)) fail(`--from must be an ISO-8601 instant with an offset or Z, e.g. 2026-11-22T06:00:00Z (got ${JSON.stringify(args.from)})`);
+    // the event contract's own instant rule (offset required, real calendar dates), so any recorded occurredAt works
+    const instant = InstantSchema.safeParse(args.from);
+    fromMs = instant.success ? Date.parse(instant.data) : NaN;
+    if (!Number.isFinite(fromMs)) fail(`--from must be an ISO-8601 instant with an offset or Z, e.g. 2026-11-22T06:00:00Z (got ${JSON.stringify(args.from)}${instant.success ? '' : `: ${instant.error.issues[0]?.message ?? 'invalid'}`})`);
   }
 
   const config = loadConfigOrExit();
@@ -278,13 +283,21 @@ async function main(): Promise<number> {
   });
 
   let stop = false;
+  let stoppedAt = 0;
   const onSignal = () => {
-    if (stop) return;
+    if (stop) {
+      // tsx relays the terminal's Ctrl-C to this process a second time within milliseconds: ignore repeats that
+      // close, so the summary and the resume command are still printed; a later Ctrl-C quits at once
+      if (Date.now() - stoppedAt < 1000) return;
+      process.stderr.write('interrupted again: quitting now (events not yet acknowledged stay in the resend buffer)\n');
+      process.exit(130);
+    }
     stop = true;
+    stoppedAt = Date.now();
     logger.warn('interrupted: finishing the current batch');
   };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
 
   const tty = Boolean(process.stderr.isTTY);
   const bar = tty
@@ -303,7 +316,7 @@ async function main(): Promise<number> {
 
   let exitCode: number = EXIT.OK;
   try {
-    const summary = await replayEvents({ publisher, events, speed, onProgress, shouldStop: () => stop });
+    const summary = await replayEvents({ publisher, events, speed, onProgress, shouldStop: () => stop, holdUntilEventTime: speed === 'max' ? undefined : Date.now });
     bar?.stop();
     try {
       await publisher.flush(60_000);
@@ -318,8 +331,9 @@ async function main(): Promise<number> {
       exitCode = EXIT.FAILED;
       const next = sorted[summary.done];
       if (next) {
-        const again = [file, `--from ${next.occurredAt}`, shiftTarget !== undefined ? `--shift-to ${shiftTarget}` : '', speedArg !== 'max' ? `--speed ${speedArg}` : ''].filter(Boolean).join(' ');
-        process.stdout.write(`interrupted: to resume, run again with --from ${next.occurredAt} (npm run replay -- ${again})\n`);
+        const from = iso(Date.parse(next.occurredAt));
+        const again = [shellQuote(file), `--from ${from}`, shiftTarget !== undefined ? `--shift-to ${shiftTarget}` : '', speedArg !== 'max' ? `--speed ${speedArg}` : ''].filter(Boolean).join(' ');
+        process.stdout.write(`interrupted: to resume, run again with --from ${from} (npm run replay -- ${again})\n`);
       }
     }
   } finally {

@@ -224,6 +224,13 @@ export interface ReplayOptions {
   shouldStop?: () => boolean;
   /** Events per publishMany call (default 500). */
   batchSize?: number;
+  /**
+   * Paced replays: never publish an event before this clock reaches its event time. The estimator refuses events
+   * more than 5 minutes ahead (dead-lettered, and their eventIds then count as already stored); a resumed
+   * real-time replay (--from, --shift-to now, --speed 1) paces from its first resumed event and would run ahead of
+   * the clock without this.
+   */
+  holdUntilEventTime?: () => number;
 }
 
 export interface ReplaySummary extends ReplayProgress {
@@ -255,9 +262,11 @@ export async function replayEvents(o: ReplayOptions): Promise<ReplaySummary> {
       end = Math.min(total, i + batchSize);
     } else {
       // Everything due by now (recorded offset / speed), at least the next event once its time has come.
-      const dueUntil = t0 + (now() - wall0) * o.speed;
+      const byPace = t0 + (now() - wall0) * o.speed;
+      const dueUntil = o.holdUntilEventTime ? Math.min(byPace, o.holdUntilEventTime()) : byPace;
       if (times[i]! > dueUntil) {
-        await sleep(Math.max(1, Math.min(1000, (times[i]! - dueUntil) / o.speed)));
+        const wait = times[i]! > byPace ? (times[i]! - byPace) / o.speed : times[i]! - dueUntil;
+        await sleep(Math.max(1, Math.min(1000, wait)));
         continue;
       }
       end = i + 1;

@@ -111,7 +111,7 @@ describe('replay CLI', () => {
   });
 
   it('an interrupted paced replay says how to resume; --from publishes only the rest; what was stored already is not stored twice', { timeout: 90_000 }, async () => {
-    const t0 = Date.now() - 10 * 60_000;
+    const t0 = Math.floor((Date.now() - 10 * 60_000) / 1000) * 1000; // whole seconds: --from is also given in the compact form below
     const path = writeLines('paced.ndjson', [0, 1, 2].map((i) => JSON.stringify(lanes(`paced-${i}`, t0 + i * 60_000))));
     const env = { NATS_URL: natsUrl(), KEZEK_PREFIX: uniquePrefix(), PSEUDONYM_KEY: KEY, LOG_LEVEL: 'info', DATA_DIR: tempDir('kezek-replay-cli-data') };
     const run = (args: string[], opts = {}) => runCli('services/replay/main.ts', args, env, { killAfterMs: 30_000, ...opts });
@@ -127,8 +127,12 @@ describe('replay CLI', () => {
     expect(rest.stdout).toContain('published 2/2: 2 stored, 0 already in the stream');
     const again = await run([path, '--from', new Date(t0).toISOString()]);
     expect(again.stdout).toContain('published 3/3: 0 stored, 3 already in the stream');
-    // a --from that is not an instant is a usage error; one after the last event publishes nothing
+    // a --from that is not an instant (or not a real date) is a usage error; one after the last event publishes nothing
     expect((await run([path, '--from', 'yesterday', '--dry-run'])).code).toBe(2);
+    expect((await run([path, '--from', '2026-02-30T00:00:00Z', '--dry-run'])).code).toBe(2);
+    // any offset form the event contract accepts
+    const compact = new Date(t0 + 60_000 + 5 * HOUR).toISOString().slice(0, 19) + '+0500';
+    expect((await run([path, '--from', compact, '--dry-run'])).stdout).toContain(`--from ${second}: 2 of 3 events are at or after it`);
     const late = await run([path, '--from', new Date(t0 + HOUR).toISOString()]);
     expect(late.code).toBe(4);
     expect(late.stderr).toMatch(/no event at or after --from/);

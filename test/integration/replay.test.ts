@@ -109,6 +109,24 @@ describe('replay of recorded NDJSON events', () => {
     expect(published[1]!.at).toBeLessThan(12);
     expect(published[2]!.at).toBeGreaterThanOrEqual(610);
     expect(published[2]!.at).toBeLessThan(612);
+
+    // holding events until their time (a resumed real-time replay): the same events, the clock at T0 - 1 s and the
+    // pacing 100x: nothing is published before the clock reaches its event time
+    let wall = T0 - 1000;
+    const held: { at: number; ids: string[] }[] = [];
+    const heldPublisher = {
+      publishMany: async (evs: readonly KezekEvent[]) => {
+        held.push({ at: wall, ids: evs.map((e) => e.eventId) });
+        return evs.map(() => 'stored' as const);
+      },
+    };
+    await replayEvents({ publisher: heldPublisher, events, speed: 100, now: () => wall, sleep: async (ms) => void (wall += ms), holdUntilEventTime: () => wall });
+    expect(held.map((p) => p.ids).flat()).toEqual(['pace-0', 'pace-1', 'pace-2', 'pace-3']);
+    events.forEach((e) => {
+      const at = held.find((p) => p.ids.includes(e.eventId))!.at;
+      expect(at).toBeGreaterThanOrEqual(Date.parse(e.occurredAt));
+      expect(at).toBeLessThan(Date.parse(e.occurredAt) + 1500);
+    });
   });
 
   it('the CLI validates, reports line numbers, publishes, and --strict aborts on bad lines', () => {
