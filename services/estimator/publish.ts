@@ -30,10 +30,27 @@ export interface PublisherDeps {
 
 export type RefreshResult = 'published' | 'unchanged' | 'no-events' | 'not-catalogued';
 
-/** True when drivers would see a different picture: status, lanes, queue length, method, or wait moved > max(60 s, 5 %). */
+/**
+ * A published `staleAt` is kept at least this share of a fresh estimate's silence allowance (staleAt - asOf) ahead
+ * of the queue's newest event: readers call a queue stale at the published staleAt, so without this a source sending
+ * unchanged figures every few minutes was shown stale between two of them (the estimate was not republished). The
+ * cost: at most one republish per (1 - share) of the allowance of event time (3 min at the 15-minute default) for
+ * this reason; the guarantee: a queue is shown stale only after at least this share of its allowance of silence.
+ */
+export const STALE_AT_KEPT_AHEAD_SHARE = 0.8;
+
+/**
+ * True when drivers would see a different picture: status, lanes, queue length, method, or wait moved > max(60 s,
+ * 5 %); or when the published staleAt is running out while events keep coming (STALE_AT_KEPT_AHEAD_SHARE).
+ */
 export function materiallyChanged(prev: QueueEstimate | null, next: QueueEstimate, republishEveryMs: number): boolean {
   if (!prev) return true;
-  if (Date.parse(next.asOf) - Date.parse(prev.asOf) >= republishEveryMs) return true;
+  const asOf = Date.parse(next.asOf);
+  if (asOf - Date.parse(prev.asOf) >= republishEveryMs) return true;
+  if (next.staleAt) {
+    if (!prev.staleAt) return true;
+    if (Date.parse(prev.staleAt) - asOf < STALE_AT_KEPT_AHEAD_SHARE * (Date.parse(next.staleAt) - asOf)) return true;
+  }
   if (prev.status !== next.status || prev.statusUntil !== next.statusUntil || prev.statusReason !== next.statusReason) return true;
   if (prev.lanesOpen !== next.lanesOpen || prev.queueLength !== next.queueLength || prev.method !== next.method) return true;
   if ((prev.waitSeconds === null) !== (next.waitSeconds === null)) return true;

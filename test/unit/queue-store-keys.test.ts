@@ -64,4 +64,15 @@ describe('material change of an estimate', () => {
     expect(materiallyChanged(base, { ...base, asOf: '2026-11-22T08:09:59.000Z' }, TEN_MIN)).toBe(false);
     expect(materiallyChanged(base, { ...base, asOf: '2026-11-22T08:10:00.000Z' }, TEN_MIN)).toBe(true);
   });
+  it('an unchanged estimate is republished before its published staleAt runs out while events keep coming', () => {
+    // published at 08:00 with a 15-minute allowance (staleAt 08:15); newer events with the same figures
+    const published = { ...base, staleAt: '2026-11-22T08:15:00.000Z' };
+    const at = (hhmmss: string) => ({ ...base, asOf: `2026-11-22T${hhmmss}.000Z`, lastEventAt: `2026-11-22T${hhmmss}.000Z`, staleAt: new Date(Date.parse(`2026-11-22T${hhmmss}.000Z`) + 15 * 60_000).toISOString() });
+    // 08:02: 13 of 15 minutes left (>= 80 %): not worth a new body for pollers
+    expect(materiallyChanged(published, at('08:02:00'), TEN_MIN)).toBe(false);
+    // 08:03:01: under 80 % left: republished, so readers do not call the queue stale at 08:15 while it is active
+    expect(materiallyChanged(published, at('08:03:01'), TEN_MIN)).toBe(true);
+    // an estimate stored before staleAt existed is replaced by one that has it
+    expect(materiallyChanged(base, at('08:00:30'), TEN_MIN)).toBe(true);
+  });
 });
