@@ -181,7 +181,7 @@ export function createClientErrorHandler(log: FastifyBaseLogger, maxHeaderSize: 
       const body = JSON.stringify(answer.toBody());
       socket.write(
         `HTTP/1.1 ${answer.statusCode} ${STATUS_CODES[answer.statusCode] ?? ''}\r\nContent-Type: application/json; charset=utf-8\r\n` +
-          `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n${body}`,
+          `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nVary: Origin\r\nConnection: close\r\n\r\n${body}`,
       );
     }
     socket.destroy(err);

@@ -138,7 +138,7 @@ describe("client errors Node's HTTP parser raises before there is a request (rea
     ]) {
       const res = await rawHttp(port, request);
       expect(res.status).toBe(431);
-      expect(res.headers).toMatchObject({ 'content-type': 'application/json; charset=utf-8', connection: 'close', 'content-length': String(Buffer.byteLength(res.body)) });
+      expect(res.headers).toMatchObject({ 'content-type': 'application/json; charset=utf-8', connection: 'close', vary: 'Origin', 'content-length': String(Buffer.byteLength(res.body)) });
       expect(JSON.parse(res.body)).toEqual({
         error: 'headers_too_large',
         message: `request line and headers exceed the server's limit of ${maxHeaderSize} bytes (shorten the URL or the headers)`,
