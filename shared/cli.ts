@@ -66,3 +66,26 @@ export function createStderrLogger(service: string, level: string): Logger {
   }
   return pino(options, pino.destination({ dest: 2, sync: true }));
 }
+
+/**
+ * Calls `onFirst` on the first SIGINT/SIGTERM, for a graceful stop. The listeners stay installed: `tsx` (how every
+ * Kezek CLI runs) relays a terminal's Ctrl-C to the process a second time within milliseconds, and with a
+ * `process.once` listener that relayed signal found none and killed the process mid-shutdown (replay lost its summary
+ * and resume line 2 times in 8). A repeat within `graceMs` is taken as that echo and ignored; a later one is a user
+ * insisting: `onAgain` runs (say what is lost) and the process exits 130.
+ */
+export function onInterrupt(onFirst: (signal: NodeJS.Signals) => void, onAgain?: () => void, graceMs = 1000): void {
+  let firstAt: number | undefined;
+  const handler = (signal: NodeJS.Signals) => {
+    if (firstAt === undefined) {
+      firstAt = Date.now();
+      onFirst(signal);
+      return;
+    }
+    if (Date.now() - firstAt < graceMs) return;
+    onAgain?.();
+    process.exit(130);
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+}

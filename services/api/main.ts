@@ -10,6 +10,7 @@ import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { connectNats, natsSettings, ensureStreams } from '../../shared/nats.ts';
 import { createApiReader } from './reader.ts';
 import { buildApp } from './app.ts';
+import { onInterrupt } from '../../shared/cli.ts';
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -52,8 +53,7 @@ async function main(): Promise<void> {
       clearTimeout(timer);
       logger.info('stopped');
     })());
-  process.once('SIGINT', () => void shutdown('SIGINT').then(() => process.exit(0)));
-  process.once('SIGTERM', () => void shutdown('SIGTERM').then(() => process.exit(0)));
+  onInterrupt((signal) => void shutdown(signal).then(() => process.exit(0)));
 
   await app.listen({ host: config.HOST, port: config.PORT });
   const addr = app.server.address();

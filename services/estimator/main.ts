@@ -8,7 +8,7 @@
  * Exit codes: see USAGE.
  */
 import { createRedisClient } from '../../shared/redis.ts';
-import { EXIT_NATS_UNAVAILABLE, natsConnectProblem, redisConnectProblem } from '../../shared/cli.ts';
+import { EXIT_NATS_UNAVAILABLE, natsConnectProblem, redisConnectProblem, onInterrupt } from '../../shared/cli.ts';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
@@ -120,8 +120,7 @@ const onSignal = (signal: string) => {
   if (command === 'rebuild') process.stderr.write('rebuild interrupted: the store is partly rebuilt; run the rebuild again (it is idempotent)\n');
   void shutdown(command === 'rebuild' ? 130 : 0, signal);
 };
-process.once('SIGINT', () => onSignal('SIGINT'));
-process.once('SIGTERM', () => onSignal('SIGTERM'));
+onInterrupt(onSignal);
 
 try {
   if (command === 'rebuild') {

@@ -16,7 +16,7 @@ import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { InstantSchema, MAX_FUTURE_SKEW_MS, type KezekEvent } from '../../shared/events/index.ts';
 import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
-import { EXIT_NATS_UNAVAILABLE, createStderrLogger, natsConnectProblem } from '../../shared/cli.ts';
+import { EXIT_NATS_UNAVAILABLE, createStderrLogger, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
 import {
   checkEventTimes,
   parseShiftTo,
@@ -283,21 +283,13 @@ async function main(): Promise<number> {
   });
 
   let stop = false;
-  let stoppedAt = 0;
-  const onSignal = () => {
-    if (stop) {
-      // tsx relays the terminal's Ctrl-C to this process a second time within milliseconds: ignore repeats that
-      // close, so the summary and the resume command are still printed; a later Ctrl-C quits at once
-      if (Date.now() - stoppedAt < 1000) return;
-      process.stderr.write('interrupted again: quitting now (events not yet acknowledged stay in the resend buffer)\n');
-      process.exit(130);
-    }
-    stop = true;
-    stoppedAt = Date.now();
-    logger.warn('interrupted: finishing the current batch');
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  onInterrupt(
+    () => {
+      stop = true;
+      logger.warn('interrupted: finishing the current batch');
+    },
+    () => process.stderr.write('interrupted again: quitting now (events not yet acknowledged stay in the resend buffer)\n'),
+  );
 
   const tty = Boolean(process.stderr.isTTY);
   const bar = tty

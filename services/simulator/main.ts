@@ -15,7 +15,7 @@ import { connectNats, natsSettings, ensureStreamsIfAllowed } from '../../shared/
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
 import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
-import { EXIT_NATS_UNAVAILABLE, natsConnectProblem } from '../../shared/cli.ts';
+import { EXIT_NATS_UNAVAILABLE, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
 import { createSimulator } from './simulator.ts';
 
 const DAY_MS = 86_400_000;
@@ -156,8 +156,7 @@ async function main(): Promise<void> {
       await nc.drain().catch((err: unknown) => logger.warn({ err }, 'NATS drain failed'));
       logger.flush();
     })());
-  process.once('SIGINT', () => void shutdown('SIGINT').then(() => process.exit(0)));
-  process.once('SIGTERM', () => void shutdown('SIGTERM').then(() => process.exit(0)));
+  onInterrupt((signal) => void shutdown(signal).then(() => process.exit(0)));
 
   simulator.start();
   await simulator.finished();
