@@ -62,6 +62,10 @@ export const ClassProfileSchema = z.object({
 });
 export type ClassProfile = z.infer<typeof ClassProfileSchema>;
 
+/** The profile's usual arrivals per hour at a local hour (0..23) and ISO weekday (1 = Monday .. 7 = Sunday). */
+export const profileArrivalsPerHour = (profile: ClassProfile, hour: number, isoWeekday: number): number =>
+  (profile.hourlyArrivals[hour] ?? 0) * (profile.weekdayFactors[isoWeekday - 1] ?? 1);
+
 export const CrossingSchema = z
   .object({
     id: SlugSchema,

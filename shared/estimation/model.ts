@@ -3,7 +3,7 @@
  * Pure and deterministic: the same window gives the same estimate, whatever the order of its records.
  * The science and the reasons behind each step are in ./README.md.
  */
-import type { ClassProfile } from '../catalogue/schema.ts';
+import { profileArrivalsPerHour, type ClassProfile } from '../catalogue/schema.ts';
 import type { EstimateMethod, QueueEstimate, QueueStatus } from '../estimates.ts';
 import { gammaP, gammaPWith, gammaQuantileWith, lnGamma } from './gamma.ts';
 import { compareRecords, type QueueRecord, type QueueWindow } from './window.ts';
@@ -738,7 +738,7 @@ function erlangC(s: number, a: number): number {
 /** Steady-state mean wait and queue for this hour of week from the seed profile (wide uncertainty). */
 export function priorWait(profile: ClassProfile, localZone: string, atMs: number): { waitSeconds: number; queueLength: number } {
   const { hour, weekday } = localHourAndWeekday(atMs, localZone);
-  const lambda = ((profile.hourlyArrivals[hour] ?? 0) * (profile.weekdayFactors[weekday] ?? 1)) / 3600;
+  const lambda = profileArrivalsPerHour(profile, hour, weekday + 1) / 3600;
   const s = Math.max(1, profile.lanesTypical);
   const mu = 1 / profile.serviceTimeMeanSeconds;
   const a = Math.min(lambda / mu, 0.95 * s);
@@ -775,7 +775,7 @@ export function computeEstimate(window: QueueWindow, ctx: ModelContext): QueueEs
   if (last === null) return { ...est, stale: true, staleAt: null };
   // the queue as it was at its last event (the estimator's asOf; an API asOf query may be later, when a closure has
   // ended or the queue has drained in the model: what was expected of the silence is judged from its start)
-  const atLast = window.asOfMs === last || last > window.asOfMs ? est : estimateWithoutStaleness({ ...window, asOfMs: last }, ctx);
+  const atLast = last >= window.asOfMs ? est : estimateWithoutStaleness({ ...window, asOfMs: last }, ctx);
   const statusUntilMs = atLast.statusUntil === null ? null : Date.parse(atLast.statusUntil);
   const staleAtMs = silentSourceAt(last, { ...ctx, status: atLast.status, statusUntilMs, lanesOpen: atLast.lanesOpen, queueLength: atLast.queueLength });
   return { ...est, stale: window.asOfMs > staleAtMs, staleAt: iso(staleAtMs) };

@@ -13,15 +13,14 @@
  * A closure with a known reopening restarts that clock at the reopening: no service starts are expected before it,
  * and both the threshold and the cap count from it (an overnight closure is not a silent source).
  */
-import type { ClassProfile } from '../catalogue/schema.ts';
-import { zoneOffsetMs } from '../sim/zone.ts';
+import { profileArrivalsPerHour, type ClassProfile } from '../catalogue/schema.ts';
+import { localPartsOf, zoneOffsetMs } from '../sim/zone.ts';
 
 /** ln(100): at least one event was 99 % likely in the silence. */
 export const SILENCE_EXPECTED_EVENTS = Math.log(100);
 export const MAX_SILENCE_MS = 12 * 3_600_000;
 const STEP_MS = 5 * 60_000;
 const HOUR_MS = 3_600_000;
-const DAY_MS = 24 * HOUR_MS;
 
 export interface SilenceContext {
   staleAfterMs: number;
@@ -62,10 +61,8 @@ export function silentSourceAt(lastEventMs: number, ctx: SilenceContext): number
   };
   /** Expected arrivals per ms at local time of `t` (the profile's hour and weekday). */
   const arrivalsPerMs = (t: number): number => {
-    const local = t + offsetAt(t);
-    const hour = Math.floor(local / HOUR_MS) % 24;
-    const weekday = (Math.floor(local / DAY_MS) + 3) % 7; // 1970-01-01 was a Thursday; index 0 = Monday
-    return ((ctx.profile.hourlyArrivals[hour] ?? 0) * (ctx.profile.weekdayFactors[weekday] ?? 1)) / HOUR_MS;
+    const p = localPartsOf(t + offsetAt(t));
+    return profileArrivalsPerHour(ctx.profile, p.hour, p.isoWeekday) / HOUR_MS;
   };
   const services = (t: number) => (serving ? Math.min(ctx.queueLength, servicePerMs * Math.max(0, t - serviceFrom!)) : 0);
   const expected = (arrivals: number, t: number) => arrivals + services(t);

@@ -15,7 +15,7 @@
  * the live state, dominates far ahead. Everything is in epoch ms / seconds; no wall clock is read here.
  */
 import { DateTime } from 'luxon';
-import type { ClassProfile, Crossing } from '../catalogue/schema.ts';
+import { profileArrivalsPerHour, type ClassProfile, type Crossing } from '../catalogue/schema.ts';
 
 export const STEP_MS = 60_000;
 /** How fast the live capacity relaxes to the seed's typical capacity (e-folding time). */
@@ -111,7 +111,7 @@ export function createFluidModel(ctx: FluidContext, state: FluidState): FluidMod
     const local = new Date(t + localOffset(t) * 60_000);
     const hour = local.getUTCHours();
     const isoWeekday = ((local.getUTCDay() + 6) % 7) + 1;
-    return ((profile.hourlyArrivals[hour] ?? 0) * (profile.weekdayFactors[isoWeekday - 1] ?? 1)) / 3600;
+    return profileArrivalsPerHour(profile, hour, isoWeekday) / 3600;
   };
   const capacity = (t: number): number => {
     if (isClosedByStatus(t) || !isOpenByHours(t)) return 0;

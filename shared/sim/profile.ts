@@ -4,7 +4,7 @@
  * lanesTypical, gamma service times, exponential patience, and night closures from the operating hours.
  * Used by the live simulator, the sample-day generator and available to benchmarks.
  */
-import type { Catalogue, VehicleClass } from '../catalogue/index.ts';
+import { profileArrivalsPerHour, type Catalogue, type VehicleClass } from '../catalogue/index.ts';
 import type { ScenarioSpec, Step } from './des.ts';
 import { createRng, deriveSeed, intBetween, mulberry32 } from './random.ts';
 import { hhmmToMinutes, localDayTimeToUtc, localParts } from './zone.ts';
@@ -84,7 +84,7 @@ export function buildQueueScenario(o: QueueScenarioOptions): ScenarioSpec {
   };
   const arrivalRatePerHour = (tMs: number) => {
     const p = localParts(zone, tMs);
-    return profile.hourlyArrivals[p.hour]! * profile.weekdayFactors[p.isoWeekday - 1]! * dayFactor(p.dayIndex);
+    return profileArrivalsPerHour(profile, p.hour, p.isoWeekday) * dayFactor(p.dayIndex);
   };
   const maxArrivalRatePerHour = Math.max(...profile.hourlyArrivals) * Math.max(...profile.weekdayFactors) * (1 + dayNoise);
 

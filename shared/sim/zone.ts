@@ -54,7 +54,11 @@ export interface LocalParts {
 }
 
 export function localParts(zone: string, tMs: number): LocalParts {
-  const local = tMs + zoneOffsetMs(zone, tMs);
+  return localPartsOf(tMs + zoneOffsetMs(zone, tMs));
+}
+
+/** LocalParts of a local wall-clock time given as ms since 1970-01-01T00:00 local (UTC ms + the zone's offset). */
+export function localPartsOf(local: number): LocalParts {
   const dayIndex = Math.floor(local / DAY_MS);
   const hour = Math.floor((local - dayIndex * DAY_MS) / HOUR_MS);
   const dow = new Date(dayIndex * DAY_MS).getUTCDay(); // 0 = Sunday
