@@ -26,7 +26,7 @@ import { createQueueStore, type QueueStore, type QueueStoreOptions } from '../..
 import { CONSUMER_DEFAULTS, deleteConsumer, durableName, ensureConsumer, type ConsumerOptions } from './consumer.ts';
 import { createLeaseStore } from '../../shared/leases/store.ts';
 import { createPartitionManager, DEFAULT_LEASE_MS, newInstanceId, type PartitionManager } from './partitions.ts';
-import { processMessage, settle, type MessageContext, type Outcome, type Settlement } from './messages.ts';
+import { decodeMessage, processMessage, settle, type Decoded, type MessageContext, type Outcome, type Settlement } from './messages.ts';
 import { CumulativeAcks } from './acks.ts';
 import { createPublisher } from './publish.ts';
 import { createRefresher } from './refresher.ts';
@@ -48,7 +48,7 @@ export interface EstimatorDeps {
   maxSilenceMs?: number;
   /** Messages per fetch. */
   batchSize?: number;
-  /** Messages of a batch processed at the same time (state is order-independent, so any interleaving is fine). Default 64: their Lua calls share pipelines. */
+  /** Events in progress at the same time (state is order-independent, so any interleaving is fine); a batch message counts as its events. Default 256: their Lua calls share pipelines. */
   concurrency?: number;
   /** How long a fetch waits for messages (>= 1000 ms); bounds shutdown and marker-check latency. */
   fetchExpiresMs?: number;
@@ -69,8 +69,8 @@ export interface EstimatorDeps {
   leaseMs?: number;
   /** Stream replicas (NATS_REPLICAS) when this instance creates or updates the streams. */
   replicas?: number;
-  /** Test seam: called after the store call, before settling (a test can hang here to simulate a crash). */
-  beforeSettle?: (m: JsMsg, outcome: Outcome) => Promise<void> | void;
+  /** Test seam: called after the store calls, before settling (a test can hang here to simulate a crash). */
+  beforeSettle?: (m: JsMsg, outcomes: readonly Outcome[]) => Promise<void> | void;
 }
 
 export interface EstimatorStats {
@@ -254,15 +254,29 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     } else dlqLog.suppressed.set(reason, (dlqLog.suppressed.get(reason) ?? 0) + 1);
   }
 
-  function count(outcome: Outcome, settlement: Settlement) {
-    if (settlement === 'acked') {
-      if (outcome.kind === 'applied') stats.applied += 1;
-      else stats.duplicates += 1;
-    } else if (settlement === 'dead-lettered') {
-      stats.deadLettered += 1;
-      if (outcome.kind === 'poison') logDeadLetter(outcome.reason, { crossingId: outcome.crossingId, issues: outcome.issues });
-      else log.error({ err: outcome.kind === 'transient' ? outcome.error : undefined }, 'event dead-lettered after the last delivery');
-    } else stats.retried += 1;
+  /** Per event, except a retried message: it counts once, and its events count when a redelivery settles them. */
+  function count(outcomes: readonly Outcome[], settlement: Settlement) {
+    if (settlement === 'retried') {
+      stats.retried += 1;
+      return;
+    }
+    for (const o of outcomes) {
+      switch (o.kind) {
+        case 'applied':
+          stats.applied += 1;
+          break;
+        case 'duplicate':
+          stats.duplicates += 1;
+          break;
+        case 'poison':
+          stats.deadLettered += 1;
+          logDeadLetter(o.reason, { crossingId: o.crossingId, issues: o.issues, ...(o.index === undefined ? {} : { index: o.index }) });
+          break;
+        case 'transient':
+          stats.deadLettered += 1;
+          log.error({ err: o.error }, 'event dead-lettered after the last delivery');
+      }
+    }
   }
 
   /**
@@ -290,7 +304,10 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     });
     current.set(durable, msgs);
     let messages = 0;
-    /** JetStream's num_pending at the latest message received (its info is parsed anyway: acks.ts reads its sequences). */
+    /**
+     * Events still in the stream, estimated at the latest message received: JetStream's num_pending (messages; its
+     * info is parsed anyway, acks.ts reads its sequences) times that message's events (batch messages, docs/events.md).
+     */
     let pendingAtLatest = 0;
     // A counting semaphore: Promise.race over the whole in-flight set per message cost O(concurrency) allocations each
     let active = 0;
@@ -301,8 +318,8 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       ackTimer = undefined;
       if (active === 0) ackState.take()?.ack();
     };
-    const release = () => {
-      active -= 1;
+    const release = (weight: number) => {
+      active -= weight;
       if (active === 0) ackTimer ??= setImmediate(ackNow);
       // how much is still to apply (refreshes wait while that is a lot, refresher.ts): the messages left in the
       // stream plus those in progress
@@ -313,16 +330,16 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     };
     const slotFreed = () => new Promise<void>((r) => (wake = r));
     let transient = false;
-    const handle = async (m: JsMsg) => {
-      const outcome = await processMessage(m, msgCtx);
-      if (deps.beforeSettle) await deps.beforeSettle(m, outcome);
-      const settlement = await settle(m, outcome, msgCtx);
+    const handle = async (m: JsMsg, decoded: Decoded) => {
+      const outcomes = await processMessage(m, decoded, msgCtx);
+      if (deps.beforeSettle) await deps.beforeSettle(m, outcomes);
+      const settlement = await settle(m, outcomes, msgCtx);
       ackState.settled(m, settlement !== 'retried');
-      count(outcome, settlement);
-      if (outcome.kind === 'transient') transient = true;
-      // duplicates too: a crash between the Lua call and the ack left the estimate unrefreshed
-      if (outcome.kind === 'applied' || outcome.kind === 'duplicate') {
-        if (refresh) {
+      count(outcomes, settlement);
+      for (const outcome of outcomes) {
+        if (outcome.kind === 'transient') transient = true;
+        // duplicates too: a crash between the Lua call and the ack left the estimate unrefreshed
+        else if (refresh && (outcome.kind === 'applied' || outcome.kind === 'duplicate')) {
           const urgent = URGENT_TYPES.has(outcome.event.type);
           for (const q of queuesTouchedBy(outcome.event, deps.catalogue)) refresher.enqueue(q, urgent);
         }
@@ -333,15 +350,19 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
         messages += 1;
         stats.received += 1;
         ackState.delivered(m);
-        pendingAtLatest = m.info.pending;
-        while (active >= concurrency) await slotFreed();
-        active += 1;
-        void handle(m)
+        // the semaphore counts events: a batch message takes as many slots as it holds events (at least all of them
+        // when nothing else is in flight)
+        const decoded = decodeMessage(m, deps.prefix);
+        const weight = 'items' in decoded ? decoded.items.length : 1;
+        pendingAtLatest = m.info.pending * weight;
+        while (active > 0 && active + weight > concurrency) await slotFreed();
+        active += weight;
+        void handle(m, decoded)
           .catch((err: unknown) => {
             ackState.settled(m, false); // unsettled: redelivered after ack_wait, and no cumulative ack passes it meanwhile
             log.error({ err }, 'message handling failed');
           })
-          .finally(release);
+          .finally(() => release(weight));
       }
     } finally {
       while (active > 0) await slotFreed();

@@ -1,6 +1,9 @@
 /**
- * One event message, from bytes to a settled JetStream message: decode -> validate against the catalogue ->
- * pseudonymise -> one atomic store call -> `settle`, the estimator's ONE ack policy:
+ * One event message, from bytes to a settled JetStream message: decode -> validate each event against the
+ * catalogue -> pseudonymise -> atomic store calls -> `settle`, the estimator's ONE ack policy.
+ * A message holds one event (a JSON object) or a batch of events (a JSON array of 1..MAX_EVENTS_PER_MESSAGE events
+ * of the crossing its subject names; the ingest gateway publishes a POSTed batch that way, docs/events.md). Each
+ * event of a batch has its own outcome; the message is settled by all of them:
  *   applied / duplicate          -> 'acked': passed by the consumer's next cumulative ack (acks.ts), which is only
  *                                   sent after the Lua call returned
  *   poison (bad JSON, invalid, unknown crossing, too late, eventId conflict) -> dead-letter with reason, then
@@ -25,10 +28,17 @@ export type DeadLetterReason =
   | 'invalid_record'
   | 'max_deliver_exceeded';
 
+/** What happened to one event; `index` is its position in a batch message (absent for a one-event message). */
 export type Outcome =
-  | { kind: 'applied' | 'duplicate'; event: KezekEvent }
-  | { kind: 'poison'; reason: DeadLetterReason; issues: EventIssue[]; crossingId: string | undefined; payload: unknown }
-  | { kind: 'transient'; error: Error; crossingId: string | undefined; payload: unknown };
+  | { kind: 'applied' | 'duplicate'; event: KezekEvent; index?: number }
+  | { kind: 'poison'; reason: DeadLetterReason; issues: EventIssue[]; crossingId: string | undefined; payload: unknown; index?: number }
+  | { kind: 'transient'; error: Error; crossingId: string | undefined; payload: unknown; index?: number };
+
+/** The most events one message may carry (the ingest gateway's chunks are far smaller, routes/events.ts). */
+export const MAX_EVENTS_PER_MESSAGE = 1000;
+
+/** A message's JSON: its events (one for an object), or why the message as a whole is poison. */
+export type Decoded = { items: unknown[]; batch: boolean } | { poison: Extract<Outcome, { kind: 'poison' }> };
 
 export type Settlement = 'acked' | 'dead-lettered' | 'retried';
 
@@ -41,6 +51,8 @@ export interface DeadLetter {
   deliveryCount: number;
   /** The event with its vehicleRef pseudonymised, or the raw text (refs masked) when it was not JSON. */
   payload: unknown;
+  /** The event's position in a batch message (absent when the message held one event). */
+  index?: number;
   deadLetteredAt: string;
 }
 
@@ -80,41 +92,80 @@ function maskPayload(value: unknown, key: string): unknown {
 const crossingOf = (v: unknown): string | undefined =>
   v && typeof v === 'object' && typeof (v as { crossingId?: unknown }).crossingId === 'string' ? (v as { crossingId: string }).crossingId : undefined;
 
-/** Decides what happened to one message; never throws. */
-export async function processMessage(m: JsMsg, ctx: MessageContext): Promise<Outcome> {
+/** Parses a message: a JSON object is one event, a JSON array a batch. Synchronous, never throws. */
+export function decodeMessage(m: JsMsg, prefix: string): Decoded {
   const text = decoder.decode(m.data);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (err) {
-    return { kind: 'poison', reason: 'invalid_json', issues: [{ path: '', message: `not JSON: ${(err as Error).message}` }], crossingId: undefined, payload: text };
+    return { poison: { kind: 'poison', reason: 'invalid_json', issues: [{ path: '', message: `not JSON: ${(err as Error).message}` }], crossingId: undefined, payload: text } };
   }
+  if (!Array.isArray(raw)) return { items: [raw], batch: false };
+  const crossingId = subjectCrossing(m.subject, prefix);
+  if (raw.length === 0 || raw.length > MAX_EVENTS_PER_MESSAGE) {
+    const message = `a batch message holds 1 to ${MAX_EVENTS_PER_MESSAGE} events (got ${raw.length})`;
+    return { poison: { kind: 'poison', reason: 'invalid_event', issues: [{ path: '', message }], crossingId, payload: raw } };
+  }
+  // an array of anything but event objects is garbage as a whole: one dead letter, not one per element
+  const odd = raw.findIndex((item) => item === null || typeof item !== 'object' || Array.isArray(item));
+  if (odd >= 0) {
+    const message = `a batch message is an array of event objects (element ${odd} is ${raw[odd] === null ? 'null' : Array.isArray(raw[odd]) ? 'an array' : `a ${typeof raw[odd]}`})`;
+    return { poison: { kind: 'poison', reason: 'invalid_event', issues: [{ path: String(odd), message }], crossingId, payload: raw } };
+  }
+  return { items: raw, batch: true };
+}
+
+/** The crossing token of `<prefix>.v1.events.<crossing>.<direction>`. */
+function subjectCrossing(subject: string, prefix: string): string | undefined {
+  const head = `${prefix}.v1.events.`;
+  return subject.startsWith(head) ? subject.slice(head.length).split('.')[0] : undefined;
+}
+
+/**
+ * Decides what happened to every event of one decoded message, in message order; never throws. The events of a
+ * batch are handed to the store together, so they share its apply-events calls (in their order).
+ */
+export async function processMessage(m: JsMsg, decoded: Decoded, ctx: MessageContext): Promise<Outcome[]> {
+  if ('poison' in decoded) return [decoded.poison];
+  if (!decoded.batch) return [await processEvent(decoded.items[0], ctx, undefined, undefined)];
+  // a batch's events must belong to the crossing of its subject: partitioned consumers filter by that subject
+  const subjectCrossingId = subjectCrossing(m.subject, ctx.prefix);
+  return Promise.all(decoded.items.map((item, index) => processEvent(item, ctx, index, subjectCrossingId)));
+}
+
+async function processEvent(raw: unknown, ctx: MessageContext, index: number | undefined, subjectCrossingId: string | undefined): Promise<Outcome> {
+  const at = index === undefined ? {} : { index };
   const crossingId = crossingOf(raw);
   // Replays carry old event times: the wall clock only bounds the future (validateEvent's 5-minute skew rule).
   const res = validateEvent(raw, { catalogue: ctx.catalogue, now: (ctx.now ?? Date.now)() });
   if (!res.ok) {
     const reason: DeadLetterReason = res.issues.some((i) => i.path === 'crossingId') ? 'unknown_crossing' : 'invalid_event';
-    return { kind: 'poison', reason, issues: res.issues, crossingId, payload: raw };
+    return { ...at, kind: 'poison', reason, issues: res.issues, crossingId, payload: raw };
   }
   const ev = res.event;
+  if (index !== undefined && ev.crossingId !== subjectCrossingId) {
+    const issues = [{ path: 'crossingId', message: `is ${ev.crossingId}, but the batch was published on a subject of ${subjectCrossingId ?? 'no crossing'}: a batch holds events of one crossing` }];
+    return { ...at, kind: 'poison', reason: 'invalid_event', issues, crossingId, payload: raw };
+  }
   // refs normally arrive pseudonymised already (pseudonymise is then the identity): copy the event only when it changes one
   const ref = 'vehicleRef' in ev ? ev.vehicleRef : undefined;
   const pseudo = ref === undefined ? undefined : pseudonymise(ref, ctx.pseudonymKey);
   const event: KezekEvent = pseudo === ref ? ev : ({ ...ev, vehicleRef: pseudo } as KezekEvent);
   try {
-    return { kind: await ctx.store.applyEvent(event), event };
+    return { ...at, kind: await ctx.store.applyEvent(event), event };
   } catch (err) {
     if (err instanceof QueueStoreError && STORE_POISON[err.code]) {
-      return { kind: 'poison', reason: STORE_POISON[err.code]!, issues: [{ path: err.code === 'TOO_LATE' ? 'occurredAt' : '', message: err.message }], crossingId, payload: event };
+      return { ...at, kind: 'poison', reason: STORE_POISON[err.code]!, issues: [{ path: err.code === 'TOO_LATE' ? 'occurredAt' : '', message: err.message }], crossingId, payload: event };
     }
-    return { kind: 'transient', error: err as Error, crossingId, payload: event };
+    return { ...at, kind: 'transient', error: err as Error, crossingId, payload: event };
   }
 }
 
 /** Delay of the n-th redelivery after a transient failure: 1 s, 2 s, 4 s ... capped at 60 s. */
 export const retryDelayMs = (deliveryCount: number): number => Math.min(1000 * 2 ** Math.max(0, deliveryCount - 1), 60_000);
 
-async function deadLetter(m: JsMsg, ctx: MessageContext, reason: DeadLetterReason, issues: EventIssue[], crossingId: string | undefined, payload: unknown) {
+async function deadLetter(m: JsMsg, ctx: MessageContext, reason: DeadLetterReason, issues: EventIssue[], crossingId: string | undefined, payload: unknown, index: number | undefined) {
   const s = subjects(ctx.prefix);
   const dl: DeadLetter = {
     reason,
@@ -124,6 +175,7 @@ async function deadLetter(m: JsMsg, ctx: MessageContext, reason: DeadLetterReaso
     deliveryCount: m.info.deliveryCount,
     payload: maskPayload(payload, ctx.pseudonymKey),
     deadLetteredAt: new Date((ctx.now ?? Date.now)()).toISOString(),
+    ...(index === undefined ? {} : { index }),
   };
   // A payload JSON.stringify cannot handle (nesting too deep) or too big for one message would make every publish
   // fail until max_deliver and the message would vanish: keep its (masked, truncated) raw text instead.
@@ -133,35 +185,48 @@ async function deadLetter(m: JsMsg, ctx: MessageContext, reason: DeadLetterReaso
   } catch {
     body = undefined;
   }
-  if (body === undefined || body.length > MAX_DLQ_CHARS) body = JSON.stringify({ ...dl, payload: maskPayload(decoder.decode(m.data), ctx.pseudonymKey) });
-  // msgID: a redelivered poison message is stored once in the DLQ stream
-  await ctx.js.publish(s.dlqFor(crossingId ?? 'unknown'), body, { msgID: `dlq:${s.eventsStream}:${m.info.streamSequence}` });
+  if (body === undefined || body.length > MAX_DLQ_CHARS) {
+    // the raw text of a batch message would hold every event of it: keep that only when the message is the poison
+    const raw = index === undefined ? decoder.decode(m.data) : safeText(payload);
+    body = JSON.stringify({ ...dl, payload: maskPayload(raw, ctx.pseudonymKey) });
+  }
+  // msgID: a redelivered poison message (or event of a batch) is stored once in the DLQ stream
+  await ctx.js.publish(s.dlqFor(crossingId ?? 'unknown'), body, { msgID: `dlq:${s.eventsStream}:${m.info.streamSequence}${index === undefined ? '' : `#${index}`}` });
 }
 
-/** THE ack policy. */
-export async function settle(m: JsMsg, outcome: Outcome, ctx: MessageContext): Promise<Settlement> {
-  switch (outcome.kind) {
-    case 'applied':
-    case 'duplicate':
-      return 'acked';
-    case 'poison':
-    case 'transient': {
-      const lastTry = m.info.deliveryCount >= ctx.maxDeliver;
-      if (outcome.kind === 'transient' && !lastTry) {
-        m.nak(retryDelayMs(m.info.deliveryCount));
-        return 'retried';
-      }
-      const [reason, issues] =
-        outcome.kind === 'poison'
-          ? [outcome.reason, outcome.issues]
-          : (['max_deliver_exceeded', [{ path: '', message: outcome.error.message }]] as [DeadLetterReason, EventIssue[]]);
-      try {
-        await deadLetter(m, ctx, reason, issues, outcome.crossingId, outcome.payload);
-      } catch {
-        m.nak(retryDelayMs(m.info.deliveryCount));
-        return 'retried';
-      }
-      return 'dead-lettered';
-    }
+const safeText = (v: unknown): string => {
+  try {
+    return typeof v === 'string' ? v : (JSON.stringify(v) ?? String(v));
+  } catch {
+    return String(v);
   }
+};
+
+const isBad = (o: Outcome): o is Extract<Outcome, { kind: 'poison' | 'transient' }> => o.kind === 'poison' || o.kind === 'transient';
+
+/**
+ * THE ack policy, for every outcome of one message: all applied or duplicate -> 'acked'. A transient failure before
+ * the last allowed delivery -> nak the whole message ('retried'; its applied events come back as duplicates). Else
+ * every poison event (and, on the last delivery, every transient one) is dead-lettered on its own -> 'dead-lettered',
+ * the message's other events stay applied; a dead-letter publish that fails -> nak ('retried').
+ */
+export async function settle(m: JsMsg, outcomes: readonly Outcome[], ctx: MessageContext): Promise<Settlement> {
+  const bad = outcomes.filter(isBad);
+  if (bad.length === 0) return 'acked';
+  const lastTry = m.info.deliveryCount >= ctx.maxDeliver;
+  if (!lastTry && bad.some((o) => o.kind === 'transient')) {
+    m.nak(retryDelayMs(m.info.deliveryCount));
+    return 'retried';
+  }
+  try {
+    for (const o of bad) {
+      const [reason, issues] =
+        o.kind === 'poison' ? [o.reason, o.issues] : (['max_deliver_exceeded', [{ path: '', message: o.error.message }]] as [DeadLetterReason, EventIssue[]]);
+      await deadLetter(m, ctx, reason, issues, o.crossingId, o.payload, o.index);
+    }
+  } catch {
+    m.nak(retryDelayMs(m.info.deliveryCount));
+    return 'retried';
+  }
+  return 'dead-lettered';
 }

@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import type { FastifyInstance } from 'fastify';
 import { connectNats, ensureStreams } from '../../shared/nats.ts';
 import { freePort, startNatsServer, type LocalServer } from '../../shared/local-servers.ts';
@@ -108,8 +108,20 @@ describe('nats-server restarted during ingest', () => {
     const all: KezekEvent[] = [...viaGateway, ...viaProducer];
     await until('everything applied', async () => (await appliedCount(redis, prefix)) === all.length && (await consumerBacklog(nc, prefix)) === 0, 120_000, 200);
     const s = subjects(prefix);
+    // the stream holds every event once: the producer's one per message, the gateway's batches as one message each
     const info = await (await jetstreamManager(nc)).streams.info(s.eventsStream);
-    expect(info.state.messages).toBe(all.length);
+    const inStream: string[] = [];
+    const ordered = await jetstream(nc).consumers.get(s.eventsStream);
+    for (let seq = 0; seq < info.state.last_seq; ) {
+      const m = await ordered.next({ expires: 2000 });
+      if (!m) break;
+      seq = m.seq;
+      const body = m.json<{ eventId: string } | { eventId: string }[]>();
+      for (const e of Array.isArray(body) ? body : [body]) inStream.push(e.eventId);
+    }
+    expect(inStream.length).toBe(all.length);
+    expect(new Set(inStream)).toEqual(new Set(all.map((e) => e.eventId)));
+    expect(info.state.messages).toBe(viaProducer.length + Math.ceil(viaGateway.length / 40));
 
     const refPrefix = uniquePrefix();
     await referenceStore(redis, refPrefix, all);

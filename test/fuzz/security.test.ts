@@ -134,10 +134,11 @@ describe('security', () => {
     // events carrying the plate: accepted, duplicate, rejected (bad time), official refused; plus reads with tokens
     const base = estimator.stats();
     const first = arrival();
-    const ok = await send(app, { method: 'POST', url: '/v1/events', headers: { ...authHeader('producer'), 'content-type': 'application/json' }, payload: [first, { ...arrival(), type: 'vehicle.service_started', occurredAt: ago(20_000) }] });
+    const batch = [first, { ...arrival(), type: 'vehicle.service_started', occurredAt: ago(20_000) }];
+    const ok = await send(app, { method: 'POST', url: '/v1/events', headers: { ...authHeader('producer'), 'content-type': 'application/json' }, payload: batch });
     expect(ok.json()).toEqual({ accepted: 2, duplicates: 0 });
-    const dup = await send(app, { method: 'POST', url: '/v1/events', headers: { ...authHeader('producer'), 'content-type': 'application/json' }, payload: first });
-    expect(dup.json()).toEqual({ accepted: 0, duplicates: 1 });
+    const dup = await send(app, { method: 'POST', url: '/v1/events', headers: { ...authHeader('producer'), 'content-type': 'application/json' }, payload: batch });
+    expect(dup.json()).toEqual({ accepted: 0, duplicates: 2 });
     expect((await send(app, { method: 'POST', url: '/v1/events', headers: { ...authHeader('producer'), 'content-type': 'application/json' }, payload: { ...arrival(), occurredAt: '2026-11-22T08:15:00' } })).statusCode).toBe(400);
     expect((await send(app, { method: 'POST', url: '/v1/events', headers: { ...authHeader('producer'), 'content-type': 'application/json' }, payload: { ...arrival(), vehicleRef: `${PLATE}${'x'.repeat(200)}` } })).statusCode).toBe(400);
     expect((await send(app, { method: 'POST', url: '/v1/events', headers: { ...authHeader('official'), 'content-type': 'application/json' }, payload: arrival() })).statusCode).toBe(403);

@@ -78,14 +78,48 @@ describe('POST /v1/events', () => {
     expect(await h.eventsInStream()).toBe(before);
   });
 
-  it('stores a duplicate eventId once and reports it as a duplicate', async () => {
+  it('stores a re-sent event or a re-sent batch once and reports it as duplicates', async () => {
     const before = await h.eventsInStream();
     const ev = { ...base(), type: 'vehicle.arrived', vehicleRef: 'DUP1' };
     expect((await post(ev)).json()).toEqual({ accepted: 1, duplicates: 0 });
     expect((await post(ev)).json()).toEqual({ accepted: 0, duplicates: 1 });
-    const batch = [ev, { ...base(), type: 'vehicle.arrived' }];
-    expect((await post(batch)).json()).toEqual({ accepted: 1, duplicates: 1 });
-    expect(await h.eventsInStream()).toBe(before + 2);
+    const batch = [{ ...base(), type: 'vehicle.arrived' }, { ...base(), type: 'vehicle.arrived' }];
+    expect((await post(batch)).json()).toEqual({ accepted: 2, duplicates: 0 });
+    expect((await post(batch)).json()).toEqual({ accepted: 0, duplicates: 2 }); // a retry of the same request
+    expect(await h.eventsInStream()).toBe(before + 2); // the single event, and the batch as one message
+  });
+
+  it('publishes a batch as one message per crossing and direction, the events in their order, refs pseudonymised', async () => {
+    const before = await h.eventsInStream();
+    const kg = (extra: object) => ({ ...base(), direction: 'KG-KZ', ...extra });
+    const batch = [
+      { ...base(), type: 'vehicle.arrived', vehicleRef: '01KZ555PLATE' },
+      kg({ type: 'vehicle.arrived' }),
+      { eventId: id(), crossingId: 'korday', occurredAt: at(), type: 'crossing.status', status: 'open' },
+      { ...base(), type: 'queue.observed', queueLength: 7 },
+      kg({ type: 'lanes.changed', lanesOpen: 2 }),
+    ];
+    expect((await post(batch)).json()).toEqual({ accepted: 5, duplicates: 0 });
+    expect(await h.eventsInStream()).toBe(before + 3);
+    const js = jetstream(h.nc);
+    const c = await js.consumers.get(h.config.KEZEK_PREFIX.toUpperCase() + '_EVENTS', { opt_start_seq: before + 1 });
+    const got: { subject: string; ids: string[]; msgID: string | undefined; text: string }[] = [];
+    for (let i = 0; i < 3; i++) {
+      const m = (await c.next({ expires: 2000 }))!;
+      const body = m.json<unknown>();
+      const evs = (Array.isArray(body) ? body : [body]) as { eventId: string }[];
+      got.push({ subject: m.subject, ids: evs.map((e) => e.eventId), msgID: m.headers?.get('Nats-Msg-Id'), text: m.string() });
+    }
+    const p = h.config.KEZEK_PREFIX;
+    expect(got.map((g) => [g.subject, g.ids])).toEqual([
+      [`${p}.v1.events.korday.KZ-KG`, [batch[0]!.eventId, batch[3]!.eventId]],
+      [`${p}.v1.events.korday.KG-KZ`, [batch[1]!.eventId, batch[4]!.eventId]],
+      [`${p}.v1.events.korday.all`, [batch[2]!.eventId]],
+    ]);
+    expect(got[0]!.msgID).toMatch(/^batch:[A-Za-z0-9_-]{43}$/);
+    expect(got[2]!.msgID).toBe(batch[2]!.eventId); // a group of one is the event itself
+    expect(got[0]!.text).not.toContain('01KZ555PLATE');
+    expect(got[0]!.text).toMatch(/"vehicleRef":"ps1_/);
   });
 
   it('pseudonymises vehicle refs before publishing', async () => {
@@ -102,11 +136,13 @@ describe('POST /v1/events', () => {
     expect(m!.string()).not.toContain('01KZ999PLATE');
   });
 
-  it('accepts a batch of 1000 and rejects 1001', async () => {
+  it('accepts a batch of 1000 (one queue: 10 messages of 100) and rejects 1001', async () => {
+    const before = await h.eventsInStream();
     const ok = Array.from({ length: 1000 }, () => ({ ...base(), type: 'vehicle.arrived' }));
     const res = await post(ok);
     expect(res.statusCode).toBe(202);
     expect(res.json().accepted).toBe(1000);
+    expect(await h.eventsInStream()).toBe(before + 10);
     const tooMany = Array.from({ length: 1001 }, () => ({ ...base(), type: 'vehicle.arrived' }));
     const res2 = await post(tooMany);
     expect(res2.statusCode).toBe(400);

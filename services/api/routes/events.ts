@@ -1,11 +1,16 @@
 /**
  * POST /v1/events: the ingest gateway. All-or-nothing: every event of a batch is validated against the
- * contract and the catalogue before anything is published; then vehicle refs are pseudonymised and each event
- * is published to JetStream with msgID = eventId (broker-side de-duplication), and the reply waits for every ack.
+ * contract and the catalogue before anything is published; then vehicle refs are pseudonymised and the events are
+ * published to JetStream, and the reply waits for every ack. The events of a batch are grouped by subject (crossing
+ * and direction, in their order) into messages of at most PUBLISH_CHUNK_EVENTS events: a group of one is published
+ * as the event itself with msgID = eventId, a larger one as a JSON array with msgID = a hash of its eventIds
+ * (broker-side de-duplication of a re-sent request either way; the estimator applies each eventId once in any case).
+ * Per message, not per event, is where nats-server, the gateway and the estimator spend most of their work.
  */
+import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { KezekEventSchema, subjectForEvent, validateEvent, type EventType, type KezekEvent } from '../../../shared/events/index.ts';
+import { KezekEventSchema, subjectForEvent, validateEvent, type EventType, type KezekEvent, type Subjects } from '../../../shared/events/index.ts';
 import { STORE_DEFAULTS } from '../../../shared/queue-store/store.ts';
 import { pseudonymiseEvent } from '../../../shared/privacy.ts';
 import type { RouteOpts } from '../context.ts';
@@ -16,6 +21,9 @@ import { ErrorBodySchema, IngestResponseSchema } from '../schemas.ts';
 export const MAX_BATCH = 1000;
 export const INGEST_BODY_LIMIT = 1024 * 1024;
 const PUBLISH_CONCURRENCY = 128;
+/** Events per published message, and the JSON size at which a message is cut before that (NATS max_payload is 1 MiB). */
+export const PUBLISH_CHUNK_EVENTS = 100;
+const PUBLISH_CHUNK_BYTES = 256 * 1024;
 const PUBLISH_TIMEOUT_MS = 5000;
 /** 100 ms, 200 ms, 400 ms ... capped at 2 s. */
 const TOO_OLD = `is older than the ${STORE_DEFAULTS.retentionMs / (24 * 3600_000)}-day retention of the queue store: it can no longer change any estimate`;
@@ -46,8 +54,9 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
         summary: 'Ingest one event or a batch (all-or-nothing)',
         description:
           'Roles producer, official (lanes.changed and crossing.status only) or admin. Up to 1000 events, 1 MiB. ' +
-          'Each event is stored once per eventId (re-sending is safe). 202 after every event is durably in the stream; ' +
-          '`accepted + duplicates` = events sent.',
+          'Each event is applied once per eventId (re-sending is safe). 202 after every event is durably in the stream; ' +
+          '`accepted + duplicates` = events sent; `duplicates` counts the events the stream already held from an identical ' +
+          'earlier request (a retry); an event re-sent in a different batch counts as accepted and is still applied once.',
         security: [{ bearer: [] }],
         body: docRequestSchema(z.union([KezekEventSchema, z.array(KezekEventSchema).max(MAX_BATCH)]), { examples: [example, [example]] }),
         response: {
@@ -99,12 +108,10 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
       const deadline = Date.now() + ctx.config.INGEST_RETRY_SECONDS * 1000;
       let duplicates = 0;
       let retries = 0;
-      const publishOne = async (ev: KezekEvent): Promise<boolean> => {
-        const clean = pseudonymise(ev, ctx.pseudonymKey);
-        const data = JSON.stringify(clean);
+      const publishOne = async (msg: Outgoing): Promise<boolean> => {
         for (let attempt = 0; ; attempt++) {
           try {
-            const ack = await ctx.js.publish(subjectForEvent(ctx.subjects, clean), data, { msgID: clean.eventId, timeout: PUBLISH_TIMEOUT_MS });
+            const ack = await ctx.js.publish(msg.subject, msg.data, { msgID: msg.msgID, timeout: PUBLISH_TIMEOUT_MS });
             // a retry whose first attempt was stored reports duplicate: only first attempts count as re-sent events
             return attempt === 0 && ack.duplicate;
           } catch (err) {
@@ -114,15 +121,16 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
           }
         }
       };
+      const outgoing = toMessages(events.map((ev) => pseudonymise(ev, ctx.pseudonymKey)), ctx.subjects);
       // a sliding window of PUBLISH_CONCURRENCY publishes in flight (not chunks that each wait for their slowest ack);
-      // after a failure no further event is started
+      // after a failure no further message is started
       let next = 0;
       let failed = false;
       const worker = async () => {
-        while (!failed && next < events.length) {
-          const ev = events[next++]!;
+        while (!failed && next < outgoing.length) {
+          const msg = outgoing[next++]!;
           try {
-            if (await publishOne(ev)) duplicates++;
+            if (await publishOne(msg)) duplicates += msg.events;
           } catch (err) {
             failed = true;
             throw err;
@@ -130,7 +138,7 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
         }
       };
       try {
-        await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, events.length) }, worker));
+        await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, outgoing.length) }, worker));
       } catch (err) {
         log.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code }, events: events.length, retries }, 'publish failed; answering 503');
         throw unavailable('the event broker is unavailable; retry the whole batch (re-sent events are de-duplicated)');
@@ -139,6 +147,41 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
       return reply.code(202).send({ accepted: events.length - duplicates, duplicates });
     },
   );
+}
+
+interface Outgoing {
+  subject: string;
+  data: string;
+  msgID: string;
+  events: number;
+}
+
+/**
+ * The messages of a batch: its events grouped by subject in their order, cut every PUBLISH_CHUNK_EVENTS events or
+ * PUBLISH_CHUNK_BYTES of JSON. The same batch always gives the same messages and msgIDs, so a client that re-sends it
+ * after a 503 or a timeout has the messages the stream already holds de-duplicated by the broker.
+ */
+export function toMessages(events: readonly KezekEvent[], s: Subjects): Outgoing[] {
+  const groups = new Map<string, { json: string[]; ids: string[]; bytes: number }[]>();
+  for (const ev of events) {
+    const subject = subjectForEvent(s, ev);
+    let chunks = groups.get(subject);
+    if (!chunks) groups.set(subject, (chunks = []));
+    const json = JSON.stringify(ev);
+    let last = chunks.at(-1);
+    if (!last || last.json.length >= PUBLISH_CHUNK_EVENTS || last.bytes + json.length + 1 > PUBLISH_CHUNK_BYTES) chunks.push((last = { json: [], ids: [], bytes: 2 }));
+    last.json.push(json);
+    last.ids.push(ev.eventId);
+    last.bytes += json.length + 1;
+  }
+  const out: Outgoing[] = [];
+  for (const [subject, chunks] of groups) {
+    for (const { json, ids } of chunks) {
+      if (json.length === 1) out.push({ subject, data: json[0]!, msgID: ids[0]!, events: 1 });
+      else out.push({ subject, data: `[${json.join(',')}]`, msgID: `batch:${createHash('sha256').update(ids.join('\n')).digest('base64url')}`, events: json.length });
+    }
+  }
+  return out;
 }
 
 /** crossing.status has no vehicleRef, so the union is widened for the shared helper and narrowed back. */

@@ -34,7 +34,7 @@ async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects, durabl
   const found = infos.flatMap((i) => (i.info ? [i.info] : []));
   if (found.length === 0) {
     const events = (await withTimeout(jsm.streams.info(s.eventsStream), 2000, `stream ${s.eventsStream}`)).state.messages;
-    return events > 0 ? { ok: false, pending: events, reason: `${events} events in ${s.eventsStream} and no estimator consumer ${partitioned ? `${s.estimatorDurable}-<crossing>` : s.estimatorDurable}` } : { ok: true, pending: 0 };
+    return events > 0 ? { ok: false, pending: events, reason: `${events} messages in ${s.eventsStream} and no estimator consumer ${partitioned ? `${s.estimatorDurable}-<crossing>` : s.estimatorDurable}` } : { ok: true, pending: 0 };
   }
   let pending = 0;
   const stuck: string[] = [];
