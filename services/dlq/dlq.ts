@@ -19,6 +19,7 @@ export const DEAD_LETTER_REASONS: Record<DeadLetterReason, string> = {
   too_late: 'older than the queue store retention (a redrive is rejected again)',
   event_id_conflict: 'eventId already used by a different event (a redrive is rejected again)',
   invalid_record: 'the queue store refused the record',
+  wrong_subject: 'an event of a batch message that belongs on another subject (redriven to its own subject)',
   max_deliver_exceeded: 'transient failures (e.g. Redis down) until max deliveries: redrive after the outage',
 };
 /** Pseudo-reason of a DLQ message that is not a dead letter at all (not JSON, or no `reason`). */
@@ -229,7 +230,7 @@ const oneLine = (s: string, max: number): string => {
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 };
 
-/** `time  crossing  reason  first issue  eventId=… type=…  seq=<dlq seq>` */
+/** `time  crossing  reason  first issue  eventId=… type=… [index=<in its batch message>]  seq=<dlq seq>` */
 export function formatEntry(e: DlqEntry): string {
   const time = e.time.replace(/\.\d{3}Z$/, 'Z');
   const l = e.letter;
@@ -240,6 +241,7 @@ export function formatEntry(e: DlqEntry): string {
     typeof ev?.eventId === 'string' ? `eventId=${oneLine(ev.eventId, 64)}` : undefined,
     typeof ev?.type === 'string' ? `type=${oneLine(ev.type, 40)}` : undefined,
     typeof l?.payload === 'string' ? 'payload=raw-text' : undefined,
+    typeof l?.index === 'number' ? `index=${l.index}` : undefined,
   ].filter(Boolean);
   return [time, e.crossing.padEnd(14), reasonOf(e).padEnd(20), oneLine(issueText, 100), ...ids, `seq=${e.dlqSeq}`].join('  ');
 }
@@ -269,7 +271,9 @@ export function planRedrive(prefix: string, entries: readonly DlqEntry[]): Redri
     if (!ev) return { entry, action: 'skip', why: 'not an event (payload is not a JSON object with an eventId)' };
     const eventId = ev.eventId as string;
     let subject: string | undefined;
-    if (typeof l.subject === 'string' && l.subject.startsWith(eventsBase) && /^[^\s*>]+$/.test(l.subject)) subject = l.subject;
+    // an event of a batch message goes to its own subject: the batch's may be another (wrong_subject)
+    const fromBatch = typeof l.index === 'number';
+    if (!fromBatch && typeof l.subject === 'string' && l.subject.startsWith(eventsBase) && /^[^\s*>]+$/.test(l.subject)) subject = l.subject;
     else if (typeof ev.crossingId === 'string' && CROSSING_RE.test(ev.crossingId) && (ev.direction === undefined || (typeof ev.direction === 'string' && DIRECTION_RE.test(ev.direction)))) {
       subject = s.eventsFor(ev.crossingId, ev.direction as string | undefined);
     }

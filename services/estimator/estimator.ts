@@ -46,7 +46,7 @@ export interface EstimatorDeps {
   staleAfterMs?: number;
   /** STALE_QUIET_MAX_SECONDS in ms: the latest a quiet queue turns stale (shared/estimation/staleness.ts). */
   maxSilenceMs?: number;
-  /** Messages per fetch. */
+  /** Events per fetch (default 512): a fetch asks for this many messages divided by the events per message seen lately. */
   batchSize?: number;
   /** Events in progress at the same time (state is order-independent, so any interleaving is fine); a batch message counts as its events. Default 256: their Lua calls share pipelines. */
   concurrency?: number;
@@ -74,7 +74,10 @@ export interface EstimatorDeps {
 }
 
 export interface EstimatorStats {
+  /** Messages received (a batch message counts once; its events count in applied / duplicates / deadLettered). */
   received: number;
+  /** Events in the messages received (a batch message counts as its events). */
+  receivedEvents: number;
   applied: number;
   duplicates: number;
   deadLettered: number;
@@ -84,7 +87,7 @@ export interface EstimatorStats {
   refreshes: number;
   /** Queues waiting for (or in) a background refresh right now: 0 = every applied event is in the estimates. */
   refreshPending: number;
-  /** Messages the consumer still has to apply (left in the stream + in progress), as last seen; the largest over partitions. */
+  /** Events the consumer still has to apply (left in the stream, estimated from the events per message so far, + in progress), as last seen; the largest over partitions. */
   backlog: number;
   rebuilds: number;
   /** Partition replays (crossing mode). */
@@ -180,7 +183,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const ackStates = new Map<string, CumulativeAcks>();
 
   // refreshPending and backlog are read from the refresher when asked (stats()), not kept here
-  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta' | 'applyCalls' | 'applyCallEvents'> = { received: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, strandedRewinds: 0, floorResumes: 0 };
+  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta' | 'applyCalls' | 'applyCallEvents'> = { received: 0, receivedEvents: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, strandedRewinds: 0, floorResumes: 0 };
   const partitioned = deps.partitioning === 'crossing';
   const leases = createLeaseStore(deps.redis, deps.prefix);
   const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
@@ -285,7 +288,10 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
    * passes every message settled so far (acks.ts). Returns how many messages it saw and whether a transient error
    * happened.
    */
-  async function cycle(refresh: boolean, crossingId?: string): Promise<{ messages: number; transient: boolean }> {
+  /** Events per message lately, by durable (1 for a stream of one-event messages; batch messages hold up to 100). */
+  const eventsPerMessage = new Map<string, number>();
+
+  async function cycle(refresh: boolean, crossingId?: string): Promise<{ messages: number; events: number; full: boolean; transient: boolean }> {
     const durable = durableName(deps.prefix, crossingId);
     const scope = crossingId ?? '*';
     // every path that creates or takes a consumer prepares it; a lost delivery or a stranded message (acks.ts)
@@ -298,15 +304,20 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       consumer = await js.consumers.get(s.eventsStream, durable);
       consumerHandles.set(durable, consumer);
     }
-    const msgs = await consumer.fetch({ max_messages: batchSize, expires: fetchExpiresMs }).catch((err: unknown) => {
+    // about batchSize EVENTS per fetch: every message of a fetch waits for its end to be acked (ack_wait), and batch
+    // messages would otherwise make a fetch of 512 messages 51,200 events
+    const perMessage = eventsPerMessage.get(durable) ?? 1;
+    const want = Math.max(1, Math.min(batchSize, Math.round(batchSize / perMessage)));
+    const msgs = await consumer.fetch({ max_messages: want, expires: fetchExpiresMs }).catch((err: unknown) => {
       consumerHandles.delete(durable);
       throw err;
     });
     current.set(durable, msgs);
     let messages = 0;
+    let events = 0;
     /**
      * Events still in the stream, estimated at the latest message received: JetStream's num_pending (messages; its
-     * info is parsed anyway, acks.ts reads its sequences) times that message's events (batch messages, docs/events.md).
+     * info is parsed anyway, acks.ts reads its sequences) times the events per message of this fetch so far.
      */
     let pendingAtLatest = 0;
     // A counting semaphore: Promise.race over the whole in-flight set per message cost O(concurrency) allocations each
@@ -354,7 +365,9 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
         // when nothing else is in flight)
         const decoded = decodeMessage(m, deps.prefix);
         const weight = 'items' in decoded ? decoded.items.length : 1;
-        pendingAtLatest = m.info.pending * weight;
+        events += weight;
+        stats.receivedEvents += weight;
+        pendingAtLatest = Math.round((m.info.pending * events) / messages);
         while (active > 0 && active + weight > concurrency) await slotFreed();
         active += weight;
         void handle(m, decoded)
@@ -369,8 +382,9 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
       ackNow(); // no ack is held past its fetch (stop() drains NATS right after the last one)
       current.delete(durable);
       if (refresh && messages === 0) refresher.noteBacklog(scope, 0);
+      if (messages > 0) eventsPerMessage.set(durable, (perMessage + events / messages) / 2);
     }
-    return { messages, transient };
+    return { messages, events, full: messages >= want, transient };
   }
 
   /** After a transient failure, probe Redis instead of burning deliveries. */
@@ -392,19 +406,25 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
    * `targetSeq` (its last sequence when the replay began) is acked or nothing is pending. Checked after every fetch
    * that came back less than full, so producers publishing meanwhile (a steady trickle keeps every fetch non-empty)
    * do not hold the replay up: their events are the normal loop's. A failed fetch ("heartbeats missed" on a busy
-   * machine, a NATS reconnect) is retried: the replay is idempotent. Returns the messages seen.
+   * machine, a NATS reconnect) is retried: the replay is idempotent. Returns the events seen (a batch message counts
+   * as its events).
    */
   async function replayUntilCaught(manager: JetStreamManager, crossingId: string | undefined, targetSeq: number, stopped: () => boolean): Promise<number> {
     const durable = durableName(deps.prefix, crossingId);
     let events = 0;
+    let messages = 0;
     let errorDelay = 250;
     const started = Date.now();
     let nextProgress = started + REPLAY_PROGRESS_EVERY_MS;
     const progress = async () => {
       const info = await manager.consumers.info(s.eventsStream, durable).catch(() => undefined);
-      const perSecond = Math.round((events * 1000) / Math.max(1, Date.now() - started));
-      const remaining = info ? info.num_pending + info.num_ack_pending : undefined;
-      log.info({ durable, replayed: events, remaining, perSecond, etaSeconds: remaining !== undefined && perSecond > 0 ? Math.ceil(remaining / perSecond) : undefined }, 'replay progress');
+      const elapsed = Math.max(1, Date.now() - started);
+      const perSecond = Math.round((events * 1000) / elapsed);
+      // the stream counts messages: the ETA is in messages per second too
+      const remainingMessages = info ? info.num_pending + info.num_ack_pending : undefined;
+      const messagesPerSecond = (messages * 1000) / elapsed;
+      const etaSeconds = remainingMessages !== undefined && messagesPerSecond > 0 ? Math.ceil(remainingMessages / messagesPerSecond) : undefined;
+      log.info({ durable, replayed: events, replayedMessages: messages, remainingMessages, perSecond, etaSeconds }, 'replay progress');
       flushDeadLetterLog();
     };
     while (!stopped()) {
@@ -412,7 +432,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
         nextProgress = Date.now() + REPLAY_PROGRESS_EVERY_MS;
         await progress();
       }
-      let res: { messages: number; transient: boolean };
+      let res: Awaited<ReturnType<typeof cycle>>;
       try {
         res = await cycle(false, crossingId);
         errorDelay = 250;
@@ -422,9 +442,10 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
         errorDelay = Math.min(errorDelay * 2, 5000);
         continue;
       }
-      events += res.messages;
+      events += res.events;
+      messages += res.messages;
       if (res.transient) await waitForRedis();
-      if (res.messages >= batchSize) continue; // a full fetch: more is waiting
+      if (res.full) continue; // a full fetch: more is waiting
       const info = await manager.consumers.info(s.eventsStream, durable);
       if (info.num_ack_pending === 0 && (info.num_pending === 0 || info.ack_floor.stream_seq >= targetSeq)) break;
     }
@@ -439,7 +460,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     const streamed = state?.messages;
     const targetSeq = state?.last_seq ?? 0;
     if (streamed === 0) log.info({ reason }, 'initialising the queue store (the events stream is empty)');
-    else log.warn({ reason, streamedEvents: streamed }, 'rebuilding the queue store from the events stream');
+    else log.warn({ reason, streamMessages: streamed }, 'rebuilding the queue store from the events stream');
     stats.rebuilds += 1;
     await deleteConsumer(manager, deps.prefix, undefined, store.consumerFloor());
     consumerHandles.clear();
@@ -610,14 +631,14 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
 
   function startProgress() {
     const every = deps.progressEveryMs ?? 5000;
-    let lastCount = stats.received;
+    let lastCount = stats.receivedEvents;
     let lastAt = Date.now();
     progressTimer = setInterval(() => {
-      const n = stats.received - lastCount;
+      const n = stats.receivedEvents - lastCount;
       const t = Date.now();
       if (n > 0) log.info({ events: n, perSecond: Math.round((n * 1000) / (t - lastAt)), backlog: refresher.backlog(), ...stats }, 'progress');
       flushDeadLetterLog();
-      lastCount = stats.received;
+      lastCount = stats.receivedEvents;
       lastAt = t;
     }, every);
     progressTimer.unref();

@@ -2,7 +2,7 @@
  * One event message, from bytes to a settled JetStream message: decode -> validate each event against the
  * catalogue -> pseudonymise -> atomic store calls -> `settle`, the estimator's ONE ack policy.
  * A message holds one event (a JSON object) or a batch of events (a JSON array of 1..MAX_EVENTS_PER_MESSAGE events
- * of the crossing its subject names; the ingest gateway publishes a POSTed batch that way, docs/events.md). Each
+ * that belong on its subject; the ingest gateway publishes a POSTed batch that way, docs/events.md). Each
  * event of a batch has its own outcome; the message is settled by all of them:
  *   applied / duplicate          -> 'acked': passed by the consumer's next cumulative ack (acks.ts), which is only
  *                                   sent after the Lua call returned
@@ -14,7 +14,7 @@
  * under AckPolicy.All nats-server would take it as an ack of every message below it too.
  */
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { subjects, validateEvent, type EventIssue, type KezekEvent } from '../../shared/events/index.ts';
+import { MAX_EVENTS_PER_MESSAGE, subjectForEvent, subjects, validateEvent, type EventIssue, type KezekEvent } from '../../shared/events/index.ts';
 import type { Catalogue } from '../../shared/catalogue/index.ts';
 import { pseudonymise } from '../../shared/privacy.ts';
 import { QueueStoreError, type QueueStore } from '../../shared/queue-store/store.ts';
@@ -26,6 +26,7 @@ export type DeadLetterReason =
   | 'too_late'
   | 'event_id_conflict'
   | 'invalid_record'
+  | 'wrong_subject'
   | 'max_deliver_exceeded';
 
 /** What happened to one event; `index` is its position in a batch message (absent for a one-event message). */
@@ -33,9 +34,6 @@ export type Outcome =
   | { kind: 'applied' | 'duplicate'; event: KezekEvent; index?: number }
   | { kind: 'poison'; reason: DeadLetterReason; issues: EventIssue[]; crossingId: string | undefined; payload: unknown; index?: number }
   | { kind: 'transient'; error: Error; crossingId: string | undefined; payload: unknown; index?: number };
-
-/** The most events one message may carry (the ingest gateway's chunks are far smaller, routes/events.ts). */
-export const MAX_EVENTS_PER_MESSAGE = 1000;
 
 /** A message's JSON: its events (one for an object), or why the message as a whole is poison. */
 export type Decoded = { items: unknown[]; batch: boolean } | { poison: Extract<Outcome, { kind: 'poison' }> };
@@ -77,8 +75,10 @@ const STORE_POISON: Partial<Record<QueueStoreError['code'], DeadLetterReason>> =
   INVALID_RECORD: 'invalid_record',
 };
 
-/** Vehicle refs must not reach the DLQ in clear, even inside a payload we could not parse. */
+/** Vehicle refs must not reach the DLQ in clear, even inside a payload we could not parse or a rejected batch. */
 function maskPayload(value: unknown, key: string): unknown {
+  // one level only: a whole-message poison keeps its raw text (below), and a nested array could be 50,000 deep
+  if (Array.isArray(value)) return value.map((v) => (v && typeof v === 'object' && !Array.isArray(v) ? maskPayload(v, key) : v));
   if (typeof value === 'string') {
     return value.slice(0, MAX_RAW_CHARS).replace(/("vehicleRef"\s*:\s*")((?:[^"\\]|\\.)*)(")/g, (_m, a: string, ref: string, b: string) => `${a}${pseudonymise(ref, key)}${b}`);
   }
@@ -103,18 +103,23 @@ export function decodeMessage(m: JsMsg, prefix: string): Decoded {
   }
   if (!Array.isArray(raw)) return { items: [raw], batch: false };
   const crossingId = subjectCrossing(m.subject, prefix);
+  // a batch refused as a whole is dead-lettered as its raw text (refs masked in it, maskPayload), like bad JSON: its
+  // elements can be anything, nested arbitrarily deep
   if (raw.length === 0 || raw.length > MAX_EVENTS_PER_MESSAGE) {
     const message = `a batch message holds 1 to ${MAX_EVENTS_PER_MESSAGE} events (got ${raw.length})`;
-    return { poison: { kind: 'poison', reason: 'invalid_event', issues: [{ path: '', message }], crossingId, payload: raw } };
+    return { poison: { kind: 'poison', reason: 'invalid_event', issues: [{ path: '', message }], crossingId, payload: text } };
   }
   // an array of anything but event objects is garbage as a whole: one dead letter, not one per element
   const odd = raw.findIndex((item) => item === null || typeof item !== 'object' || Array.isArray(item));
   if (odd >= 0) {
     const message = `a batch message is an array of event objects (element ${odd} is ${raw[odd] === null ? 'null' : Array.isArray(raw[odd]) ? 'an array' : `a ${typeof raw[odd]}`})`;
-    return { poison: { kind: 'poison', reason: 'invalid_event', issues: [{ path: String(odd), message }], crossingId, payload: raw } };
+    return { poison: { kind: 'poison', reason: 'invalid_event', issues: [{ path: String(odd), message }], crossingId, payload: text } };
   }
   return { items: raw, batch: true };
 }
+
+const subjectsByPrefix = new Map<string, ReturnType<typeof subjects>>();
+const subjectsOf = (prefix: string) => subjectsByPrefix.get(prefix) ?? subjectsByPrefix.set(prefix, subjects(prefix)).get(prefix)!;
 
 /** The crossing token of `<prefix>.v1.events.<crossing>.<direction>`. */
 function subjectCrossing(subject: string, prefix: string): string | undefined {
@@ -129,12 +134,12 @@ function subjectCrossing(subject: string, prefix: string): string | undefined {
 export async function processMessage(m: JsMsg, decoded: Decoded, ctx: MessageContext): Promise<Outcome[]> {
   if ('poison' in decoded) return [decoded.poison];
   if (!decoded.batch) return [await processEvent(decoded.items[0], ctx, undefined, undefined)];
-  // a batch's events must belong to the crossing of its subject: partitioned consumers filter by that subject
-  const subjectCrossingId = subjectCrossing(m.subject, ctx.prefix);
-  return Promise.all(decoded.items.map((item, index) => processEvent(item, ctx, index, subjectCrossingId)));
+  // a batch's events must belong on its subject: partitioned consumers filter by the crossing in it
+  return Promise.all(decoded.items.map((item, index) => processEvent(item, ctx, index, m.subject)));
 }
 
-async function processEvent(raw: unknown, ctx: MessageContext, index: number | undefined, subjectCrossingId: string | undefined): Promise<Outcome> {
+/** `subject`: the batch message's, which the event must belong on (undefined for a one-event message). */
+async function processEvent(raw: unknown, ctx: MessageContext, index: number | undefined, subject: string | undefined): Promise<Outcome> {
   const at = index === undefined ? {} : { index };
   const crossingId = crossingOf(raw);
   // Replays carry old event times: the wall clock only bounds the future (validateEvent's 5-minute skew rule).
@@ -144,9 +149,12 @@ async function processEvent(raw: unknown, ctx: MessageContext, index: number | u
     return { ...at, kind: 'poison', reason, issues: res.issues, crossingId, payload: raw };
   }
   const ev = res.event;
-  if (index !== undefined && ev.crossingId !== subjectCrossingId) {
-    const issues = [{ path: 'crossingId', message: `is ${ev.crossingId}, but the batch was published on a subject of ${subjectCrossingId ?? 'no crossing'}: a batch holds events of one crossing` }];
-    return { ...at, kind: 'poison', reason: 'invalid_event', issues, crossingId, payload: raw };
+  if (subject !== undefined) {
+    const own = subjectForEvent(subjectsOf(ctx.prefix), ev);
+    if (own !== subject) {
+      const issues = [{ path: ev.crossingId === subjectCrossing(subject, ctx.prefix) ? 'direction' : 'crossingId', message: `belongs on ${own}, but its batch was published on ${subject}: a batch holds the events of one subject (crossing and direction)` }];
+      return { ...at, kind: 'poison', reason: 'wrong_subject', issues, crossingId, payload: raw };
+    }
   }
   // refs normally arrive pseudonymised already (pseudonymise is then the identity): copy the event only when it changes one
   const ref = 'vehicleRef' in ev ? ev.vehicleRef : undefined;

@@ -41,7 +41,7 @@ export interface RefresherOptions {
   logger: Logger;
   onResult?: (r: RefreshResult) => void;
   /**
-   * A consumer at least this many messages behind the stream counts as backlogged (see `noteBacklog`). Default 256,
+   * A consumer at least this many events behind the stream counts as backlogged (see `noteBacklog`). Default 256,
    * half a fetch: a consumer that keeps up sits near 0 (ingest bench: 1000 measured (a) 42 % / (b) 50 % of the
    * baseline, 256 measured 52-57 % / 58-59 %).
    */

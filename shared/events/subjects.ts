@@ -7,6 +7,12 @@ import type { KezekEvent } from './v1.ts';
 
 export const ALL_DIRECTIONS_TOKEN = 'all';
 
+/**
+ * An events message holds one event (a JSON object) or a batch: a JSON array of 1..MAX_EVENTS_PER_MESSAGE events
+ * that all belong on the message's subject (docs/events.md). The ingest gateway publishes POSTed batches so.
+ */
+export const MAX_EVENTS_PER_MESSAGE = 100;
+
 export function subjects(prefix = 'kezek') {
   const P = prefix.toUpperCase();
   return {

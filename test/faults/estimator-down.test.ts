@@ -106,7 +106,7 @@ describe('API while the estimator is down', () => {
     const r = await ready();
     expect(r.status).toBe(503);
     expect(r.body.status).toBe('degraded');
-    expect(r.body.checks.consumer).toMatchObject({ ok: false, reason: expect.stringMatching(/estimator not consuming: [a-z0-9]+-estimator: \d+ events pending, no pull for \d+s/) });
+    expect(r.body.checks.consumer).toMatchObject({ ok: false, reason: expect.stringMatching(/estimator not consuming: [a-z0-9]+-estimator: \d+ messages pending, no pull for \d+s/) });
     expect(r.body.checks.consumer!.pending).toBeGreaterThan(0);
     expect(r.body.checks.estimator).toMatchObject({ ok: false, reason: expect.stringMatching(/newest estimate is \d+s old/) });
     expect(r.body.checks.store!.ok).toBe(true);

@@ -160,6 +160,26 @@ describe('dead-letter queue tool (real NATS)', () => {
     expect(await all(env)).toHaveLength(7);
   });
 
+  it('redrives an event of a batch message to its own subject, not the batch\'s, and lists its index', () => {
+    const letter: DeadLetter = {
+      reason: 'wrong_subject',
+      issues: [{ path: 'crossingId', message: 'belongs on another subject' }],
+      subject: env.s.eventsFor('korday', 'KZ-KG'),
+      seq: 41,
+      deliveryCount: 1,
+      payload: event('ev-batch-2', 'zhibek-zholy', { direction: 'KZ-UZ', vehicleClass: 'car' }),
+      deadLetteredAt: T,
+      index: 2,
+    };
+    const entry: DlqEntry = { dlqSeq: 500, dlqSubject: env.s.dlqFor('zhibek-zholy'), crossing: 'zhibek-zholy', time: '2026-11-22T03:15:00.000Z', letter };
+    const [plan] = planRedrive(env.prefix, [entry]);
+    expect(plan).toMatchObject({ action: 'publish', subject: env.s.eventsFor('zhibek-zholy', 'KZ-UZ'), eventId: 'ev-batch-2' });
+    expect(formatEntry(entry)).toMatch(/wrong_subject .*eventId=ev-batch-2 .*index=2 .*seq=500/);
+    // a one-event letter keeps the subject it was published on
+    const { index: _i, ...single } = letter;
+    expect(planRedrive(env.prefix, [{ ...entry, letter: single }])[0]).toMatchObject({ subject: env.s.eventsFor('korday', 'KZ-KG') });
+  });
+
   it('skips raw text, non-events and unreadable messages; --seq selection reports missing sequences', async () => {
     const { entries, missing } = await getDeadLetters(env.nc, env.prefix, [env.seq.raw!, env.seq.noevent!, env.seq.garbage!, 99_999]);
     expect(missing).toEqual([99_999]);

@@ -192,24 +192,27 @@ describe('estimator', () => {
       for await (const m of sub) dead.push(m.json<DeadLetter>());
     })();
     cleanups.push(async () => sub.unsubscribe());
-    const est = makeEstimator(env);
+    // 2 events in flight at most: the 5-event batch is admitted alone, and still whole
+    const est = makeEstimator(env, { concurrency: 2 });
     await est.start();
     const t = Date.now() - 30 * MIN;
     const a1 = ev('vehicle.arrived', t, { vehicleRef: 'SECRET-B1' });
     const a2 = ev('vehicle.arrived', t + MIN, { vehicleRef: 'SECRET-B2' });
     const badLanes = { ...ev('lanes.changed', t, { lanesOpen: 1 }), lanesOpen: 'three' };
     const otherCrossing = KezekEventSchema.parse({ eventId: `est-other-${n}`, type: 'vehicle.arrived', crossingId: 'zhibek-zholy', direction: 'KZ-UZ', vehicleClass: 'car', occurredAt: new Date(t).toISOString() });
-    const batch = JSON.stringify([a1, badLanes, otherCrossing, a2]);
+    const otherDirection = { ...ev('vehicle.arrived', t), direction: 'KG-KZ' };
+    const batch = JSON.stringify([a1, badLanes, otherCrossing, a2, otherDirection]);
     const subject = env.s.eventsFor('korday', 'KZ-KG');
     await env.js.publish(subject, batch, { msgID: 'batch-1' });
     await env.js.publish(subject, '[]', { msgID: 'batch-empty' });
-    await until('three dead letters', async () => dead.length >= 3 && est.stats().applied >= 2);
-    expect(est.stats()).toMatchObject({ received: 2, applied: 2, duplicates: 0, deadLettered: 3 });
+    await until('four dead letters', async () => dead.length >= 4 && est.stats().applied >= 2);
+    expect(est.stats()).toMatchObject({ received: 2, receivedEvents: 6, applied: 2, duplicates: 0, deadLettered: 4 });
     const byIndex = new Map(dead.map((d) => [d.index ?? -1, d]));
     expect(byIndex.get(1)).toMatchObject({ reason: 'invalid_event', subject, payload: { eventId: badLanes.eventId } });
     expect(byIndex.get(1)!.issues.map((i) => i.path)).toContain('lanesOpen');
-    expect(byIndex.get(2)).toMatchObject({ reason: 'invalid_event', issues: [{ path: 'crossingId', message: expect.stringMatching(/zhibek-zholy.*korday/) }] });
-    expect(byIndex.get(-1)).toMatchObject({ reason: 'invalid_event', issues: [{ message: expect.stringMatching(/1 to 1000 events \(got 0\)/) }] });
+    expect(byIndex.get(2)).toMatchObject({ reason: 'wrong_subject', issues: [{ path: 'crossingId', message: expect.stringMatching(/belongs on .*zhibek-zholy\.KZ-UZ.*published on .*korday\.KZ-KG/) }] });
+    expect(byIndex.get(4)).toMatchObject({ reason: 'wrong_subject', issues: [{ path: 'direction' }], payload: { eventId: otherDirection.eventId } });
+    expect(byIndex.get(-1)).toMatchObject({ reason: 'invalid_event', issues: [{ message: expect.stringMatching(/1 to 100 events \(got 0\)/) }] });
     const window = await est.store.readWindow(Q, t + MIN, 60 * MIN);
     expect(window.records.filter((r) => r.kind === 'A').map((r) => r.t)).toEqual([t, t + MIN]);
     expect(await est.store.readWindow({ crossingId: 'zhibek-zholy', direction: 'KZ-UZ', vehicleClass: 'car' }, t, 60 * MIN).catch(() => null)).toSatisfy(
@@ -218,7 +221,7 @@ describe('estimator', () => {
     // the same events again in another message (a producer's re-send): applied once, counted as duplicates
     await env.js.publish(subject, JSON.stringify([a2, a1]), { msgID: 'batch-2' });
     await until('the re-sent batch settled', async () => est.stats().duplicates >= 2);
-    expect(est.stats()).toMatchObject({ received: 3, applied: 2, duplicates: 2, deadLettered: 3 });
+    expect(est.stats()).toMatchObject({ received: 3, applied: 2, duplicates: 2, deadLettered: 4 });
     const hist = await est.store.readHistory(Q, t - 15 * MIN, t + 15 * MIN, 15 * MIN);
     expect(hist.reduce((sum, p) => sum + p.arrivals, 0)).toBe(2);
     expect(JSON.stringify(dead)).not.toContain('SECRET');

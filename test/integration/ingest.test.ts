@@ -87,6 +87,10 @@ describe('POST /v1/events', () => {
     expect((await post(batch)).json()).toEqual({ accepted: 2, duplicates: 0 });
     expect((await post(batch)).json()).toEqual({ accepted: 0, duplicates: 2 }); // a retry of the same request
     expect(await h.eventsInStream()).toBe(before + 2); // the single event, and the batch as one message
+    // an eventId twice in one request: published once, the repeat counted as a duplicate
+    const again = { ...base(), type: 'vehicle.arrived' };
+    expect((await post([again, { ...base(), type: 'vehicle.arrived' }, again])).json()).toEqual({ accepted: 2, duplicates: 1 });
+    expect(await h.eventsInStream()).toBe(before + 3);
   });
 
   it('publishes a batch as one message per crossing and direction, the events in their order, refs pseudonymised', async () => {
@@ -116,7 +120,7 @@ describe('POST /v1/events', () => {
       [`${p}.v1.events.korday.KG-KZ`, [batch[1]!.eventId, batch[4]!.eventId]],
       [`${p}.v1.events.korday.all`, [batch[2]!.eventId]],
     ]);
-    expect(got[0]!.msgID).toMatch(/^batch:[A-Za-z0-9_-]{43}$/);
+    expect(got[0]!.msgID).toMatch(/^batch:[0-9a-f]{128}$/);
     expect(got[2]!.msgID).toBe(batch[2]!.eventId); // a group of one is the event itself
     expect(got[0]!.text).not.toContain('01KZ555PLATE');
     expect(got[0]!.text).toMatch(/"vehicleRef":"ps1_/);
@@ -136,7 +140,7 @@ describe('POST /v1/events', () => {
     expect(m!.string()).not.toContain('01KZ999PLATE');
   });
 
-  it('accepts a batch of 1000 (one queue: 10 messages of 100) and rejects 1001', async () => {
+  it('accepts a batch of 1000 (one queue: 10 messages of 100 events) and rejects 1001', async () => {
     const before = await h.eventsInStream();
     const ok = Array.from({ length: 1000 }, () => ({ ...base(), type: 'vehicle.arrived' }));
     const res = await post(ok);

@@ -6,8 +6,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
-import { subjects, type KezekEvent } from '../../shared/events/index.ts';
-import { PUBLISH_CHUNK_EVENTS, toMessages } from '../../services/api/routes/events.ts';
+import { MAX_EVENTS_PER_MESSAGE, subjects, type KezekEvent } from '../../shared/events/index.ts';
+import { toMessages } from '../../services/api/routes/events.ts';
+import { pseudonymise } from '../../shared/privacy.ts';
 import { decodeMessage, settle, type MessageContext, type Outcome } from '../../services/estimator/messages.ts';
 
 const s = subjects('t');
@@ -28,7 +29,7 @@ describe('toMessages (the gateway)', () => {
     expect((JSON.parse(msgs[0]!.data) as KezekEvent[]).map((e) => e.eventId)).toEqual([a.eventId, c.eventId]);
     expect(JSON.parse(msgs[1]!.data)).toEqual(b);
     expect(msgs[1]!.msgID).toBe(b.eventId);
-    expect(msgs[0]!.msgID).toMatch(/^batch:/);
+    expect(msgs[0]!.msgID).toMatch(/^batch:[0-9a-f]{128}$/); // 134 characters: longer than any eventId may be
   });
 
   it('gives the same batch the same msgIDs (a re-sent request is de-duplicated) and another batch others', () => {
@@ -38,15 +39,19 @@ describe('toMessages (the gateway)', () => {
     expect(toMessages([...evs].reverse(), s)[0]!.msgID).not.toBe(toMessages(evs, s)[0]!.msgID);
   });
 
-  it('cuts a group every PUBLISH_CHUNK_EVENTS events and before 256 KiB of JSON', () => {
-    const many = Array.from({ length: 2 * PUBLISH_CHUNK_EVENTS + 1 }, () => arrival('KZ-KG'));
-    expect(toMessages(many, s).map((m) => m.events)).toEqual([PUBLISH_CHUNK_EVENTS, PUBLISH_CHUNK_EVENTS, 1]);
+  it('cuts a group every MAX_EVENTS_PER_MESSAGE events and before 256 KiB of UTF-8 JSON', () => {
+    const many = Array.from({ length: 2 * MAX_EVENTS_PER_MESSAGE + 1 }, () => arrival('KZ-KG'));
+    expect(toMessages(many, s).map((m) => m.events)).toEqual([MAX_EVENTS_PER_MESSAGE, MAX_EVENTS_PER_MESSAGE, 1]);
     // the contract keeps real events far smaller; the byte cut is the guard for NATS max_payload
     const big = Array.from({ length: 10 }, () => arrival('KZ-KG', { source: 'x'.repeat(60_000) }));
     const msgs = toMessages(big, s);
     expect(msgs.map((m) => m.events)).toEqual([4, 4, 2]);
     expect(Math.max(...msgs.map((m) => m.data.length))).toBeLessThanOrEqual(256 * 1024);
     expect(msgs.flatMap((m) => [JSON.parse(m.data)].flat() as KezekEvent[]).map((e) => e.eventId)).toEqual(big.map((e) => e.eventId));
+    // bytes, not characters: 30,000 Cyrillic letters are 60,000 bytes
+    const wide = toMessages(Array.from({ length: 10 }, () => arrival('KZ-KG', { source: 'ж'.repeat(30_000) })), s);
+    expect(wide.map((m) => m.events)).toEqual([4, 4, 2]);
+    expect(Math.max(...wide.map((m) => Buffer.byteLength(m.data)))).toBeLessThanOrEqual(256 * 1024);
   });
 });
 
@@ -65,10 +70,13 @@ describe('decodeMessage (the estimator)', () => {
   it('makes the whole message one poison when it is not JSON, an empty or oversized array, or an array of non-objects', () => {
     expect(poisonOf('{"eventId":')).toMatchObject({ reason: 'invalid_json' });
     expect(poisonOf('[]')).toMatchObject({ reason: 'invalid_event', crossingId: 'korday', issues: [{ message: expect.stringMatching(/got 0/) }] });
-    expect(poisonOf(JSON.stringify(Array.from({ length: 1001 }, () => ({}))))).toMatchObject({ issues: [{ message: expect.stringMatching(/got 1001/) }] });
+    expect(poisonOf(JSON.stringify(Array.from({ length: MAX_EVENTS_PER_MESSAGE + 1 }, () => ({}))))).toMatchObject({ issues: [{ message: expect.stringMatching(new RegExp(`got ${MAX_EVENTS_PER_MESSAGE + 1}`)) }] });
     expect(poisonOf('[{"eventId":"a"},7]')).toMatchObject({ reason: 'invalid_event', issues: [{ path: '1', message: expect.stringMatching(/element 1 is a number/) }] });
     expect(poisonOf('[[[]]]')).toMatchObject({ issues: [{ path: '0', message: expect.stringMatching(/an array/) }] });
     expect(poisonOf('[null]')).toMatchObject({ issues: [{ message: expect.stringMatching(/is null/) }] });
+    // refused as a whole, a batch is kept as its raw text (any nesting depth; refs are masked in the text)
+    const deep = '['.repeat(50_000) + ']'.repeat(50_000);
+    expect(poisonOf(deep)).toMatchObject({ reason: 'invalid_event', payload: deep });
   });
 });
 
@@ -127,6 +135,29 @@ describe('settle (the estimator, one message with several outcomes)', () => {
     const f = fixture(1, true);
     expect(await settle(f.m, [ok(0), poison(1)], f.ctx)).toBe('retried');
     expect(f.naks).toEqual([1000]);
+  });
+
+  it('pseudonymises the vehicle refs of every element of a batch message rejected as a whole', async () => {
+    const f = fixture(1);
+    const already = pseudonymise('01KZ888XYZ', 'k');
+    const payload = [{ eventId: 'a', vehicleRef: '01KZ777ABC' }, 7, { eventId: 'b', vehicleRef: already }];
+    const whole: Outcome = { kind: 'poison', reason: 'invalid_event', issues: [{ path: '1', message: 'not an object' }], crossingId: 'korday', payload };
+    expect(await settle(f.m, [whole], f.ctx)).toBe('dead-lettered');
+    const stored = f.published[0]!.body.payload as { vehicleRef?: string }[];
+    expect(JSON.stringify(stored)).not.toContain('01KZ777ABC');
+    expect(stored[0]!.vehicleRef).toMatch(/^ps1_/);
+    expect(stored[1]).toBe(7);
+    expect(stored[2]!.vehicleRef).toBe(already); // pseudonymising is idempotent
+ 
+    // what decodeMessage makes of such a message (its raw text) is masked too
+    const text = JSON.stringify(payload);
+    const m2 = { ...f.m, data: new TextEncoder().encode(text) } as unknown as JsMsg;
+    const d = decodeMessage(m2, 't');
+    expect('poison' in d && d.poison.payload).toBe(text);
+    const f2 = fixture(1);
+    expect(await settle(f2.m, ['poison' in d ? d.poison : whole], f2.ctx)).toBe('dead-lettered');
+    expect(JSON.stringify(f2.published[0]!.body)).not.toContain('01KZ777ABC');
+    expect(String(f2.published[0]!.body.payload)).toContain(pseudonymise('01KZ777ABC', 'k'));
   });
 
   it('keeps a one-event message exactly as before: no index, msgID by sequence only', async () => {

@@ -2,15 +2,17 @@
  * POST /v1/events: the ingest gateway. All-or-nothing: every event of a batch is validated against the
  * contract and the catalogue before anything is published; then vehicle refs are pseudonymised and the events are
  * published to JetStream, and the reply waits for every ack. The events of a batch are grouped by subject (crossing
- * and direction, in their order) into messages of at most PUBLISH_CHUNK_EVENTS events: a group of one is published
- * as the event itself with msgID = eventId, a larger one as a JSON array with msgID = a hash of its eventIds
- * (broker-side de-duplication of a re-sent request either way; the estimator applies each eventId once in any case).
+ * and direction, in their order) into messages of at most MAX_EVENTS_PER_MESSAGE events: a group of one is published
+ * as the event itself with msgID = eventId, a larger one as a JSON array with msgID = `batch:` + the SHA-512 of its
+ * eventIds (134 characters: never an eventId, which has at most 128). An identical re-sent request is thus
+ * de-duplicated by the broker; the estimator applies each eventId once in any case. An eventId repeated within one
+ * request is published once and counted as a duplicate.
  * Per message, not per event, is where nats-server, the gateway and the estimator spend most of their work.
  */
 import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
-import { KezekEventSchema, subjectForEvent, validateEvent, type EventType, type KezekEvent, type Subjects } from '../../../shared/events/index.ts';
+import { KezekEventSchema, MAX_EVENTS_PER_MESSAGE, subjectForEvent, validateEvent, type EventType, type KezekEvent, type Subjects } from '../../../shared/events/index.ts';
 import { STORE_DEFAULTS } from '../../../shared/queue-store/store.ts';
 import { pseudonymiseEvent } from '../../../shared/privacy.ts';
 import type { RouteOpts } from '../context.ts';
@@ -21,8 +23,7 @@ import { ErrorBodySchema, IngestResponseSchema } from '../schemas.ts';
 export const MAX_BATCH = 1000;
 export const INGEST_BODY_LIMIT = 1024 * 1024;
 const PUBLISH_CONCURRENCY = 128;
-/** Events per published message, and the JSON size at which a message is cut before that (NATS max_payload is 1 MiB). */
-export const PUBLISH_CHUNK_EVENTS = 100;
+/** The UTF-8 size of JSON at which a message is cut before MAX_EVENTS_PER_MESSAGE events (NATS max_payload is 1 MiB). */
 const PUBLISH_CHUNK_BYTES = 256 * 1024;
 const PUBLISH_TIMEOUT_MS = 5000;
 /** 100 ms, 200 ms, 400 ms ... capped at 2 s. */
@@ -56,7 +57,8 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
           'Roles producer, official (lanes.changed and crossing.status only) or admin. Up to 1000 events, 1 MiB. ' +
           'Each event is applied once per eventId (re-sending is safe). 202 after every event is durably in the stream; ' +
           '`accepted + duplicates` = events sent; `duplicates` counts the events the stream already held from an identical ' +
-          'earlier request (a retry); an event re-sent in a different batch counts as accepted and is still applied once.',
+          'earlier request (a retry of the same batch unchanged) and repeats of an eventId within the request; an event ' +
+          're-sent in a different batch may count as accepted, and is still applied once.',
         security: [{ bearer: [] }],
         body: docRequestSchema(z.union([KezekEventSchema, z.array(KezekEventSchema).max(MAX_BATCH)]), { examples: [example, [example]] }),
         response: {
@@ -121,7 +123,11 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
           }
         }
       };
-      const outgoing = toMessages(events.map((ev) => pseudonymise(ev, ctx.pseudonymKey)), ctx.subjects);
+      // an eventId repeated within the request is the same event: published once, the repeats counted as duplicates
+      const seen = new Set<string>();
+      const unique = events.filter((ev) => !seen.has(ev.eventId) && seen.add(ev.eventId));
+      duplicates += events.length - unique.length;
+      const outgoing = toMessages(unique.map((ev) => pseudonymise(ev, ctx.pseudonymKey)), ctx.subjects);
       // a sliding window of PUBLISH_CONCURRENCY publishes in flight (not chunks that each wait for their slowest ack);
       // after a failure no further message is started
       let next = 0;
@@ -141,7 +147,7 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
         await Promise.all(Array.from({ length: Math.min(PUBLISH_CONCURRENCY, outgoing.length) }, worker));
       } catch (err) {
         log.warn({ err: { message: (err as Error).message, code: (err as { code?: unknown }).code }, events: events.length, retries }, 'publish failed; answering 503');
-        throw unavailable('the event broker is unavailable; retry the whole batch (re-sent events are de-duplicated)');
+        throw unavailable('the event broker is unavailable; retry the same batch unchanged (its events are applied once, and an identical batch is not stored twice)');
       }
       if (retries > 0) log.info({ events: events.length, retries }, 'batch published after retries (broker outage ridden out)');
       return reply.code(202).send({ accepted: events.length - duplicates, duplicates });
@@ -157,9 +163,9 @@ interface Outgoing {
 }
 
 /**
- * The messages of a batch: its events grouped by subject in their order, cut every PUBLISH_CHUNK_EVENTS events or
+ * The messages of a batch: its events grouped by subject in their order, cut every MAX_EVENTS_PER_MESSAGE events or
  * PUBLISH_CHUNK_BYTES of JSON. The same batch always gives the same messages and msgIDs, so a client that re-sends it
- * after a 503 or a timeout has the messages the stream already holds de-duplicated by the broker.
+ * unchanged after a 503 or a timeout has the messages the stream already holds de-duplicated by the broker.
  */
 export function toMessages(events: readonly KezekEvent[], s: Subjects): Outgoing[] {
   const groups = new Map<string, { json: string[]; ids: string[]; bytes: number }[]>();
@@ -168,17 +174,18 @@ export function toMessages(events: readonly KezekEvent[], s: Subjects): Outgoing
     let chunks = groups.get(subject);
     if (!chunks) groups.set(subject, (chunks = []));
     const json = JSON.stringify(ev);
+    const bytes = Buffer.byteLength(json) + 1;
     let last = chunks.at(-1);
-    if (!last || last.json.length >= PUBLISH_CHUNK_EVENTS || last.bytes + json.length + 1 > PUBLISH_CHUNK_BYTES) chunks.push((last = { json: [], ids: [], bytes: 2 }));
+    if (!last || last.json.length >= MAX_EVENTS_PER_MESSAGE || last.bytes + bytes > PUBLISH_CHUNK_BYTES) chunks.push((last = { json: [], ids: [], bytes: 2 }));
     last.json.push(json);
     last.ids.push(ev.eventId);
-    last.bytes += json.length + 1;
+    last.bytes += bytes;
   }
   const out: Outgoing[] = [];
   for (const [subject, chunks] of groups) {
     for (const { json, ids } of chunks) {
       if (json.length === 1) out.push({ subject, data: json[0]!, msgID: ids[0]!, events: 1 });
-      else out.push({ subject, data: `[${json.join(',')}]`, msgID: `batch:${createHash('sha256').update(ids.join('\n')).digest('base64url')}`, events: json.length });
+      else out.push({ subject, data: `[${json.join(',')}]`, msgID: `batch:${createHash('sha512').update(ids.join('\n')).digest('hex')}`, events: json.length });
     }
   }
   return out;

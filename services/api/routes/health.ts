@@ -14,8 +14,8 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
   Promise.race([p, new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms).unref())]);
 
 /**
- * Is the estimator keeping up? Events waiting in its durable consumer(s) while nobody has pulled for `maxIdleMs`
- * (a dead or stuck estimator), or events in the stream and no consumer at all, make the API not ready. With
+ * Is the estimator keeping up? Messages waiting in its durable consumer(s) while nobody has pulled for `maxIdleMs`
+ * (a dead or stuck estimator), or messages in the stream and no consumer at all, make the API not ready. With
  * ESTIMATOR_PARTITIONING=crossing there is one durable per crossing (created when an instance takes the crossing).
  */
 async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects, durables: string[], partitioned: boolean, now: number, maxIdleMs: number): Promise<Check> {
@@ -43,7 +43,7 @@ async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects, durabl
     pending += p;
     // the server sends an RFC 3339 string here, whatever the client's type says
     const idleMs = now - (Date.parse(String(info.delivered.last_active ?? '')) || 0);
-    if (p > 0 && info.num_waiting === 0 && idleMs > maxIdleMs) stuck.push(`${info.name}: ${p} events pending, no pull for ${Math.round(idleMs / 1000)}s`);
+    if (p > 0 && info.num_waiting === 0 && idleMs > maxIdleMs) stuck.push(`${info.name}: ${p} messages pending, no pull for ${Math.round(idleMs / 1000)}s`);
   }
   return stuck.length ? { ok: false, pending, reason: `estimator not consuming: ${stuck.join('; ')}` } : { ok: true, pending };
 }
