@@ -56,8 +56,9 @@ function parseArgs(argv: string[]) {
       process.stdout.write(
         'usage: npm run bench -- [--quick] [--only ingest,freshness,polling,growth,replay,scaleout] [--checkpoints N,M] [--memory-budget S] [--ingest-events N]\n' +
           '  --quick            small counts and short durations (a few minutes)\n' +
-          '  --checkpoints N,M  events processed at which the growth row measures memory (default 100000,1000000;\n' +
-          '                     the replay row then rebuilds from those 1M events)\n' +
+          '  --checkpoints N,M  events processed at which the growth row measures memory (default\n' +
+          '                     100000,1000000,1500000,2000000: RSS judged 100k -> 1M, Redis after the 7-day window\n' +
+          '                     filled; the replay row then rebuilds from those events)\n' +
           '  --memory-budget S  wall-clock budget of that part, seconds (default 600); it stops early and says so\n' +
           '  --ingest-events N  events of each ingest variant (default 15000)\n',
       );

@@ -45,7 +45,7 @@ export interface BenchOptions {
 export function defaultOptions(quick: boolean): BenchOptions {
   return quick
     ? { quick, ingestEvents: 5_000, ingestRounds: 1, freshnessRates: [100, 1000], freshnessSeconds: 5, pollSeconds: 4, pollConnections: 50, pollRounds: 2, growthQueues: [10, 100, 1000], growthEvents: 2_000, memoryCheckpoints: [5_000, 15_000], replayEvents: 10_000, memoryBudgetSeconds: 60 }
-    : { quick, ingestEvents: 15_000, ingestRounds: 5, freshnessRates: [100, 500, 1000], freshnessSeconds: 10, pollSeconds: 20, pollConnections: 50, pollRounds: 5, growthQueues: [10, 100, 1000], growthEvents: 4_000, memoryCheckpoints: [100_000, 1_000_000], replayEvents: 50_000, memoryBudgetSeconds: 600 };
+    : { quick, ingestEvents: 15_000, ingestRounds: 5, freshnessRates: [100, 500, 1000], freshnessSeconds: 10, pollSeconds: 20, pollConnections: 50, pollRounds: 5, growthQueues: [10, 100, 1000], growthEvents: 4_000, memoryCheckpoints: [100_000, 1_000_000, 1_500_000, 2_000_000], replayEvents: 50_000, memoryBudgetSeconds: 600 };
 }
 
 export interface Harness {
