@@ -47,6 +47,18 @@ const urlList = (schemes: string[]) =>
       { message: `must be a URL (or comma-separated list) with scheme ${schemes.join(' or ')}` },
     );
 
+/**
+ * A number written in decimal: digits, an optional sign and fraction. `z.coerce.number()` alone also took `0x10`,
+ * `1e3`, `0b1` or `Infinity`, so a typo could pass as another value.
+ */
+const decimal = <T extends z.ZodType<number, number>>(n: T) =>
+  z
+    .string()
+    .trim()
+    .regex(/^-?\d+(\.\d+)?$/, 'must be a decimal number (digits; no hex, exponent, units or Infinity)')
+    .transform(Number)
+    .pipe(n);
+
 export const EnvSchema = z.object({
   NATS_URL: urlList(['nats:', 'tls:']).optional(),
   REDIS_URL: urlList(['redis:', 'rediss:']).optional(),
@@ -70,11 +82,11 @@ export const EnvSchema = z.object({
     .optional(),
   REDIS_SENTINEL_NAME: z.string().trim().min(1).default('kezek'),
   HOST: z.string().trim().min(1).default('127.0.0.1'),
-  PORT: z.coerce.number().int().min(0).max(65535).default(3000),
+  PORT: decimal(z.number().int().min(0).max(65535)).default(3000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   SIMULATOR: onOff.default('on'),
-  SIMULATOR_SPEED: z.coerce.number().positive().max(100_000).default(1),
-  SIMULATOR_SEED: z.coerce.number().int().default(42),
+  SIMULATOR_SPEED: decimal(z.number().positive().max(100_000)).default(1),
+  SIMULATOR_SEED: decimal(z.number().int()).default(42),
   API_TOKENS: z
     .string()
     .default('')
@@ -87,8 +99,8 @@ export const EnvSchema = z.object({
       }
     }),
   READ_AUTH: onOff.default('off'),
-  RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(600),
-  WRITE_RATE_LIMIT_PER_MINUTE: z.coerce.number().int().min(0).default(120),
+  RATE_LIMIT_PER_MINUTE: decimal(z.number().int().min(0)).default(600),
+  WRITE_RATE_LIMIT_PER_MINUTE: decimal(z.number().int().min(0)).default(120),
   CORS_ORIGINS: z.string().default('*'),
   /**
    * The reverse proxies in front of the API, whose X-Forwarded-For names the client (rate limits, logs): a hop count
@@ -135,24 +147,24 @@ export const EnvSchema = z.object({
    * (4222 / 6379) or spawns one there; `spawn` always spawns private servers on free ports (tests, CI, demos).
    */
   LOCAL_SERVERS: z.enum(['auto', 'spawn']).default('auto'),
-  STALE_AFTER_SECONDS: z.coerce.number().int().positive().default(900),
+  STALE_AFTER_SECONDS: decimal(z.number().int().positive()).default(900),
   /**
    * Estimator and API (its `/waits?asOf=` answers run the model): the longest a QUIET queue may go without an event
    * before it is stale. A queue turns stale once STALE_AFTER_SECONDS have passed AND its usual traffic (catalogue
    * profile) made an event 99 % likely, or after this long at the latest (shared/estimation/staleness.ts). Set it to
    * STALE_AFTER_SECONDS for a fixed threshold.
    */
-  STALE_QUIET_MAX_SECONDS: z.coerce.number().int().positive().max(172_800).default(43_200),
+  STALE_QUIET_MAX_SECONDS: decimal(z.number().int().positive().max(172_800)).default(43_200),
   /** How long POST /v1/events keeps re-publishing through a broker outage before answering 503 (0 = at once). */
-  INGEST_RETRY_SECONDS: z.coerce.number().min(0).max(300).default(10),
+  INGEST_RETRY_SECONDS: decimal(z.number().min(0).max(300)).default(10),
   /** JetStream replicas of the Kezek streams (3 on a three-node cluster). Every service must use the same value. */
-  NATS_REPLICAS: z.coerce.number().int().min(1).max(5).default(1),
+  NATS_REPLICAS: decimal(z.number().int().min(1).max(5)).default(1),
   /** `crossing`: one consumer per crossing, shared out between estimator instances by Redis leases (docs/scale-out.md). */
   ESTIMATOR_PARTITIONING: z.enum(['off', 'crossing']).default('off'),
   /** Lease lifetime of an estimator partition: a dead instance's crossings move to the others after about this long. */
-  ESTIMATOR_LEASE_MS: z.coerce.number().int().min(1000).max(300_000).default(15_000),
+  ESTIMATOR_LEASE_MS: decimal(z.number().int().min(1000).max(300_000)).default(15_000),
   /** First redelivery delay of an event an estimator took but did not ack (e.g. it crashed). */
-  ESTIMATOR_ACK_WAIT_MS: z.coerce.number().int().min(1000).max(600_000).default(30_000),
+  ESTIMATOR_ACK_WAIT_MS: decimal(z.number().int().min(1000).max(600_000)).default(30_000),
 });
 
 export type Config = z.infer<typeof EnvSchema>;
@@ -173,6 +185,13 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
       return `  ${name}: ${i.message}${shown}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);
+  }
+  // set explicitly below STALE_AFTER_SECONDS it would be raised to it silently (a quiet queue is never judged faster
+  // than a busy one): say so instead; left at its default it is raised without a word (STALE_AFTER_SECONDS over 12 h)
+  if (clean.STALE_QUIET_MAX_SECONDS !== undefined && res.data.STALE_QUIET_MAX_SECONDS < res.data.STALE_AFTER_SECONDS) {
+    throw new ConfigError(
+      `Invalid configuration:\n  STALE_QUIET_MAX_SECONDS: must be at least STALE_AFTER_SECONDS (${res.data.STALE_AFTER_SECONDS}): a quiet queue cannot turn stale before a busy one (got ${JSON.stringify(clean.STALE_QUIET_MAX_SECONDS)})`,
+    );
   }
   return res.data;
 }

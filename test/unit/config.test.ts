@@ -54,6 +54,22 @@ describe('parseConfig', () => {
     expect(c.NATS_URL).toContain('nats://b:4222');
   });
 
+  it('numbers must be written in decimal: hex, exponents, Infinity and units are refused by name', () => {
+    for (const [key, value] of [['STALE_QUIET_MAX_SECONDS', '0x10'], ['PORT', '8e3'], ['RATE_LIMIT_PER_MINUTE', 'Infinity'], ['STALE_AFTER_SECONDS', '900s'], ['SIMULATOR_SPEED', '0b11']]) {
+      const err = errorOf({ [key!]: value });
+      expect(err.message).toMatch(new RegExp(`^\\s+${key}: must be a decimal number`, 'm'));
+      expect(err.message).toContain(JSON.stringify(value));
+    }
+    expect(parseConfig({ SIMULATOR_SPEED: ' 2.5 ', SIMULATOR_SEED: '-7', STALE_AFTER_SECONDS: '600' })).toMatchObject({ SIMULATOR_SPEED: 2.5, SIMULATOR_SEED: -7, STALE_AFTER_SECONDS: 600 });
+  });
+
+  it('STALE_QUIET_MAX_SECONDS set below STALE_AFTER_SECONDS is refused (left at its default it follows silently)', () => {
+    const err = errorOf({ STALE_AFTER_SECONDS: '1800', STALE_QUIET_MAX_SECONDS: '900' });
+    expect(err.message).toMatch(/STALE_QUIET_MAX_SECONDS: must be at least STALE_AFTER_SECONDS \(1800\).*"900"/);
+    expect(parseConfig({ STALE_AFTER_SECONDS: '1800', STALE_QUIET_MAX_SECONDS: '1800' }).STALE_QUIET_MAX_SECONDS).toBe(1800);
+    expect(parseConfig({ STALE_AFTER_SECONDS: '86400' }).STALE_QUIET_MAX_SECONDS).toBe(43_200); // raised where it is used
+  });
+
   it('a bad PORT is named, with the value that was given', () => {
     const err = errorOf({ PORT: 'eighty' });
     expect(err.message).toMatch(/^\s+PORT: /m);
