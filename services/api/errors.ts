@@ -142,7 +142,9 @@ export function installErrorHandling(app: FastifyInstance, setHeaders: HeaderSet
     setHeaders(request, reply, path.startsWith('/v1/'));
     const allowed = allowedOn(path);
     if (allowed.length > 0 && !allowed.includes(request.method)) {
-      return sendError(reply, new HttpError('method_not_allowed', `${request.method} is not allowed on ${path} (allowed: ${allowed.join(', ')})`, undefined, { Allow: allowed.join(', ') }));
+      // every path also answers OPTIONS (cors.ts), so the Allow header names it too (RFC 9110 §10.2.1)
+      const allow = [...allowed, 'OPTIONS'].join(', ');
+      return sendError(reply, new HttpError('method_not_allowed', `${request.method} is not allowed on ${path} (allowed: ${allow})`, undefined, { Allow: allow }));
     }
     return sendError(reply, notFound(`no route ${request.method} ${path}`));
   });

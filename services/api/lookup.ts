@@ -50,13 +50,25 @@ export function etagMatches(request: FastifyRequest, etag: string): boolean {
 export const CACHE_CONTROL = 'public, max-age=5, stale-while-revalidate=10';
 
 /**
+ * CACHE_CONTROL, shortened when a queue in the document turns stale within its 15 s (`validUntil`): a cache must not
+ * keep showing a queue as fresh after its staleAt. max-age and stale-while-revalidate then end at the flip.
+ */
+export function liveCacheControl(validUntil: number | undefined, now: () => number = Date.now): string {
+  if (validUntil === undefined || validUntil === Infinity) return CACHE_CONTROL;
+  const left = Math.floor((validUntil - now()) / 1000);
+  if (left >= 15) return CACHE_CONTROL;
+  if (left <= 0) return 'public, max-age=0, must-revalidate';
+  return left > 5 ? `public, max-age=5, stale-while-revalidate=${left - 5}` : `public, max-age=${left}`;
+}
+
+/**
  * Sends a precomputed JSON body with its ETag, or 304 when the client already has it. (No `Vary`: the API does
  * not compress or negotiate, so the body depends on nothing in the request beyond the URL.) The body goes out as
  * bytes encoded once per cached document: a string body is measured (content-length) and UTF-8 encoded again on
  * every response, which for the 22 kB bulk view was a visible share of a poll's CPU.
  */
-export function sendCached(request: FastifyRequest, reply: FastifyReply, cached: CachedBody, cacheControl = CACHE_CONTROL): FastifyReply {
-  void reply.header('ETag', cached.etag).header('Cache-Control', cacheControl);
+export function sendCached(request: FastifyRequest, reply: FastifyReply, cached: CachedBody, cacheControl = CACHE_CONTROL, now = Date.now): FastifyReply {
+  void reply.header('ETag', cached.etag).header('Cache-Control', cacheControl === CACHE_CONTROL ? liveCacheControl(cached.validUntil, now) : cacheControl);
   if (etagMatches(request, cached.etag)) return reply.code(304).send();
   cached.bytes ??= Buffer.from(cached.body, 'utf8');
   return reply.type('application/json; charset=utf-8').send(cached.bytes);

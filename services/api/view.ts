@@ -45,6 +45,8 @@ export interface CachedBody {
   etag: string;
   /** The body's UTF-8 bytes, made by the first `sendCached` that sends it and kept with it. */
   bytes?: Buffer;
+  /** Epoch ms when a queue in it turns stale (the body changes then); Infinity or absent: no such flip ahead. */
+  validUntil?: number;
 }
 
 export interface EstimateChange {

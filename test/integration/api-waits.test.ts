@@ -96,6 +96,12 @@ describe('waits from the in-process view', () => {
     const queue = async () => (await quietApp.inject('/v1/crossings/nur-zholy/waits?direction=KZ-CN&vehicleClass=bus')).json().queues[0];
     await waitFor(async () => (await queue()).revision === 1);
     expect(await queue()).toMatchObject({ stale: false, staleAt: new Date(staleAt).toISOString() });
+    const cacheControl = async () => (await quietApp.inject('/v1/crossings/nur-zholy/waits?direction=KZ-CN&vehicleClass=bus')).headers['cache-control'];
+    expect(await cacheControl()).toBe('public, max-age=5, stale-while-revalidate=10'); // the flip is 10 min away
+    clock = staleAt - 12_000;
+    expect(await cacheControl()).toBe('public, max-age=5, stale-while-revalidate=7'); // no cache serves it past staleAt
+    clock = staleAt - 3_000;
+    expect(await cacheControl()).toBe('public, max-age=3');
     clock = staleAt - 1000;
     expect((await queue()).stale).toBe(false); // served from the cached body
     clock = staleAt + 1000;
@@ -226,7 +232,8 @@ describe('crossings, health and the error shape', () => {
     expect(nf.json()).toEqual({ error: 'not_found', message: expect.any(String) });
     const m = await app.inject({ method: 'DELETE', url: '/v1/crossings/korday/waits' });
     expect(m.statusCode).toBe(405);
-    expect(m.headers.allow).toBe('GET, HEAD');
+    expect(m.headers.allow).toBe('GET, HEAD, OPTIONS');
+    expect(m.json().message).toBe('DELETE is not allowed on /v1/crossings/korday/waits (allowed: GET, HEAD, OPTIONS)');
     expect(m.json().error).toBe('method_not_allowed');
   });
 
