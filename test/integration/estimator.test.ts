@@ -60,6 +60,17 @@ async function publishAll(js: ReturnType<typeof jetstream>, prefix: string, even
   for (const e of events) await js.publish(subjectForEvent(subjects(prefix), e), JSON.stringify(e), { msgID: e.eventId });
 }
 
+/** Every dead letter published on the env's DLQ subjects from now on (unsubscribed at cleanup). */
+function collectDeadLetters(env: { nc: NatsConnection; s: ReturnType<typeof subjects> }): DeadLetter[] {
+  const dead: DeadLetter[] = [];
+  const sub = env.nc.subscribe(env.s.dlqAll);
+  void (async () => {
+    for await (const m of sub) dead.push(m.json<DeadLetter>());
+  })();
+  cleanups.push(async () => sub.unsubscribe());
+  return dead;
+}
+
 function scenario(t0: number): KezekEvent[] {
   const events = [ev('lanes.changed', t0, { lanesOpen: 2 }), ev('queue.observed', t0, { queueLength: 4 })];
   for (let i = 0; i < 6; i++) events.push(ev('vehicle.arrived', t0 + (i + 1) * MIN, { vehicleRef: `PLATE-${i}` }));
@@ -155,12 +166,7 @@ describe('estimator', () => {
 
   it('dead-letters poison messages with a reason once and does not retry them', async () => {
     const env = await setup();
-    const dead: DeadLetter[] = [];
-    const sub = env.nc.subscribe(env.s.dlqAll);
-    void (async () => {
-      for await (const m of sub) dead.push(m.json<DeadLetter>());
-    })();
-    cleanups.push(async () => sub.unsubscribe());
+    const dead = collectDeadLetters(env);
     const est = makeEstimator(env);
     await est.start();
     const t = Date.now() - MIN;
@@ -186,12 +192,7 @@ describe('estimator', () => {
 
   it('applies a batch message event by event: poison events are dead-lettered with their index, the others applied once', async () => {
     const env = await setup();
-    const dead: DeadLetter[] = [];
-    const sub = env.nc.subscribe(env.s.dlqAll);
-    void (async () => {
-      for await (const m of sub) dead.push(m.json<DeadLetter>());
-    })();
-    cleanups.push(async () => sub.unsubscribe());
+    const dead = collectDeadLetters(env);
     // 2 events in flight at most: the 5-event batch is admitted alone, and still whole
     const est = makeEstimator(env, { concurrency: 2 });
     await est.start();
