@@ -19,7 +19,7 @@ export const DEAD_LETTER_REASONS: Record<DeadLetterReason, string> = {
   too_late: 'older than the queue store retention (a redrive is rejected again)',
   event_id_conflict: 'eventId already used by a different event (a redrive is rejected again)',
   invalid_record: 'the queue store refused the record',
-  wrong_subject: 'an event of a batch message that belongs on another subject (redriven to its own subject)',
+  wrong_subject: 'published on the subject of another crossing or direction (redriven to its own subject)',
   max_deliver_exceeded: 'transient failures (e.g. Redis down) until max deliveries: redrive after the outage',
 };
 /** Pseudo-reason of a DLQ message that is not a dead letter at all (not JSON, or no `reason`). */
@@ -271,9 +271,9 @@ export function planRedrive(prefix: string, entries: readonly DlqEntry[]): Redri
     if (!ev) return { entry, action: 'skip', why: 'not an event (payload is not a JSON object with an eventId)' };
     const eventId = ev.eventId as string;
     let subject: string | undefined;
-    // an event of a batch message goes to its own subject: the batch's may be another (wrong_subject)
-    const fromBatch = typeof l.index === 'number';
-    if (!fromBatch && typeof l.subject === 'string' && l.subject.startsWith(eventsBase) && /^[^\s*>]+$/.test(l.subject)) subject = l.subject;
+    // an event of a batch message, or one that came on the wrong subject, goes to its own subject
+    const ownSubject = typeof l.index === 'number' || l.reason === 'wrong_subject';
+    if (!ownSubject && typeof l.subject === 'string' && l.subject.startsWith(eventsBase) && /^[^\s*>]+$/.test(l.subject)) subject = l.subject;
     else if (typeof ev.crossingId === 'string' && CROSSING_RE.test(ev.crossingId) && (ev.direction === undefined || (typeof ev.direction === 'string' && DIRECTION_RE.test(ev.direction)))) {
       subject = s.eventsFor(ev.crossingId, ev.direction as string | undefined);
     }

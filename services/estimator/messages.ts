@@ -36,7 +36,7 @@ export type Outcome =
   | { kind: 'transient'; error: Error; crossingId: string | undefined; payload: unknown; index?: number };
 
 /** A message's JSON: its events (one for an object), or why the message as a whole is poison. */
-export type Decoded = { items: unknown[]; batch: boolean } | { poison: Extract<Outcome, { kind: 'poison' }> };
+export type Decoded = { items: unknown[]; batch: boolean; oversized?: boolean } | { poison: Extract<Outcome, { kind: 'poison' }> };
 
 export type Settlement = 'acked' | 'dead-lettered' | 'retried';
 
@@ -80,7 +80,10 @@ function maskPayload(value: unknown, key: string): unknown {
   // one level only: a whole-message poison keeps its raw text (below), and a nested array could be 50,000 deep
   if (Array.isArray(value)) return value.map((v) => (v && typeof v === 'object' && !Array.isArray(v) ? maskPayload(v, key) : v));
   if (typeof value === 'string') {
-    return value.slice(0, MAX_RAW_CHARS).replace(/("vehicleRef"\s*:\s*")((?:[^"\\]|\\.)*)(")/g, (_m, a: string, ref: string, b: string) => `${a}${pseudonymise(ref, key)}${b}`);
+    // every "<key>": "<value>" pair whose key, once its JSON escapes are undone, is vehicleRef ("vehicle\u0052ef" too)
+    return value.slice(0, MAX_RAW_CHARS).replace(/("((?:[^"\\]|\\.)*)"\s*:\s*")((?:[^"\\]|\\.)*)(")/g, (whole, a: string, k: string, ref: string, b: string) =>
+      jsonKey(k) === 'vehicleRef' ? `${a}${pseudonymise(ref, key)}${b}` : whole,
+    );
   }
   if (value && typeof value === 'object' && !Array.isArray(value)) {
     const v = value as Record<string, unknown>;
@@ -88,6 +91,15 @@ function maskPayload(value: unknown, key: string): unknown {
   }
   return value;
 }
+
+const jsonKey = (escaped: string): string | undefined => {
+  if (!escaped.includes('\\')) return escaped;
+  try {
+    return JSON.parse(`"${escaped}"`) as string;
+  } catch {
+    return undefined;
+  }
+};
 
 const crossingOf = (v: unknown): string | undefined =>
   v && typeof v === 'object' && typeof (v as { crossingId?: unknown }).crossingId === 'string' ? (v as { crossingId: string }).crossingId : undefined;
@@ -105,9 +117,8 @@ export function decodeMessage(m: JsMsg, prefix: string): Decoded {
   const crossingId = subjectCrossing(m.subject, prefix);
   // a batch refused as a whole is dead-lettered as its raw text (refs masked in it, maskPayload), like bad JSON: its
   // elements can be anything, nested arbitrarily deep
-  if (raw.length === 0 || raw.length > MAX_EVENTS_PER_MESSAGE) {
-    const message = `a batch message holds 1 to ${MAX_EVENTS_PER_MESSAGE} events (got ${raw.length})`;
-    return { poison: { kind: 'poison', reason: 'invalid_event', issues: [{ path: '', message }], crossingId, payload: text } };
+  if (raw.length === 0) {
+    return { poison: { kind: 'poison', reason: 'invalid_event', issues: [{ path: '', message: `a batch message holds 1 to ${MAX_EVENTS_PER_MESSAGE} events (got 0)` }], crossingId, payload: text } };
   }
   // an array of anything but event objects is garbage as a whole: one dead letter, not one per element
   const odd = raw.findIndex((item) => item === null || typeof item !== 'object' || Array.isArray(item));
@@ -115,7 +126,8 @@ export function decodeMessage(m: JsMsg, prefix: string): Decoded {
     const message = `a batch message is an array of event objects (element ${odd} is ${raw[odd] === null ? 'null' : Array.isArray(raw[odd]) ? 'an array' : `a ${typeof raw[odd]}`})`;
     return { poison: { kind: 'poison', reason: 'invalid_event', issues: [{ path: String(odd), message }], crossingId, payload: text } };
   }
-  return { items: raw, batch: true };
+  // too many events: each is dead-lettered on its own (with its index), so each can be redriven (npm run dlq)
+  return { items: raw, batch: true, ...(raw.length > MAX_EVENTS_PER_MESSAGE ? { oversized: true } : {}) };
 }
 
 const subjectsByPrefix = new Map<string, ReturnType<typeof subjects>>();
@@ -133,13 +145,18 @@ function subjectCrossing(subject: string, prefix: string): string | undefined {
  */
 export async function processMessage(m: JsMsg, decoded: Decoded, ctx: MessageContext): Promise<Outcome[]> {
   if ('poison' in decoded) return [decoded.poison];
-  if (!decoded.batch) return [await processEvent(decoded.items[0], ctx, undefined, undefined)];
-  // a batch's events must belong on its subject: partitioned consumers filter by the crossing in it
+  // every event must belong on the subject it came on: partitioned consumers filter by the crossing in it
+  if (!decoded.batch) return [await processEvent(decoded.items[0], ctx, undefined, m.subject)];
+  if (decoded.oversized) {
+    const n = decoded.items.length;
+    const message = `its batch message held ${n} events, at most ${MAX_EVENTS_PER_MESSAGE} are allowed: nothing of it was applied; re-send the events in smaller batches, or redrive each dead letter`;
+    return decoded.items.map((item, index) => ({ index, kind: 'poison', reason: 'invalid_event', issues: [{ path: '', message }], crossingId: crossingOf(item), payload: item }));
+  }
   return Promise.all(decoded.items.map((item, index) => processEvent(item, ctx, index, m.subject)));
 }
 
-/** `subject`: the batch message's, which the event must belong on (undefined for a one-event message). */
-async function processEvent(raw: unknown, ctx: MessageContext, index: number | undefined, subject: string | undefined): Promise<Outcome> {
+/** `subject`: the message's, which the event must belong on. */
+async function processEvent(raw: unknown, ctx: MessageContext, index: number | undefined, subject: string): Promise<Outcome> {
   const at = index === undefined ? {} : { index };
   const crossingId = crossingOf(raw);
   // Replays carry old event times: the wall clock only bounds the future (validateEvent's 5-minute skew rule).
@@ -149,12 +166,10 @@ async function processEvent(raw: unknown, ctx: MessageContext, index: number | u
     return { ...at, kind: 'poison', reason, issues: res.issues, crossingId, payload: raw };
   }
   const ev = res.event;
-  if (subject !== undefined) {
-    const own = subjectForEvent(subjectsOf(ctx.prefix), ev);
-    if (own !== subject) {
-      const issues = [{ path: ev.crossingId === subjectCrossing(subject, ctx.prefix) ? 'direction' : 'crossingId', message: `belongs on ${own}, but its batch was published on ${subject}: a batch holds the events of one subject (crossing and direction)` }];
-      return { ...at, kind: 'poison', reason: 'wrong_subject', issues, crossingId, payload: raw };
-    }
+  const own = subjectForEvent(subjectsOf(ctx.prefix), ev);
+  if (own !== subject) {
+    const issues = [{ path: ev.crossingId === subjectCrossing(subject, ctx.prefix) ? 'direction' : 'crossingId', message: `belongs on ${own}, but was published on ${subject}: an event goes on the subject of its crossing and direction` }];
+    return { ...at, kind: 'poison', reason: 'wrong_subject', issues, crossingId, payload: raw };
   }
   // refs normally arrive pseudonymised already (pseudonymise is then the identity): copy the event only when it changes one
   const ref = 'vehicleRef' in ev ? ev.vehicleRef : undefined;

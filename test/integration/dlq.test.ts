@@ -175,9 +175,10 @@ describe('dead-letter queue tool (real NATS)', () => {
     const [plan] = planRedrive(env.prefix, [entry]);
     expect(plan).toMatchObject({ action: 'publish', subject: env.s.eventsFor('zhibek-zholy', 'KZ-UZ'), eventId: 'ev-batch-2' });
     expect(formatEntry(entry)).toMatch(/wrong_subject .*eventId=ev-batch-2 .*index=2 .*seq=500/);
-    // a one-event letter keeps the subject it was published on
+    // a one-event letter keeps the subject it was published on, unless that subject was the problem
     const { index: _i, ...single } = letter;
-    expect(planRedrive(env.prefix, [{ ...entry, letter: single }])[0]).toMatchObject({ subject: env.s.eventsFor('korday', 'KZ-KG') });
+    expect(planRedrive(env.prefix, [{ ...entry, letter: single }])[0]).toMatchObject({ subject: env.s.eventsFor('zhibek-zholy', 'KZ-UZ') });
+    expect(planRedrive(env.prefix, [{ ...entry, letter: { ...single, reason: 'max_deliver_exceeded' } }])[0]).toMatchObject({ subject: env.s.eventsFor('korday', 'KZ-KG') });
   });
 
   it('skips raw text, non-events and unreadable messages; --seq selection reports missing sequences', async () => {

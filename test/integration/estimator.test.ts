@@ -206,9 +206,15 @@ describe('estimator', () => {
     const subject = env.s.eventsFor('korday', 'KZ-KG');
     await env.js.publish(subject, batch, { msgID: 'batch-1' });
     await env.js.publish(subject, '[]', { msgID: 'batch-empty' });
-    await until('four dead letters', async () => dead.length >= 4 && est.stats().applied >= 2);
-    expect(est.stats()).toMatchObject({ received: 2, receivedEvents: 6, applied: 2, duplicates: 0, deadLettered: 4 });
-    const byIndex = new Map(dead.map((d) => [d.index ?? -1, d]));
+    // one event alone on another crossing's subject: refused too (a partitioned consumer would apply it for korday)
+    const stray = KezekEventSchema.parse({ ...otherCrossing, eventId: `est-stray-${n}` });
+    await env.js.publish(subject, JSON.stringify(stray), { msgID: stray.eventId });
+    await until('five dead letters', async () => dead.length >= 5 && est.stats().applied >= 2);
+    expect(est.stats()).toMatchObject({ received: 3, receivedEvents: 7, applied: 2, duplicates: 0, deadLettered: 5 });
+    const strayLetter = dead.find((d) => (d.payload as { eventId?: string }).eventId === stray.eventId)!;
+    expect(strayLetter).toMatchObject({ reason: 'wrong_subject', subject });
+    expect(strayLetter).not.toHaveProperty('index');
+    const byIndex = new Map(dead.filter((d) => d !== strayLetter).map((d) => [d.index ?? -1, d]));
     expect(byIndex.get(1)).toMatchObject({ reason: 'invalid_event', subject, payload: { eventId: badLanes.eventId } });
     expect(byIndex.get(1)!.issues.map((i) => i.path)).toContain('lanesOpen');
     expect(byIndex.get(2)).toMatchObject({ reason: 'wrong_subject', issues: [{ path: 'crossingId', message: expect.stringMatching(/belongs on .*zhibek-zholy\.KZ-UZ.*published on .*korday\.KZ-KG/) }] });
@@ -222,7 +228,7 @@ describe('estimator', () => {
     // the same events again in another message (a producer's re-send): applied once, counted as duplicates
     await env.js.publish(subject, JSON.stringify([a2, a1]), { msgID: 'batch-2' });
     await until('the re-sent batch settled', async () => est.stats().duplicates >= 2);
-    expect(est.stats()).toMatchObject({ received: 3, applied: 2, duplicates: 2, deadLettered: 4 });
+    expect(est.stats()).toMatchObject({ received: 4, applied: 2, duplicates: 2, deadLettered: 5 });
     const hist = await est.store.readHistory(Q, t - 15 * MIN, t + 15 * MIN, 15 * MIN);
     expect(hist.reduce((sum, p) => sum + p.arrivals, 0)).toBe(2);
     expect(JSON.stringify(dead)).not.toContain('SECRET');

@@ -9,7 +9,7 @@ import type { JetStreamClient, JsMsg } from '@nats-io/jetstream';
 import { MAX_EVENTS_PER_MESSAGE, subjects, type KezekEvent } from '../../shared/events/index.ts';
 import { toMessages } from '../../services/api/routes/events.ts';
 import { pseudonymise } from '../../shared/privacy.ts';
-import { decodeMessage, settle, type MessageContext, type Outcome } from '../../services/estimator/messages.ts';
+import { decodeMessage, processMessage, settle, type MessageContext, type Outcome } from '../../services/estimator/messages.ts';
 
 const s = subjects('t');
 let n = 0;
@@ -67,16 +67,29 @@ describe('decodeMessage (the estimator)', () => {
     expect(decodeMessage(msg('[{"eventId":"a"},{"eventId":"b"}]'), 't')).toEqual({ items: [{ eventId: 'a' }, { eventId: 'b' }], batch: true });
   });
 
-  it('makes the whole message one poison when it is not JSON, an empty or oversized array, or an array of non-objects', () => {
+  it('makes the whole message one poison when it is not JSON, an empty array, or an array of non-objects', () => {
     expect(poisonOf('{"eventId":')).toMatchObject({ reason: 'invalid_json' });
     expect(poisonOf('[]')).toMatchObject({ reason: 'invalid_event', crossingId: 'korday', issues: [{ message: expect.stringMatching(/got 0/) }] });
-    expect(poisonOf(JSON.stringify(Array.from({ length: MAX_EVENTS_PER_MESSAGE + 1 }, () => ({}))))).toMatchObject({ issues: [{ message: expect.stringMatching(new RegExp(`got ${MAX_EVENTS_PER_MESSAGE + 1}`)) }] });
     expect(poisonOf('[{"eventId":"a"},7]')).toMatchObject({ reason: 'invalid_event', issues: [{ path: '1', message: expect.stringMatching(/element 1 is a number/) }] });
     expect(poisonOf('[[[]]]')).toMatchObject({ issues: [{ path: '0', message: expect.stringMatching(/an array/) }] });
     expect(poisonOf('[null]')).toMatchObject({ issues: [{ message: expect.stringMatching(/is null/) }] });
     // refused as a whole, a batch is kept as its raw text (any nesting depth; refs are masked in the text)
     const deep = '['.repeat(50_000) + ']'.repeat(50_000);
     expect(poisonOf(deep)).toMatchObject({ reason: 'invalid_event', payload: deep });
+  });
+});
+
+describe('processMessage (the estimator): an oversized batch', () => {
+  it('dead-letters each of its events with its index and applies none (each can be redriven)', async () => {
+    const evs = Array.from({ length: MAX_EVENTS_PER_MESSAGE + 1 }, () => arrival('KZ-KG', { vehicleRef: '01KZ777ABC' }));
+    const m = { subject: 't.v1.events.korday.KZ-KG', data: new TextEncoder().encode(JSON.stringify(evs)) } as unknown as JsMsg;
+    const decoded = decodeMessage(m, 't');
+    expect(decoded).toMatchObject({ batch: true, oversized: true });
+    const store = { applyEvent: () => Promise.reject(new Error('must not be called')) };
+    const outcomes = await processMessage(m, decoded, { store, prefix: 't' } as unknown as MessageContext);
+    expect(outcomes).toHaveLength(evs.length);
+    expect(outcomes.every((o, i) => o.kind === 'poison' && o.index === i && o.reason === 'invalid_event' && (o.payload as KezekEvent).eventId === evs[i]!.eventId)).toBe(true);
+    expect(outcomes[0]).toMatchObject({ crossingId: 'korday', issues: [{ message: expect.stringMatching(/held 101 events, at most 100/) }] });
   });
 });
 
@@ -158,6 +171,18 @@ describe('settle (the estimator, one message with several outcomes)', () => {
     expect(await settle(f2.m, ['poison' in d ? d.poison : whole], f2.ctx)).toBe('dead-lettered');
     expect(JSON.stringify(f2.published[0]!.body)).not.toContain('01KZ777ABC');
     expect(String(f2.published[0]!.body.payload)).toContain(pseudonymise('01KZ777ABC', 'k'));
+  });
+
+  it('masks a ref in raw text whose key is written with JSON escapes', async () => {
+    const f = fixture(1);
+    const raw = '{"eventId":"a","vehicle\\u0052ef":"01KZ777ABC","vehicleRef" : "01KZ999XYZ","note":"vehicleRef","x":"01KZ777ABC-not-a-ref-field"';
+    const whole: Outcome = { kind: 'poison', reason: 'invalid_json', issues: [{ path: '', message: 'not JSON' }], crossingId: undefined, payload: raw };
+    expect(await settle(f.m, [whole], f.ctx)).toBe('dead-lettered');
+    const text = String(f.published[0]!.body.payload);
+    expect(text).not.toMatch(/"vehicle\\u0052ef":"01KZ777ABC"/);
+    expect(text).not.toContain('01KZ999XYZ');
+    expect(text).toContain(`"vehicle\\u0052ef":"${pseudonymise('01KZ777ABC', 'k')}"`);
+    expect(text).toContain('"note":"vehicleRef"'); // a value that merely reads vehicleRef is not a key
   });
 
   it('keeps a one-event message exactly as before: no index, msgID by sequence only', async () => {

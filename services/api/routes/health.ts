@@ -18,7 +18,7 @@ const withTimeout = <T>(p: Promise<T>, ms: number, what: string): Promise<T> =>
  * (a dead or stuck estimator), or messages in the stream and no consumer at all, make the API not ready. With
  * ESTIMATOR_PARTITIONING=crossing there is one durable per crossing (created when an instance takes the crossing).
  */
-async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects, durables: string[], partitioned: boolean, now: number, maxIdleMs: number): Promise<Check> {
+export async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects, durables: string[], partitioned: boolean, now: number, maxIdleMs: number): Promise<Check> {
   const infos = await Promise.all(
     durables.map((name) =>
       withTimeout(jsm.consumers.info(s.eventsStream, name), 2000, 'estimator consumer').then(
@@ -41,9 +41,13 @@ async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects, durabl
   for (const info of found) {
     const p = info.num_pending + info.num_ack_pending;
     pending += p;
-    // the server sends an RFC 3339 string here, whatever the client's type says
-    const idleMs = now - (Date.parse(String(info.delivered.last_active ?? '')) || 0);
-    if (p > 0 && info.num_waiting === 0 && idleMs > maxIdleMs) stuck.push(`${info.name}: ${p} messages pending, no pull for ${Math.round(idleMs / 1000)}s`);
+    // the server sends RFC 3339 strings here, whatever the client's type says; a consumer that never delivered has
+    // no last_active: its idle time counts from its creation (it used to count from 1970)
+    const lastActive = Date.parse(String(info.delivered.last_active ?? ''));
+    const since = Number.isFinite(lastActive) ? lastActive : Date.parse(String(info.created ?? ''));
+    const idleMs = Number.isFinite(since) ? now - since : Infinity;
+    const idle = Number.isFinite(since) ? `${Math.round(idleMs / 1000)}s` : 'ever';
+    if (p > 0 && info.num_waiting === 0 && idleMs > maxIdleMs) stuck.push(`${info.name}: ${p} messages pending, no pull ${Number.isFinite(lastActive) ? `for ${idle}` : Number.isFinite(since) ? `since it was created ${idle} ago` : idle}`);
   }
   return stuck.length ? { ok: false, pending, reason: `estimator not consuming: ${stuck.join('; ')}` } : { ok: true, pending };
 }
