@@ -257,10 +257,27 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     } else dlqLog.suppressed.set(reason, (dlqLog.suppressed.get(reason) ?? 0) + 1);
   }
 
+  /**
+   * A message put back for a transient failure (Redis down, out of memory, read-only replica ...) is warned about at
+   * most once every 10 s, with how many were put back meanwhile: before, nothing was logged until the last allowed
+   * delivery dead-lettered it, minutes later.
+   */
+  const retryLog = { lastAt: 0, since: 0 };
+  function logRetry(outcomes: readonly Outcome[]): void {
+    retryLog.since += 1;
+    const now = Date.now();
+    if (now - retryLog.lastAt < 10_000) return;
+    const failed = outcomes.find((o) => o.kind === 'transient');
+    log.warn({ err: failed?.kind === 'transient' ? { message: failed.error.message } : undefined, messages: retryLog.since, retriedTotal: stats.retried }, 'applying events failed; messages put back for redelivery (transient)');
+    retryLog.lastAt = now;
+    retryLog.since = 0;
+  }
+
   /** Per event, except a retried message: it counts once, and its events count when a redelivery settles them. */
   function count(outcomes: readonly Outcome[], settlement: Settlement) {
     if (settlement === 'retried') {
       stats.retried += 1;
+      logRetry(outcomes);
       return;
     }
     for (const o of outcomes) {

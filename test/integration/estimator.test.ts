@@ -345,7 +345,9 @@ describe('estimator', () => {
     const t0 = Date.now() - 60 * MIN;
     const events = scenario(t0);
     await publishAll(env.js, env.prefix, events);
-    const est = makeEstimator({ ...env, redis });
+    const warnings: { msg: string; messages?: number; err?: { message?: string } }[] = [];
+    const captured = pino({ level: 'warn' }, { write: (line: string) => void warnings.push(JSON.parse(line)) });
+    const est = makeEstimator({ ...env, redis }, { logger: captured });
     await est.start();
     await until('all applied', async () => est.stats().applied >= events.length);
     await server.stop();
@@ -358,5 +360,8 @@ describe('estimator', () => {
       return w.records.filter((r) => r.kind === 'A').length === 7;
     });
     expect((await est.store.readEstimate(Q))?.asOf).toBe(new Date(t0 + 9 * MIN).toISOString());
+    // the operator heard about the put-back message while Redis was down, not only at its last allowed delivery
+    expect(est.stats().retried).toBeGreaterThan(0);
+    expect(warnings.find((w) => w.msg.startsWith('applying events failed; messages put back'))).toMatchObject({ messages: 1, err: { message: expect.any(String) } });
   });
 });
