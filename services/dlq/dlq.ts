@@ -243,7 +243,7 @@ export function formatEntry(e: DlqEntry): string {
     typeof l?.payload === 'string' ? 'payload=raw-text' : undefined,
     typeof l?.index === 'number' ? `index=${l.index}` : undefined,
   ].filter(Boolean);
-  return [time, e.crossing.padEnd(14), reasonOf(e).padEnd(20), oneLine(issueText, 100), ...ids, `seq=${e.dlqSeq}`].join('  ');
+  return [time, e.crossing.padEnd(14), reasonOf(e).padEnd(20), oneLine(issueText, 200), ...ids, `seq=${e.dlqSeq}`].join('  ');
 }
 
 /** The `--json` line: the dead letter as stored, plus where it is in the DLQ. */

@@ -163,7 +163,7 @@ describe('dead-letter queue tool (real NATS)', () => {
   it('redrives an event of a batch message to its own subject, not the batch\'s, and lists its index', () => {
     const letter: DeadLetter = {
       reason: 'wrong_subject',
-      issues: [{ path: 'crossingId', message: 'belongs on another subject' }],
+      issues: [{ path: 'crossingId', message: `belongs on ${env.s.eventsFor('zhibek-zholy', 'KZ-UZ')}, but was published on ${env.s.eventsFor('korday', 'KZ-KG')}: an event goes on the subject of its crossing and direction` }],
       subject: env.s.eventsFor('korday', 'KZ-KG'),
       seq: 41,
       deliveryCount: 1,
@@ -175,6 +175,7 @@ describe('dead-letter queue tool (real NATS)', () => {
     const [plan] = planRedrive(env.prefix, [entry]);
     expect(plan).toMatchObject({ action: 'publish', subject: env.s.eventsFor('zhibek-zholy', 'KZ-UZ'), eventId: 'ev-batch-2' });
     expect(formatEntry(entry)).toMatch(/wrong_subject .*eventId=ev-batch-2 .*index=2 .*seq=500/);
+    expect(formatEntry(entry)).toContain(`published on ${env.s.eventsFor('korday', 'KZ-KG')}`); // the useful half is not cut off
     // a one-event letter keeps the subject it was published on, unless that subject was the problem
     const { index: _i, ...single } = letter;
     expect(planRedrive(env.prefix, [{ ...entry, letter: single }])[0]).toMatchObject({ subject: env.s.eventsFor('zhibek-zholy', 'KZ-UZ') });
