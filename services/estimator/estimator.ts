@@ -299,15 +299,15 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     }
   }
 
-  /**
-   * One fetch: every message is decided and settled by a small pool; unless replaying for a rebuild, the touched
-   * queues go to the background refresher. Whenever nothing is in flight (and at the end), one cumulative ack
-   * passes every message settled so far (acks.ts). Returns how many messages it saw and whether a transient error
-   * happened.
-   */
   /** Events per message lately, by durable (1 for a stream of one-event messages; batch messages hold up to 100). */
   const eventsPerMessage = new Map<string, number>();
 
+  /**
+   * One fetch: every message is decided and settled by a small pool; unless replaying for a rebuild, the touched
+   * queues go to the background refresher. Whenever nothing is in flight (and at the end), one cumulative ack
+   * passes every message settled so far (acks.ts). Returns how many messages and events it saw, whether it got as
+   * many messages as it asked for, and whether a transient error happened.
+   */
   async function cycle(refresh: boolean, crossingId?: string): Promise<{ messages: number; events: number; full: boolean; transient: boolean }> {
     const durable = durableName(deps.prefix, crossingId);
     const scope = crossingId ?? '*';
@@ -349,7 +349,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     const release = (weight: number) => {
       active -= weight;
       if (active === 0) ackTimer ??= setImmediate(ackNow);
-      // how much is still to apply (refreshes wait while that is a lot, refresher.ts): the messages left in the
+      // how much is still to apply (refreshes wait while that is a lot, refresher.ts): the events left in the
       // stream plus those in progress
       if (refresh) refresher.noteBacklog(scope, pendingAtLatest + active);
       const w = wake;

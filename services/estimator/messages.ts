@@ -75,10 +75,11 @@ const STORE_POISON: Partial<Record<QueueStoreError['code'], DeadLetterReason>> =
   INVALID_RECORD: 'invalid_record',
 };
 
-/** Vehicle refs must not reach the DLQ in clear, even inside a payload we could not parse or a rejected batch. */
+/**
+ * Vehicle refs must not reach the DLQ in clear, even inside a payload we could not parse or a batch refused as a
+ * whole (both are kept as raw text: decodeMessage).
+ */
 function maskPayload(value: unknown, key: string): unknown {
-  // one level only: a whole-message poison keeps its raw text (below), and a nested array could be 50,000 deep
-  if (Array.isArray(value)) return value.map((v) => (v && typeof v === 'object' && !Array.isArray(v) ? maskPayload(v, key) : v));
   if (typeof value === 'string') {
     // every "<key>": "<value>" pair whose key, once its JSON escapes are undone, is vehicleRef ("vehicle\u0052ef" too)
     return value.slice(0, MAX_RAW_CHARS).replace(/("((?:[^"\\]|\\.)*)"\s*:\s*")((?:[^"\\]|\\.)*)(")/g, (whole, a: string, k: string, ref: string, b: string) =>
@@ -114,7 +115,7 @@ export function decodeMessage(m: JsMsg, prefix: string): Decoded {
     return { poison: { kind: 'poison', reason: 'invalid_json', issues: [{ path: '', message: `not JSON: ${(err as Error).message}` }], crossingId: undefined, payload: text } };
   }
   if (!Array.isArray(raw)) return { items: [raw], batch: false };
-  const crossingId = subjectCrossing(m.subject, prefix);
+  const crossingId = subjectsOf(prefix).crossingOfEventsSubject(m.subject);
   // a batch refused as a whole is dead-lettered as its raw text (refs masked in it, maskPayload), like bad JSON: its
   // elements can be anything, nested arbitrarily deep
   if (raw.length === 0) {
@@ -132,12 +133,6 @@ export function decodeMessage(m: JsMsg, prefix: string): Decoded {
 
 const subjectsByPrefix = new Map<string, ReturnType<typeof subjects>>();
 const subjectsOf = (prefix: string) => subjectsByPrefix.get(prefix) ?? subjectsByPrefix.set(prefix, subjects(prefix)).get(prefix)!;
-
-/** The crossing token of `<prefix>.v1.events.<crossing>.<direction>`. */
-function subjectCrossing(subject: string, prefix: string): string | undefined {
-  const head = `${prefix}.v1.events.`;
-  return subject.startsWith(head) ? subject.slice(head.length).split('.')[0] : undefined;
-}
 
 /**
  * Decides what happened to every event of one decoded message, in message order; never throws. The events of a
@@ -166,9 +161,10 @@ async function processEvent(raw: unknown, ctx: MessageContext, index: number | u
     return { ...at, kind: 'poison', reason, issues: res.issues, crossingId, payload: raw };
   }
   const ev = res.event;
-  const own = subjectForEvent(subjectsOf(ctx.prefix), ev);
+  const s = subjectsOf(ctx.prefix);
+  const own = subjectForEvent(s, ev);
   if (own !== subject) {
-    const issues = [{ path: ev.crossingId === subjectCrossing(subject, ctx.prefix) ? 'direction' : 'crossingId', message: `belongs on ${own}, but was published on ${subject}: an event goes on the subject of its crossing and direction` }];
+    const issues = [{ path: ev.crossingId === s.crossingOfEventsSubject(subject) ? 'direction' : 'crossingId', message: `belongs on ${own}, but was published on ${subject}: an event goes on the subject of its crossing and direction` }];
     return { ...at, kind: 'poison', reason: 'wrong_subject', issues, crossingId, payload: raw };
   }
   // refs normally arrive pseudonymised already (pseudonymise is then the identity): copy the event only when it changes one
@@ -189,7 +185,7 @@ async function processEvent(raw: unknown, ctx: MessageContext, index: number | u
 export const retryDelayMs = (deliveryCount: number): number => Math.min(1000 * 2 ** Math.max(0, deliveryCount - 1), 60_000);
 
 async function deadLetter(m: JsMsg, ctx: MessageContext, reason: DeadLetterReason, issues: EventIssue[], crossingId: string | undefined, payload: unknown, index: number | undefined) {
-  const s = subjects(ctx.prefix);
+  const s = subjectsOf(ctx.prefix);
   const dl: DeadLetter = {
     reason,
     issues,

@@ -21,6 +21,8 @@ export function subjects(prefix = 'kezek') {
     eventsAll: `${prefix}.v1.events.>`,
     eventsFor: (crossingId: string, direction?: string) => `${prefix}.v1.events.${crossingId}.${direction ?? ALL_DIRECTIONS_TOKEN}`,
     eventsOfCrossing: (crossingId: string) => `${prefix}.v1.events.${crossingId}.>`,
+    /** The crossing token of an events subject (the inverse of eventsFor); undefined for another subject. */
+    crossingOfEventsSubject: (subject: string) => (subject.startsWith(`${prefix}.v1.events.`) ? subject.slice(`${prefix}.v1.events.`.length).split('.')[0] : undefined),
     /** Estimate changes, one subject per queue; kept in a short-retention stream so SSE clients can resume. */
     estimatesStream: `${P}_ESTIMATES`,
     estimatesAll: `${prefix}.v1.estimates.>`,
