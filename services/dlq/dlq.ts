@@ -270,13 +270,12 @@ export function planRedrive(prefix: string, entries: readonly DlqEntry[]): Redri
     const ev = eventOf(entry);
     if (!ev) return { entry, action: 'skip', why: 'not an event (payload is not a JSON object with an eventId)' };
     const eventId = ev.eventId as string;
+    // the event's own subject (the estimator refuses an event on any other: wrong_subject); the letter's only when the
+    // event's crossingId/direction cannot give one (an event that will be refused again, unless the contract changed)
     let subject: string | undefined;
-    // an event of a batch message, or one that came on the wrong subject, goes to its own subject
-    const ownSubject = typeof l.index === 'number' || l.reason === 'wrong_subject';
-    if (!ownSubject && typeof l.subject === 'string' && l.subject.startsWith(eventsBase) && /^[^\s*>]+$/.test(l.subject)) subject = l.subject;
-    else if (typeof ev.crossingId === 'string' && CROSSING_RE.test(ev.crossingId) && (ev.direction === undefined || (typeof ev.direction === 'string' && DIRECTION_RE.test(ev.direction)))) {
+    if (typeof ev.crossingId === 'string' && CROSSING_RE.test(ev.crossingId) && (ev.direction === undefined || (typeof ev.direction === 'string' && DIRECTION_RE.test(ev.direction)))) {
       subject = s.eventsFor(ev.crossingId, ev.direction as string | undefined);
-    }
+    } else if (typeof l.subject === 'string' && l.subject.startsWith(eventsBase) && /^[^\s*>]+$/.test(l.subject)) subject = l.subject;
     if (!subject) return { entry, action: 'skip', why: `no events subject (the subject field is not under ${eventsBase} and crossingId/direction are unusable)` };
     const first = seen.get(eventId);
     if (first !== undefined) return { entry, action: 'skip', why: `same eventId as seq=${first} in this redrive` };

@@ -160,7 +160,7 @@ describe('dead-letter queue tool (real NATS)', () => {
     expect(await all(env)).toHaveLength(7);
   });
 
-  it('redrives an event of a batch message to its own subject, not the batch\'s, and lists its index', () => {
+  it('redrives an event to its own subject, not the one it came on (a batch\'s, or a wrong one), and lists its index', () => {
     const letter: DeadLetter = {
       reason: 'wrong_subject',
       issues: [{ path: 'crossingId', message: `belongs on ${env.s.eventsFor('zhibek-zholy', 'KZ-UZ')}, but was published on ${env.s.eventsFor('korday', 'KZ-KG')}: an event goes on the subject of its crossing and direction` }],
@@ -176,10 +176,11 @@ describe('dead-letter queue tool (real NATS)', () => {
     expect(plan).toMatchObject({ action: 'publish', subject: env.s.eventsFor('zhibek-zholy', 'KZ-UZ'), eventId: 'ev-batch-2' });
     expect(formatEntry(entry)).toMatch(/wrong_subject .*eventId=ev-batch-2 .*index=2 .*seq=500/);
     expect(formatEntry(entry)).toContain(`published on ${env.s.eventsFor('korday', 'KZ-KG')}`); // the useful half is not cut off
-    // a one-event letter keeps the subject it was published on, unless that subject was the problem
+    // a one-event letter too: the event's own subject; the letter's only when the event's fields cannot name one
     const { index: _i, ...single } = letter;
     expect(planRedrive(env.prefix, [{ ...entry, letter: single }])[0]).toMatchObject({ subject: env.s.eventsFor('zhibek-zholy', 'KZ-UZ') });
-    expect(planRedrive(env.prefix, [{ ...entry, letter: { ...single, reason: 'max_deliver_exceeded' } }])[0]).toMatchObject({ subject: env.s.eventsFor('korday', 'KZ-KG') });
+    const unusable = { ...single, reason: 'unknown_crossing' as const, payload: event('ev-batch-3', 'Not A Crossing!') };
+    expect(planRedrive(env.prefix, [{ ...entry, letter: unusable }])[0]).toMatchObject({ subject: env.s.eventsFor('korday', 'KZ-KG') });
   });
 
   it('skips raw text, non-events and unreadable messages; --seq selection reports missing sequences', async () => {
