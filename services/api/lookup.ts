@@ -65,10 +65,11 @@ export function liveCacheControl(validUntil: number | undefined, now: () => numb
  * Sends a precomputed JSON body with its ETag, or 304 when the client already has it. (No `Vary`: the API does
  * not compress or negotiate, so the body depends on nothing in the request beyond the URL.) The body goes out as
  * bytes encoded once per cached document: a string body is measured (content-length) and UTF-8 encoded again on
- * every response, which for the 22 kB bulk view was a visible share of a poll's CPU.
+ * every response, which for the 22 kB bulk view was a visible share of a poll's CPU. Cache-Control: `opts.cacheControl`,
+ * else CACHE_CONTROL shortened before the document's next stale flip (`liveCacheControl`).
  */
-export function sendCached(request: FastifyRequest, reply: FastifyReply, cached: CachedBody, cacheControl = CACHE_CONTROL, now = Date.now): FastifyReply {
-  void reply.header('ETag', cached.etag).header('Cache-Control', cacheControl === CACHE_CONTROL ? liveCacheControl(cached.validUntil, now) : cacheControl);
+export function sendCached(request: FastifyRequest, reply: FastifyReply, cached: CachedBody, opts: { cacheControl?: string; now?: () => number } = {}): FastifyReply {
+  void reply.header('ETag', cached.etag).header('Cache-Control', opts.cacheControl ?? liveCacheControl(cached.validUntil, opts.now));
   if (etagMatches(request, cached.etag)) return reply.code(304).send();
   cached.bytes ??= Buffer.from(cached.body, 'utf8');
   return reply.type('application/json; charset=utf-8').send(cached.bytes);

@@ -64,7 +64,7 @@ export async function crossingRoutes(app: FastifyInstance, { ctx }: RouteOpts): 
     },
     async (request, reply) => {
       const body = JSON.stringify({ crossings: ctx.catalogue.crossings.map((c) => crossingBody(ctx, c)) });
-      return sendCached(request, reply, { body, etag: etagOf(body) }, 'public, max-age=5');
+      return sendCached(request, reply, { body, etag: etagOf(body) }, { cacheControl: 'public, max-age=5' });
     },
   );
 
@@ -85,7 +85,7 @@ export async function crossingRoutes(app: FastifyInstance, { ctx }: RouteOpts): 
       const c = ctx.catalogue.get(request.params.id);
       if (!c) throw notFound(`unknown crossing "${request.params.id}" (known: ${ctx.catalogue.crossings.map((x) => x.id).join(', ')})`);
       const body = JSON.stringify(crossingBody(ctx, c));
-      return sendCached(request, reply, { body, etag: etagOf(body) }, 'public, max-age=5');
+      return sendCached(request, reply, { body, etag: etagOf(body) }, { cacheControl: 'public, max-age=5' });
     },
   );
 }

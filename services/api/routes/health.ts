@@ -44,10 +44,10 @@ export async function estimatorConsumerCheck(jsm: JetStreamManager, s: Subjects,
     // the server sends RFC 3339 strings here, whatever the client's type says; a consumer that never delivered has
     // no last_active: its idle time counts from its creation (it used to count from 1970)
     const lastActive = Date.parse(String(info.delivered.last_active ?? ''));
-    const since = Number.isFinite(lastActive) ? lastActive : Date.parse(String(info.created ?? ''));
-    const idleMs = Number.isFinite(since) ? now - since : Infinity;
-    const idle = Number.isFinite(since) ? `${Math.round(idleMs / 1000)}s` : 'ever';
-    if (p > 0 && info.num_waiting === 0 && idleMs > maxIdleMs) stuck.push(`${info.name}: ${p} messages pending, no pull ${Number.isFinite(lastActive) ? `for ${idle}` : Number.isFinite(since) ? `since it was created ${idle} ago` : idle}`);
+    const pulled = Number.isFinite(lastActive);
+    const idleMs = now - (pulled ? lastActive : Date.parse(String(info.created)));
+    const idle = `${Math.round(idleMs / 1000)}s`;
+    if (p > 0 && info.num_waiting === 0 && idleMs > maxIdleMs) stuck.push(`${info.name}: ${p} messages pending, no pull ${pulled ? `for ${idle}` : `since it was created ${idle} ago`}`);
   }
   return stuck.length ? { ok: false, pending, reason: `estimator not consuming: ${stuck.join('; ')}` } : { ok: true, pending };
 }

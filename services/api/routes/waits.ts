@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import type { QueueEstimate } from '../../../shared/estimates.ts';
 import type { RouteOpts } from '../context.ts';
 import { badRequest } from '../errors.ts';
-import { CACHE_CONTROL, checkQueueFilter, requireCrossing, requireRebuiltStore, sendCached } from '../lookup.ts';
+import { checkQueueFilter, requireCrossing, requireRebuiltStore, sendCached } from '../lookup.ts';
 import { BulkWaitsResponseSchema, CrossingParamsSchema, EmptyQuerySchema, ErrorBodySchema, WaitsQuerySchema, WaitsResponseSchema } from '../schemas.ts';
 import { docSchema, zs } from '../validation.ts';
 import { etagOf, toQueueView } from '../view.ts';
@@ -47,7 +47,7 @@ export async function waitsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pro
       const { direction, vehicleClass, asOf } = request.query;
       const c = requireCrossing(ctx.catalogue, id);
       checkQueueFilter(c, direction, vehicleClass);
-      if (asOf === undefined) return sendCached(request, reply, ctx.view.crossingWaits(id, { direction, vehicleClass }), CACHE_CONTROL, ctx.now);
+      if (asOf === undefined) return sendCached(request, reply, ctx.view.crossingWaits(id, { direction, vehicleClass }), { now: ctx.now });
 
       const asOfMs = Date.parse(asOf);
       const now = ctx.now();
@@ -68,7 +68,7 @@ export async function waitsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pro
       const queues = refs.map((q, i) => toQueueView(c, q.direction, q.vehicleClass, ests[i], asOfMs, staleAfterMs));
       const body = JSON.stringify({ crossingId: id, asOf: new Date(asOfMs).toISOString(), queues });
       // a past instant's answer only changes if late events arrive: cache a little longer
-      return sendCached(request, reply, { body, etag: etagOf(body) }, 'public, max-age=60');
+      return sendCached(request, reply, { body, etag: etagOf(body) }, { cacheControl: 'public, max-age=60' });
     },
   );
 
@@ -87,6 +87,6 @@ export async function waitsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pro
         },
       },
     },
-    async (request, reply) => sendCached(request, reply, ctx.view.allWaits(), CACHE_CONTROL, ctx.now),
+    async (request, reply) => sendCached(request, reply, ctx.view.allWaits(), { now: ctx.now }),
   );
 }
