@@ -199,7 +199,11 @@ describe('scale-out: three NATS nodes, two estimators partitioned by crossing', 
     await nodes[0]!.stop('SIGKILL');
     await publish(js, prefix, events.slice(1200, 2100));
     // the victim is the instance holding more of the crossings that have traffic, and it has applied some of them
-    const ownerList = await owners();
+    // a lease can be between holders for a moment while a NATS node is down: wait until every crossing has one
+    const ownerList = await until('every crossing to have a lease holder', async () => {
+      const o = await owners();
+      return o.every((x) => x) ? (o as string[]) : undefined;
+    }, 20_000);
     const byOwner = new Map<string, string[]>();
     crossings.forEach((c, i) => {
       if (touched.includes(c)) byOwner.set(ownerList[i]!, [...(byOwner.get(ownerList[i]!) ?? []), c]);
