@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { jetstream } from '@nats-io/jetstream';
+import { DateTime } from 'luxon';
 import { bearer, createHarness, type Harness } from '../helpers/api-fixtures.ts';
 
 let h: Harness;
@@ -91,6 +92,28 @@ describe('POST /v1/events', () => {
     const again = { ...base(), type: 'vehicle.arrived' };
     expect((await post([again, { ...base(), type: 'vehicle.arrived' }, again])).json()).toEqual({ accepted: 2, duplicates: 1 });
     expect(await h.eventsInStream()).toBe(before + 3);
+    // the same instant spelled with another offset is the same event
+    const utc = { ...base(), type: 'vehicle.arrived' as const };
+    const local = { ...utc, occurredAt: DateTime.fromISO(utc.occurredAt).setZone('UTC+5').toISO()! };
+    expect(local.occurredAt).not.toBe(utc.occurredAt);
+    expect((await post([utc, local])).json()).toEqual({ accepted: 1, duplicates: 1 });
+    expect(await h.eventsInStream()).toBe(before + 4);
+  });
+
+  it('refuses a batch that repeats an eventId with different content, naming the repeat, and stores nothing', async () => {
+    const before = await h.eventsInStream();
+    const first = { ...base(), type: 'vehicle.arrived', vehicleRef: 'CONFLICT1' };
+    const other = { ...base(), type: 'vehicle.arrived' };
+    const later = { ...first, occurredAt: DateTime.fromISO(first.occurredAt).plus({ seconds: 1 }).toISO()! };
+    const otherRef = { ...first, vehicleRef: 'CONFLICT2' };
+    const res = await post([first, other, later, first, otherRef]);
+    expect(res.statusCode).toBe(400);
+    expect(res.json().message).toMatch(/2 events repeat eventIds of the batch with different content; nothing was accepted/);
+    expect(res.json().details).toEqual([
+      { index: 2, path: 'eventId', message: 'repeats the eventId of event 0 with different content (an eventId names one event)' },
+      { index: 4, path: 'eventId', message: 'repeats the eventId of event 0 with different content (an eventId names one event)' },
+    ]);
+    expect(await h.eventsInStream()).toBe(before);
   });
 
   it('publishes a batch as one message per crossing and direction, the events in their order, refs pseudonymised', async () => {

@@ -6,7 +6,8 @@
  * as the event itself with msgID = eventId, a larger one as a JSON array with msgID = `batch:` + the SHA-512 of its
  * eventIds (134 characters: never an eventId, which has at most 128). An identical re-sent request is thus
  * de-duplicated by the broker; the estimator applies each eventId once in any case. An eventId repeated within one
- * request is published once and counted as a duplicate.
+ * request is published once and counted as a duplicate when the repeat is the same event (instants compared as
+ * instants), and refuses the batch (400, `eventId` of the repeat) when its content differs.
  * Per message, not per event, is where nats-server, the gateway and the estimator spend most of their work.
  */
 import { createHash } from 'node:crypto';
@@ -57,7 +58,8 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
           'Roles producer, official (lanes.changed and crossing.status only) or admin. Up to 1000 events, 1 MiB. ' +
           'Each event is applied once per eventId (re-sending is safe). 202 after every event is durably in the stream; ' +
           '`accepted + duplicates` = events sent; `duplicates` counts the events the stream already held from an identical ' +
-          'earlier request (a retry of the same batch unchanged) and repeats of an eventId within the request; an event ' +
+          'earlier request (a retry of the same batch unchanged) and repeats of an event within the request (a repeated eventId with ' +
+          'different content refuses the batch with 400); an event ' +
           're-sent in a different batch may count as accepted, and is still applied once.',
         security: [{ bearer: [] }],
         body: docRequestSchema(z.union([KezekEventSchema, z.array(KezekEventSchema).max(MAX_BATCH)]), { examples: [example, [example]] }),
@@ -98,6 +100,18 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
         const msg = isBatch ? `${invalid} of ${items.length} events are invalid; nothing was accepted` : 'the event is invalid; nothing was accepted';
         throw badRequest(msg, details.slice(0, 1000));
       }
+      // an eventId names one event: a repeat within the request is the same event sent twice (published once, counted
+      // as a duplicate), unless its content differs, which is a producer bug the whole batch is refused for
+      const firstIndex = new Map<string, number>();
+      const conflicts: ErrorDetail[] = [];
+      events.forEach((ev, index) => {
+        const first = firstIndex.get(ev.eventId);
+        if (first === undefined) firstIndex.set(ev.eventId, index);
+        else if (!sameEvent(events[first]!, ev)) conflicts.push({ index, path: 'eventId', message: `repeats the eventId of event ${first} with different content (an eventId names one event)` });
+      });
+      if (conflicts.length > 0) {
+        throw badRequest(`${conflicts.length} event${conflicts.length === 1 ? ' repeats an eventId' : 's repeat eventIds'} of the batch with different content; nothing was accepted`, conflicts.slice(0, 1000));
+      }
       if (request.principal?.role === 'official') {
         const denied = events.flatMap((ev, index) => (OFFICIAL_TYPES.includes(ev.type) ? [] : [{ index, path: 'type', message: `officials may post only ${OFFICIAL_TYPES.join(' and ')}` }]));
         if (denied.length) throw new HttpError('forbidden', 'officials may post only lanes.changed and crossing.status events; nothing was accepted', denied);
@@ -123,9 +137,8 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
           }
         }
       };
-      // an eventId repeated within the request is the same event: published once, the repeats counted as duplicates
-      const seen = new Set<string>();
-      const unique = events.filter((ev) => !seen.has(ev.eventId) && seen.add(ev.eventId));
+      // an eventId repeated (with the same content) within the request: published once, the repeats counted as duplicates
+      const unique = events.filter((ev, index) => firstIndex.get(ev.eventId) === index);
       duplicates += events.length - unique.length;
       const outgoing = toMessages(unique.map((ev) => pseudonymise(ev, ctx.pseudonymKey)), ctx.subjects);
       // a sliding window of PUBLISH_CONCURRENCY publishes in flight (not chunks that each wait for their slowest ack);
@@ -153,6 +166,19 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
       return reply.code(202).send({ accepted: events.length - duplicates, duplicates });
     },
   );
+}
+
+/** Two validated events are the same event: the same fields and values, instants compared as instants (Z or +05:00). */
+function sameEvent(a: KezekEvent, b: KezekEvent): boolean {
+  const ka = Object.keys(a);
+  if (ka.length !== Object.keys(b).length) return false;
+  const ra = a as Record<string, unknown>;
+  const rb = b as Record<string, unknown>;
+  return ka.every((k) => {
+    if (!Object.hasOwn(rb, k)) return false;
+    if (k === 'occurredAt' || k === 'until') return Date.parse(String(ra[k])) === Date.parse(String(rb[k]));
+    return ra[k] === rb[k];
+  });
 }
 
 interface Outgoing {
