@@ -7,13 +7,14 @@ import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { KezekEventSchema, subjectForEvent, subjects, type KezekEvent } from '../../shared/events/index.ts';
+import { KezekEventSchema, MAX_EVENTS_PER_MESSAGE, subjectForEvent, subjects, type KezekEvent } from '../../shared/events/index.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { pino } from 'pino';
 import { QueueEstimateSchema, type QueueEstimate } from '../../shared/estimates.ts';
 import { createEstimator, type Estimator, type EstimatorDeps } from '../../services/estimator/estimator.ts';
 import type { DeadLetter } from '../../services/estimator/messages.ts';
+import { listDeadLetters, planRedrive, redrive, scanDeadLetters } from '../../services/dlq/dlq.ts';
 import { createQueueStore } from '../../shared/queue-store/store.ts';
 import { computeEstimate, MODEL_LOOKBACK_MS } from '../../shared/estimation/model.ts';
 import type { QueueStore } from '../../shared/queue-store/store.ts';
@@ -236,6 +237,30 @@ describe('estimator', () => {
     const info = await (await jetstreamManager(env.nc)).consumers.info(env.s.eventsStream, env.s.estimatorDurable);
     expect(info.num_ack_pending).toBe(0);
     expect(info.num_redelivered).toBe(0);
+  });
+
+  it('an oversized batch message (101 events) is dead-lettered event by event, applied once redriven with the DLQ tool', async () => {
+    const env = await setup();
+    const est = makeEstimator(env);
+    await est.start();
+    const t = Date.now() - 40 * MIN;
+    const events = Array.from({ length: MAX_EVENTS_PER_MESSAGE + 1 }, (_, i) => ev('vehicle.arrived', t + i * 1000, { vehicleRef: `SECRET-O${i}` }));
+    await env.js.publish(env.s.eventsFor('korday', 'KZ-KG'), JSON.stringify(events), { msgID: 'batch-oversized' });
+    await until('every event dead-lettered', async () => est.stats().deadLettered >= events.length);
+    expect(est.stats()).toMatchObject({ received: 1, receivedEvents: 101, applied: 0, deadLettered: 101 });
+    const letters = await listDeadLetters(scanDeadLetters(env.nc, { prefix: env.prefix }), { limit: 0 });
+    expect(letters.map((e) => e.letter!.index).sort((a, b) => a! - b!)).toEqual(events.map((_, i) => i));
+    expect(letters.every((e) => e.letter!.reason === 'invalid_event' && /held 101 events, at most 100/.test(e.letter!.issues[0]!.message))).toBe(true);
+    expect(JSON.stringify(letters.map((e) => e.letter))).not.toContain('SECRET'); // refs pseudonymised in the letters too
+    const window0 = await est.store.readWindow(Q, t + 200 * 1000, 60 * MIN);
+    expect(window0.records.filter((r) => r.kind === 'A')).toHaveLength(0);
+    // the operator redrives them (npm run dlq -- redrive): each event goes to its own subject as a message of its own
+    const outcomes = await redrive(env.js, planRedrive(env.prefix, letters), { prefix: env.prefix });
+    expect(outcomes.filter((o) => o.status === 'published')).toHaveLength(101);
+    await until('the redriven events applied', async () => est.stats().applied >= events.length);
+    const window = await est.store.readWindow(Q, t + 200 * 1000, 60 * MIN);
+    expect(window.records.filter((r) => r.kind === 'A').map((r) => r.t)).toEqual(events.map((_, i) => t + i * 1000));
+    expect(est.stats()).toMatchObject({ applied: 101, deadLettered: 101, duplicates: 0 });
   });
 
   it('logs the first 10 dead letters of a minute one by one and sums up the rest by reason (a bad replay does not flood the log)', async () => {
