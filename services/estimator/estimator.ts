@@ -81,6 +81,11 @@ export interface EstimatorStats {
   applied: number;
   duplicates: number;
   deadLettered: number;
+  /**
+   * Of deadLettered: letters the DLQ already held (a rebuild or partition replay met the same poison event again;
+   * stored once, shared/nats.ts DLQ_MAX_AGE_MS).
+   */
+  deadLettersAlreadyStored: number;
   retried: number;
   published: number;
   /** Background estimate refreshes run (published or not). */
@@ -111,6 +116,9 @@ export interface RebuildReport {
   reason: string;
   events: number;
   durationMs: number;
+  /** Poison events the rebuild met, and how many of them the DLQ already held a letter for (not stored again). */
+  deadLettered: number;
+  deadLettersAlreadyStored: number;
 }
 
 export interface Estimator {
@@ -163,7 +171,18 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     republishEveryMs: deps.republishEveryMs ?? 10 * 60_000,
     now,
   });
-  const msgCtx: MessageContext = { store, catalogue: deps.catalogue, pseudonymKey: deps.pseudonymKey, js, prefix: deps.prefix, maxDeliver: consumerOpts.maxDeliver, now };
+  const msgCtx: MessageContext = {
+    store,
+    catalogue: deps.catalogue,
+    pseudonymKey: deps.pseudonymKey,
+    js,
+    prefix: deps.prefix,
+    maxDeliver: consumerOpts.maxDeliver,
+    now,
+    onLetterAlreadyStored: () => {
+      stats.deadLettersAlreadyStored += 1;
+    },
+  };
   const refresher = createRefresher({
     refresh: (q) => publisher.refresh(q),
     minIntervalMs: deps.refreshIntervalMs ?? 1000,
@@ -183,7 +202,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
   const ackStates = new Map<string, CumulativeAcks>();
 
   // refreshPending and backlog are read from the refresher when asked (stats()), not kept here
-  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta' | 'applyCalls' | 'applyCallEvents'> = { received: 0, receivedEvents: 0, applied: 0, duplicates: 0, deadLettered: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, strandedRewinds: 0, floorResumes: 0 };
+  const stats: Omit<EstimatorStats, 'refreshPending' | 'backlog' | 'windowReadsFull' | 'windowReadsDelta' | 'applyCalls' | 'applyCallEvents'> = { received: 0, receivedEvents: 0, applied: 0, duplicates: 0, deadLettered: 0, deadLettersAlreadyStored: 0, retried: 0, published: 0, refreshes: 0, rebuilds: 0, partitionReplays: 0, strandedRewinds: 0, floorResumes: 0 };
   const partitioned = deps.partitioning === 'crossing';
   const leases = createLeaseStore(deps.redis, deps.prefix);
   const crossingIds = [...new Set(deps.catalogue.queues().map((q) => q.crossingId))].sort();
@@ -483,13 +502,20 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     consumerHandles.clear();
     await prepareConsumer(manager);
     publisher.clearCache();
+    const letters = { dead: stats.deadLettered, stored: stats.deadLettersAlreadyStored };
     const events = await replayUntilCaught(manager, undefined, targetSeq, () => stopping);
     flushDeadLetterLog();
     if (stopping) throw new Error('rebuild interrupted by shutdown');
     await publisher.seedPriors();
     stats.published += await publisher.refreshAll();
     await store.markInitialised();
-    const report = { reason, events, durationMs: Date.now() - started };
+    const report: RebuildReport = {
+      reason,
+      events,
+      durationMs: Date.now() - started,
+      deadLettered: stats.deadLettered - letters.dead,
+      deadLettersAlreadyStored: stats.deadLettersAlreadyStored - letters.stored,
+    };
     log.info(report, 'rebuild finished');
     return report;
   }
@@ -636,7 +662,7 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
     if (running) {
       for (const c of crossingIds) await leases.clearReady(c);
       log.warn({ reason }, 'partition ready markers cleared: the owners replay their crossings');
-      return { reason, events: 0, durationMs: Date.now() - started };
+      return { reason, events: 0, durationMs: Date.now() - started, deadLettered: 0, deadLettersAlreadyStored: 0 };
     }
     const manager = await init();
     const report = await doRebuild(reason);

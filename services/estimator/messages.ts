@@ -62,6 +62,11 @@ export interface MessageContext {
   prefix: string;
   maxDeliver: number;
   now?: () => number;
+  /**
+   * A dead letter the DLQ already held (its msgID names the event: a rebuild or partition replay met the same poison
+   * event again, shared/nats.ts DLQ_MAX_AGE_MS): stored once, counted here.
+   */
+  onLetterAlreadyStored?: () => void;
 }
 
 const MAX_RAW_CHARS = 16_384;
@@ -209,8 +214,9 @@ async function deadLetter(m: JsMsg, ctx: MessageContext, reason: DeadLetterReaso
     const raw = index === undefined ? decoder.decode(m.data) : safeText(payload);
     body = JSON.stringify({ ...dl, payload: maskPayload(raw, ctx.pseudonymKey) });
   }
-  // msgID: a redelivered poison message (or event of a batch) is stored once in the DLQ stream
-  await ctx.js.publish(s.dlqFor(crossingId ?? 'unknown'), body, { msgID: `dlq:${s.eventsStream}:${m.info.streamSequence}${index === undefined ? '' : `#${index}`}` });
+  // msgID: a redelivered poison message (or event of a batch), or one a rebuild meets again, is stored once in the DLQ
+  const ack = await ctx.js.publish(s.dlqFor(crossingId ?? 'unknown'), body, { msgID: `dlq:${s.eventsStream}:${m.info.streamSequence}${index === undefined ? '' : `#${index}`}` });
+  if (ack.duplicate) ctx.onLetterAlreadyStored?.();
 }
 
 const safeText = (v: unknown): string => {

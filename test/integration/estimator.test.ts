@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { KezekEventSchema, MAX_EVENTS_PER_MESSAGE, subjectForEvent, subjects, type KezekEvent } from '../../shared/events/index.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
@@ -19,6 +19,7 @@ import { createQueueStore } from '../../shared/queue-store/store.ts';
 import { computeEstimate, MODEL_LOOKBACK_MS } from '../../shared/estimation/model.ts';
 import type { QueueStore } from '../../shared/queue-store/store.ts';
 import { startRedisServer } from '../../shared/local-servers.ts';
+import { DLQ_MAX_AGE_MS } from '../../shared/nats.ts';
 import { natsUrl, tempDir } from '../helpers/env.ts';
 import { estimatorTestEnv, TEST_PSEUDONYM_KEY as KEY } from '../helpers/estimator-env.ts';
 import { until } from '../helpers/until.ts';
@@ -189,6 +190,28 @@ describe('estimator', () => {
     expect(est.stats()).toMatchObject({ received: 3, deadLettered: 3 });
     const dlq = await (await jetstreamManager(env.nc)).streams.info(env.s.dlqStream);
     expect(dlq.state.messages).toBe(3);
+  });
+
+  it('a rebuild that meets a poison event again keeps its one dead letter (the DLQ de-duplicates for as long as it keeps letters)', async () => {
+    const env = await setup();
+    // a DLQ stream made by an older version, with the 2-minute duplicate window: the estimator's start upgrades it
+    const old = await env.jsm.streams.info(env.s.dlqStream);
+    await env.jsm.streams.update(env.s.dlqStream, { ...old.config, duplicate_window: nanos(2 * MIN) });
+    const t = Date.now() - 30 * MIN;
+    const good = ev('vehicle.arrived', t, { vehicleRef: 'PLATE-R1' });
+    const bad = { ...ev('lanes.changed', t, { lanesOpen: 1 }), lanesOpen: -1 };
+    await publishAll(env.js, env.prefix, [good, bad as unknown as KezekEvent]);
+    const est = makeEstimator(env);
+    await est.start();
+    const cfg = (await env.jsm.streams.info(env.s.dlqStream)).config;
+    expect(cfg.duplicate_window).toBe(nanos(DLQ_MAX_AGE_MS));
+    expect(cfg.max_age).toBe(nanos(DLQ_MAX_AGE_MS));
+    await until('the poison event dead-lettered', async () => est.stats().deadLettered >= 1 && est.stats().applied >= 1);
+    expect((await env.jsm.streams.info(env.s.dlqStream)).state.messages).toBe(1);
+    const report = await est.rebuild('test');
+    expect(report).toMatchObject({ events: 2, deadLettered: 1, deadLettersAlreadyStored: 1 });
+    expect(est.stats()).toMatchObject({ deadLettered: 2, deadLettersAlreadyStored: 1 });
+    expect((await env.jsm.streams.info(env.s.dlqStream)).state.messages).toBe(1);
   });
 
   it('applies a batch message event by event: poison events are dead-lettered with their index, the others applied once', async () => {

@@ -101,7 +101,9 @@ describe('settle (the estimator, one message with several outcomes)', () => {
     const js = {
       publish: async (subject: string, body: string, opts: { msgID: string }) => {
         if (publishFails) throw new Error('no responders');
+        const duplicate = published.some((p) => p.msgID === opts.msgID); // as the DLQ stream de-duplicates by msgID
         published.push({ subject, body: JSON.parse(body) as Record<string, unknown>, msgID: opts.msgID });
+        return { stream: 'T_DLQ', seq: published.length, duplicate };
       },
     } as unknown as JetStreamClient;
     const ctx = { js, prefix: 't', maxDeliver: 3, pseudonymKey: 'k' } as unknown as MessageContext;
