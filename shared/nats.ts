@@ -14,8 +14,8 @@ export const DUPLICATE_WINDOW_MS = 2 * 60 * 60 * 1000; // 2 h: covers producer r
  * How long dead letters are kept, and the DLQ stream's duplicate window too: a dead letter's msgID names the event
  * it holds (`dlq:<events stream>:<seq>[#<index>]`, services/estimator/messages.ts), so a rebuild or partition replay
  * that meets the same poison event again is stored once while the first letter is kept. (With the default 2-minute
- * window every rebuild added a second copy of every older letter.) nats-server keeps about 150 B of memory per msgID
- * in the window: ~15 MB for 100,000 dead letters a month.
+ * window every rebuild added a second copy of every older letter.) nats-server keeps about 200 B of memory per msgID
+ * in the window: 100,000 letters with msgIDs grew its RSS by 23.5 MiB, without msgIDs by 4.9 (v2.9.10, 2026-11-23).
  */
 export const DLQ_MAX_AGE_MS = 30 * 24 * 60 * 60 * 1000;
 export const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
