@@ -162,7 +162,8 @@ async function processEvent(raw: unknown, ctx: MessageContext, index: number | u
   // Replays carry old event times: the wall clock only bounds the future (validateEvent's 5-minute skew rule).
   const res = validateEvent(raw, { catalogue: ctx.catalogue, now: (ctx.now ?? Date.now)() });
   if (!res.ok) {
-    const reason: DeadLetterReason = res.issues.some((i) => i.path === 'crossingId') ? 'unknown_crossing' : 'invalid_event';
+    // unknown_crossing only when the crossing is the event's one problem: redriving it after a catalogue fix then works
+    const reason: DeadLetterReason = res.issues.every((i) => i.path === 'crossingId') ? 'unknown_crossing' : 'invalid_event';
     return { ...at, kind: 'poison', reason, issues: res.issues, crossingId, payload: raw };
   }
   const ev = res.event;

@@ -204,9 +204,27 @@ export function issueMessage(i: { code: string; message: string }): string {
 }
 
 /**
+ * The catalogue's checks of an event's crossing, direction and vehicle class; fields that are not strings are left
+ * to the schema (so this also runs on an event the schema refused, for its well-formed fields).
+ */
+function catalogueIssues(ev: { crossingId?: unknown; direction?: unknown; vehicleClass?: unknown }, catalogue: Catalogue): EventIssue[] {
+  if (typeof ev.crossingId !== 'string') return [];
+  const crossing = catalogue.get(ev.crossingId);
+  if (!crossing) return [{ path: 'crossingId', message: `unknown crossing "${ev.crossingId}"` }];
+  const issues: EventIssue[] = [];
+  if (typeof ev.direction === 'string' && !(crossing.directions as readonly string[]).includes(ev.direction)) {
+    issues.push({ path: 'direction', message: `"${ev.direction}" is not a direction of ${ev.crossingId} (use ${crossing.directions.join(' or ')})` });
+  }
+  if (typeof ev.vehicleClass === 'string' && !(crossing.vehicleClasses as readonly string[]).includes(ev.vehicleClass)) {
+    issues.push({ path: 'vehicleClass', message: `${ev.crossingId} does not serve ${ev.vehicleClass} (serves ${crossing.vehicleClasses.join(', ')})` });
+  }
+  return issues;
+}
+
+/**
  * Validates an unknown value as a v1 event against the catalogue and the receiver's clock.
- * Structural errors come from zod (with field paths); then the crossing, its directions and classes,
- * and the future-skew rule are checked.
+ * Structural errors come from zod (with field paths), and the crossing, its directions and classes from the catalogue
+ * (both reported together); then the future-skew and retention rules are checked.
  */
 export function validateEvent(
   input: unknown,
@@ -225,30 +243,20 @@ export function validateEvent(
     ? ({ success: true, data: { ...(input as KezekEvent) } } as const)
     : KezekEventSchema.safeParse(input);
   if (!parsed.success) {
-    return {
-      ok: false,
-      issues: parsed.error.issues.map((i) => {
-        if (i.code === 'invalid_union' && i.path.length === 1 && i.path[0] === 'type') {
-          return { path: 'type', message: `must be one of ${EVENT_TYPES.join(', ')}` };
-        }
-        if (i.code === 'unrecognized_keys') return { path: formatPath(i.path), message: `unknown field(s): ${i.keys.join(', ')}` };
-        return { path: formatPath(i.path), message: issueMessage(i) };
-      }),
-    };
+    const issues = parsed.error.issues.map((i) => {
+      if (i.code === 'invalid_union' && i.path.length === 1 && i.path[0] === 'type') {
+        return { path: 'type', message: `must be one of ${EVENT_TYPES.join(', ')}` };
+      }
+      if (i.code === 'unrecognized_keys') return { path: formatPath(i.path), message: `unknown field(s): ${i.keys.join(', ')}` };
+      return { path: formatPath(i.path), message: issueMessage(i) };
+    });
+    // the catalogue's verdict on the fields that are well-formed, so a producer hears every problem at once
+    const reported = new Set(issues.map((i) => i.path));
+    for (const i of catalogueIssues(input as Record<string, unknown>, ctx.catalogue)) if (!reported.has(i.path)) issues.push(i);
+    return { ok: false, issues };
   }
   const ev = parsed.data;
-  const issues: EventIssue[] = [];
-  const crossing = ctx.catalogue.get(ev.crossingId);
-  if (!crossing) {
-    issues.push({ path: 'crossingId', message: `unknown crossing "${ev.crossingId}"` });
-  } else {
-    if (ev.direction !== undefined && !crossing.directions.includes(ev.direction)) {
-      issues.push({ path: 'direction', message: `"${ev.direction}" is not a direction of ${ev.crossingId} (use ${crossing.directions.join(' or ')})` });
-    }
-    if (ev.vehicleClass !== undefined && !crossing.vehicleClasses.includes(ev.vehicleClass)) {
-      issues.push({ path: 'vehicleClass', message: `${ev.crossingId} does not serve ${ev.vehicleClass} (serves ${crossing.vehicleClasses.join(', ')})` });
-    }
-  }
+  const issues = catalogueIssues(ev, ctx.catalogue);
   const now = ctx.now ?? Date.now();
   const t = Date.parse(ev.occurredAt);
   if (t - now > MAX_FUTURE_SKEW_MS) issues.push({ path: 'occurredAt', message: 'is more than 5 minutes in the future' });

@@ -77,6 +77,19 @@ describe('event contract v1', () => {
     expect(validateEvent(ev, { catalogue, now, oldestMs: Date.parse('2026-11-20T06:00:00Z') }).ok).toBe(true); // the bound itself passes
   });
 
+  it('reports the catalogue\'s problems together with the schema\'s (a producer hears every problem at once)', () => {
+    const res = validateEvent({ ...base, type: 'vehicle.arrived', occurredAt: '2026-11-22T10:00:00', direction: 'KZ-CN', vehicleClass: 'bus', vehicleRef: '' }, { catalogue, now });
+    expect(res.ok).toBe(false);
+    if (res.ok) return;
+    expect(res.issues.map((i) => i.path).sort()).toEqual(['direction', 'occurredAt', 'vehicleRef']);
+    expect(res.issues.find((i) => i.path === 'direction')!.message).toMatch(/not a direction of korday/);
+    // a field the schema refused is reported once, by the schema
+    const slug = validateEvent({ ...base, type: 'vehicle.arrived', crossingId: 'Korday!', lanesOpen: 2 }, { catalogue, now });
+    expect(slug.ok ? [] : slug.issues.filter((i) => i.path === 'crossingId')).toHaveLength(1);
+    const unknown = validateEvent({ ...base, type: 'lanes.changed', crossingId: 'atlantis', lanesOpen: -1 }, { catalogue, now });
+    expect(unknown.ok ? [] : unknown.issues.map((i) => i.path).sort()).toEqual(['crossingId', 'lanesOpen']);
+  });
+
   it('rejects non-objects', () => {
     for (const v of [null, 1, 'x', [], true]) expect(validateEvent(v, { catalogue, now }).ok).toBe(false);
   });
