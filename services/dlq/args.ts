@@ -1,5 +1,7 @@
 /** Command line of the DLQ tool (main.ts): usage text and parsing into a command, or a UsageError naming the flag. */
 import { parseArgs } from 'node:util';
+import { loadCatalogue } from '../../shared/catalogue/index.ts';
+import { joinNegativeValues, parseArgsProblem } from '../../shared/cli-args.ts';
 import { isCrossingToken, parseSeqs, parseSince, REASON_FILTERS } from './dlq.ts';
 
 export const USAGE = `Usage: npm run dlq -- <command> [options]      (or: node --import tsx services/dlq/main.ts ...)
@@ -13,12 +15,13 @@ Commands:
   redrive   re-publish dead-lettered events to the events stream (msgID redrive:<dlq seq>:<eventId>); dead letters are NOT deleted
 
 Options:
-  --crossing <id>    only this crossing (stats, list, redrive with --reason); "unknown" = no usable crossingId
+  --crossing <id>    only this crossing of the catalogue (stats, list, redrive with --reason); "unknown" = letters
+                     without a usable crossingId; with --reason unknown_crossing also an id the catalogue lacks
   --since <when>     only dead letters stored since: a duration back from now (90s, 30m, 24h, 7d, 2w),
                      an ISO time with offset (2026-11-22T08:00:00+05:00) or a UTC date (2026-11-22)
   --reason <r>       only this reason (list, redrive): ${REASON_FILTERS.slice(0, 4).join(', ')},
                      ${REASON_FILTERS.slice(4).join(', ')}
-  --limit <n>        list: the newest n (default 20; 0 = all)
+  --limit <n>        list: the newest n (default 20; 0 = all); stderr says how many more match
   --json             list: NDJSON, one full dead letter per line plus dlqSeq/dlqSubject; stats: one JSON object
   --seq <n>[,<n>…]   redrive: these DLQ sequences (the seq= of list); repeatable; not with --reason/--crossing/--since
   --dry-run          redrive: show what would be published; publish nothing
@@ -30,9 +33,10 @@ redrive selects with --seq, or --reason [--crossing] [--since], and reports per 
   duplicate   this dead letter was redriven in the last 2 h (nothing more to do)
   skipped     raw text (not JSON), not an event (no JSON object with an eventId), same eventId twice
   failed      the publish failed (exit 1)
-Only a JSON event object is re-published, to the subject it came from. Its vehicleRef is already pseudonymised
-(pseudonymising is idempotent). The estimator checks it again: one it still rejects (too_late, invalid_event, ...)
-is dead-lettered again. Redrive fits max_deliver_exceeded after an outage, unknown_crossing after a catalogue fix.
+Only a JSON event object is re-published, to the event's own subject (from its crossingId and direction; the
+subject it came on only when those are unusable). Its vehicleRef is already pseudonymised (pseudonymising is
+idempotent). The estimator checks it again: one it still rejects (too_late, invalid_event, ...) is dead-lettered
+again. Redrive fits max_deliver_exceeded after an outage, unknown_crossing after a catalogue fix.
 
 Environment:
   NATS_URL            NATS server(s), comma-separated (default nats://127.0.0.1:4222)
@@ -47,7 +51,7 @@ Exit codes: 0 done; 1 failed (stream missing, no permission, a publish failed, a
 Examples:
   npm run dlq -- stats --since 24h
   npm run dlq -- list --crossing korday --reason too_late --limit 50
-  npm run dlq -- list --since 2026-11-22 --limit 0 --json > dlq.ndjson
+  npm run -s dlq -- list --since 2026-11-22 --limit 0 --json > dlq.ndjson   # -s: no npm banner in the file
   npm run dlq -- redrive --reason max_deliver_exceeded --since 6h --dry-run
   NATS_USER=ops NATS_PASSWORD=... npm run dlq -- redrive --seq 1042,1043 --yes`;
 
@@ -83,12 +87,32 @@ const ALLOWED: Record<'stats' | 'list' | 'redrive', readonly string[]> = {
   redrive: ['seq', 'reason', 'crossing', 'since', 'dry-run', 'yes'],
 };
 
-export function parseCommand(argv: readonly string[], now = Date.now()): Command {
+/** The crossing ids of the catalogue (seeds/crossings.json), read only when a --crossing needs checking. */
+const catalogueCrossings = (): readonly string[] => loadCatalogue().crossings.map((c) => c.id);
+
+/**
+ * --crossing: a crossing of the catalogue, or `unknown` (the DLQ subject of letters without a usable crossingId).
+ * The estimator files an `unknown_crossing` letter under the crossing id it could not find, so with
+ * `--reason unknown_crossing` any well-formed id is taken. Anything else is a typo that would silently match nothing.
+ */
+function checkCrossing(crossing: string, reason: string | undefined, catalogue: () => readonly string[]): string {
+  if (!isCrossingToken(crossing)) throw new UsageError(`--crossing must be a crossing id like "korday" (lowercase, digits, -), got ${JSON.stringify(crossing)}`);
+  if (crossing === 'unknown' || reason === 'unknown_crossing') return crossing;
+  const known = catalogue();
+  if (known.includes(crossing)) return crossing;
+  throw new UsageError(
+    `--crossing ${JSON.stringify(crossing)} is not a crossing of the catalogue: use one of ${known.join(', ')}, or "unknown" (letters without a usable crossingId); ` +
+      'letters of crossings missing from the catalogue are found with --reason unknown_crossing',
+  );
+}
+
+/** Parses the command line; `crossings` gives the catalogue's crossing ids (tests pass their own). */
+export function parseCommand(argv: readonly string[], now = Date.now(), crossings: () => readonly string[] = catalogueCrossings): Command {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true });
+    parsed = parseArgs({ args: joinNegativeValues(argv, OPTIONS), options: OPTIONS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new UsageError((err as Error).message);
+    throw new UsageError(parseArgsProblem(err));
   }
   const { values: v, positionals } = parsed;
   if (v.help || positionals[0] === 'help') return { cmd: 'help' };
@@ -101,10 +125,7 @@ export function parseCommand(argv: readonly string[], now = Date.now()): Command
   }
 
   const f: Filters = {};
-  if (v.crossing !== undefined) {
-    if (!isCrossingToken(v.crossing)) throw new UsageError(`--crossing must be a crossing id like "korday" (lowercase, digits, -), got ${JSON.stringify(v.crossing)}`);
-    f.crossing = v.crossing;
-  }
+  if (v.crossing !== undefined) f.crossing = checkCrossing(v.crossing, v.reason, crossings);
   if (v.since !== undefined) {
     const t = parseSince(v.since, now);
     if (t === undefined) throw new UsageError(`--since must be a duration (30m, 24h, 7d) or an ISO time with offset / a date, got ${JSON.stringify(v.since)}`);

@@ -213,22 +213,45 @@ export interface ListFilter {
   limit?: number;
 }
 
-/** The newest `limit` entries matching `reason`, NEWEST FIRST (highest DLQ sequence first). */
-export async function listDeadLetters(entries: AsyncIterable<DlqEntry>, f: ListFilter = {}): Promise<DlqEntry[]> {
+/**
+ * The newest `limit` entries matching `reason`, NEWEST FIRST (highest DLQ sequence first), and how many matched in
+ * all: `list` says so when the limit cut the list.
+ */
+export async function selectDeadLetters(entries: AsyncIterable<DlqEntry>, f: ListFilter = {}): Promise<{ entries: DlqEntry[]; matched: number }> {
   const limit = f.limit ?? 20;
   const kept: DlqEntry[] = [];
+  let matched = 0;
   for await (const e of entries) {
     if (f.reason && reasonOf(e) !== f.reason) continue;
+    matched++;
     kept.push(e);
     if (limit > 0 && kept.length > limit) kept.shift();
   }
-  return kept.reverse();
+  return { entries: kept.reverse(), matched };
+}
+
+/** The newest `limit` entries matching `reason`, NEWEST FIRST (highest DLQ sequence first). */
+export async function listDeadLetters(entries: AsyncIterable<DlqEntry>, f: ListFilter = {}): Promise<DlqEntry[]> {
+  return (await selectDeadLetters(entries, f)).entries;
+}
+
+/** The line under the list when `--limit` left some out (stderr: not part of the --json NDJSON); '' when none. */
+export function listCutNote(shown: number, matched: number): string {
+  if (shown >= matched) return '';
+  return `${shown} of ${matched} matching dead letters shown (newest first); --limit 0 for all`;
 }
 
 const oneLine = (s: string, max: number): string => {
   const flat = s.replace(/\s+/g, ' ').trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 };
+
+const TIME_WIDTH = 20; // 2026-11-22T03:15:04Z
+const CROSSING_WIDTH = 14;
+const REASON_WIDTH = 20;
+
+/** The column header of the human `list` output, aligned with formatEntry. */
+export const LIST_HEADER = ['time'.padEnd(TIME_WIDTH), 'crossing'.padEnd(CROSSING_WIDTH), 'reason'.padEnd(REASON_WIDTH), 'first issue  eventId= type= [index=]  seq=<DLQ seq>'].join('  ');
 
 /** `time  crossing  reason  first issue  eventId=… type=… [index=<in its batch message>]  seq=<dlq seq>` */
 export function formatEntry(e: DlqEntry): string {
@@ -243,7 +266,7 @@ export function formatEntry(e: DlqEntry): string {
     typeof l?.payload === 'string' ? 'payload=raw-text' : undefined,
     typeof l?.index === 'number' ? `index=${l.index}` : undefined,
   ].filter(Boolean);
-  return [time, e.crossing.padEnd(14), reasonOf(e).padEnd(20), oneLine(issueText, 200), ...ids, `seq=${e.dlqSeq}`].join('  ');
+  return [time.padEnd(TIME_WIDTH), e.crossing.padEnd(CROSSING_WIDTH), reasonOf(e).padEnd(REASON_WIDTH), oneLine(issueText, 200), ...ids, `seq=${e.dlqSeq}`].join('  ');
 }
 
 /** The `--json` line: the dead letter as stored, plus where it is in the DLQ. */

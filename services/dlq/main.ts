@@ -22,10 +22,13 @@ import {
   formatEntry,
   formatOutcome,
   getDeadLetters,
+  LIST_HEADER,
+  listCutNote,
   listDeadLetters,
   planRedrive,
   redrive,
   scanDeadLetters,
+  selectDeadLetters,
   type DlqEntry,
   type DlqStats,
   type ScanOptions,
@@ -90,6 +93,21 @@ function printStats(st: DlqStats, stream: string, cmd: Extract<Command, { cmd: '
   };
   table('reason', st.byReason);
   table('crossing', st.byCrossing);
+}
+
+/**
+ * `list`: NDJSON or a header and one line per letter on stdout; on stderr, how many matching letters the limit left
+ * out (stdout stays pure NDJSON for a redirect).
+ */
+function printList(entries: readonly DlqEntry[], matched: number, stream: string, json: boolean): void {
+  if (json) for (const e of entries) out(entryJson(e));
+  else if (entries.length === 0) err(`dlq: no dead letters match in ${stream}`);
+  else {
+    out(LIST_HEADER);
+    for (const e of entries) out(formatEntry(e));
+  }
+  const note = listCutNote(entries.length, matched);
+  if (note) err(`dlq: ${note}`);
 }
 
 async function confirm(question: string): Promise<boolean> {
@@ -167,11 +185,9 @@ async function main(): Promise<number> {
       return EXIT.ok;
     }
     if (cmd.cmd === 'list') {
-      const entries = await listDeadLetters(scanDeadLetters(nc, { prefix, ...scan }), { reason: cmd.reason, limit: cmd.limit });
+      const { entries, matched } = await selectDeadLetters(scanDeadLetters(nc, { prefix, ...scan }), { reason: cmd.reason, limit: cmd.limit });
       progress.done();
-      if (cmd.json) for (const e of entries) out(entryJson(e));
-      else if (entries.length === 0) err(`dlq: no dead letters match in ${s.dlqStream}`);
-      else for (const e of entries) out(formatEntry(e));
+      printList(entries, matched, s.dlqStream, cmd.json);
       return EXIT.ok;
     }
     return await runRedrive(nc, prefix, cmd, scan);

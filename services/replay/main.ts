@@ -17,9 +17,12 @@ import { InstantSchema, MAX_FUTURE_SKEW_MS, type KezekEvent } from '../../shared
 import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
 import { EXIT_NATS_UNAVAILABLE, createStderrLogger, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
+import { joinNegativeValues, parseArgsProblem } from '../../shared/cli-args.ts';
 import {
   checkEventTimes,
+  counted,
   parseShiftTo,
+  parseSpeed,
   readNdjsonEvents,
   replayEvents,
   shiftEvents,
@@ -43,7 +46,9 @@ Publishes recorded v1 contract events to JetStream (through the buffered publish
         file:line: reason and skipped. A gzip-compressed file (e.g. day.ndjson.gz) is decompressed on the fly.
 
 Options:
-  --speed <n>|max      replay n times faster than recorded (e.g. 1000), or as fast as acks allow (default: max)
+  --speed <n>|max      replay n times faster than recorded (a positive decimal number, e.g. 1000 or 0.5), or as fast
+                       as acks allow (default: max). A paced replay never publishes an event before the clock reaches
+                       its event time: events ahead of the clock are held until then, whatever the speed.
   --shift-to <when>    move every event by one constant so that the file's first event lands at <when>: an ISO-8601
                        instant with offset or Z, "now" (rounded down to the minute) or "now-<n>(s|m|h|d)", e.g.
                        now-1d. Shifted events get the eventId <eventId>@<shift in ms>: the same shift re-run adds
@@ -60,7 +65,8 @@ Options:
 Event times: the estimator's queue store keeps ${RETENTION_DAYS} days behind each crossing's newest event and rejects events more
 than 5 minutes in the future. Before publishing (and with --dry-run) replay warns on stderr about events that are
 older than now - ${RETENTION_DAYS} days, or more than 5 minutes ahead, when they are published: the estimator dead-letters them
-(too_late, invalid_event). Recorded files older than that need --shift-to.
+(too_late, invalid_event). Recorded files older than that need --shift-to. Only --speed max can publish events ahead
+of the clock (a paced replay holds them until their time).
 
 Environment:
   NATS_URL             NATS server(s), comma-separated (default nats://127.0.0.1:4222)
@@ -90,6 +96,15 @@ Examples:
   npm run replay -- seeds/sample-day.ndjson --shift-to now --speed 1   # re-live the sample day in real time from now
   npm run replay -- recorded.ndjson.gz --dry-run --strict              # validate only: exit 0 if all is well`;
 
+const OPTIONS = {
+  speed: { type: 'string' },
+  'shift-to': { type: 'string' },
+  from: { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  strict: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 const MAX_BAD_LINES_SHOWN = 50;
 
 function fail(message: string): never {
@@ -99,7 +114,7 @@ function fail(message: string): never {
 
 function reportBadLines(file: string, bad: BadLine[]): void {
   for (const b of bad.slice(0, MAX_BAD_LINES_SHOWN)) process.stderr.write(`${file}:${b.line}: ${b.reasons.join('; ')}\n`);
-  if (bad.length > MAX_BAD_LINES_SHOWN) process.stderr.write(`... and ${bad.length - MAX_BAD_LINES_SHOWN} more bad lines\n`);
+  if (bad.length > MAX_BAD_LINES_SHOWN) process.stderr.write(`... and ${counted(bad.length - MAX_BAD_LINES_SHOWN, 'more bad line')}\n`);
 }
 
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -122,7 +137,7 @@ function timeWarnings(tc: TimeCheck, total: number, shifted: boolean): string[] 
   const out: string[] = [];
   if (tc.tooOld) {
     out.push(
-      `warning: ${tc.tooOld} of ${total} events are older than the queue store's ${RETENTION_DAYS}-day retention when published ` +
+      `warning: ${tc.tooOld} of ${total} events ${tc.tooOld === 1 ? 'is' : 'are'} older than the queue store's ${RETENTION_DAYS}-day retention when published ` +
         `(before ${iso(tc.cutoffMs)}; oldest ${iso(tc.oldestMs!)}): the estimator will dead-letter them as too_late ` +
         `(as soon as their crossing has any newer event, e.g. from the simulator) instead of applying them. ` +
         (shifted ? 'Use a later --shift-to (e.g. now-1d).' : 'Use --shift-to to move the file to recent times (e.g. --shift-to now-1d).'),
@@ -132,7 +147,7 @@ function timeWarnings(tc: TimeCheck, total: number, shifted: boolean): string[] 
     out.push(
       `warning: ${tc.tooNew} of ${total} events will be more than ${MAX_FUTURE_SKEW_MS / 60_000} minutes in the future when published ` +
         `(newest ${iso(tc.newestMs!)}): the estimator will dead-letter them as invalid_event. ` +
-        'Use an earlier --shift-to (e.g. now-1d), or pace the replay in real time with --speed 1.',
+        'Use an earlier --shift-to (e.g. now-1d), or pace the replay with --speed <n> (a paced replay holds each event until its time).',
     );
   }
   return out;
@@ -147,20 +162,9 @@ function timeSummary(tc: TimeCheck): string {
 async function main(): Promise<number> {
   let parsed;
   try {
-    parsed = parseArgs({
-      allowPositionals: true,
-      options: {
-        speed: { type: 'string' },
-        'shift-to': { type: 'string' },
-        from: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        strict: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    });
+    parsed = parseArgs({ args: joinNegativeValues(process.argv.slice(2), OPTIONS), allowPositionals: true, options: OPTIONS, strict: true });
   } catch (err) {
-    fail((err as Error).message);
+    fail(parseArgsProblem(err, 'file'));
   }
   const { values: args, positionals } = parsed;
   if (args.help) {
@@ -182,8 +186,14 @@ async function main(): Promise<number> {
     fail(`cannot read ${file}: ${(err as Error).message}`);
   }
   const speedArg = args.speed ?? 'max';
-  const speed = speedArg === 'max' ? 'max' : Number(speedArg);
-  if (speed !== 'max' && !(speed > 0)) fail(`--speed must be a positive number or "max" (got ${JSON.stringify(speedArg)})`);
+  let speed: number | 'max';
+  try {
+    speed = parseSpeed(speedArg);
+  } catch (err) {
+    fail((err as Error).message);
+  }
+  /** A paced replay holds each event until the clock reaches its time (replayEvents), and the time check knows it. */
+  const hold = speed !== 'max';
   const shiftTo = args['shift-to'];
   if (shiftTo !== undefined) {
     try {
@@ -213,7 +223,7 @@ async function main(): Promise<number> {
     fail(`cannot read ${file}: ${(err as Error).message}`);
   }
   reportBadLines(file, read.bad);
-  const summaryLine = `${file}: ${read.lines} lines, ${read.events.length} valid events, ${read.bad.length} bad lines${read.bad.length ? ' (skipped)' : ''}`;
+  const summaryLine = `${file}: ${counted(read.lines, 'line')}, ${counted(read.events.length, 'valid event')}, ${counted(read.bad.length, 'bad line')}${read.bad.length ? ' (skipped)' : ''}`;
   if (read.events.length === 0) {
     process.stdout.write(`${summaryLine}\n`);
     process.stderr.write(`no valid event in ${file}${read.lines ? '' : ' (the file is empty)'}: nothing to publish\n`);
@@ -228,7 +238,7 @@ async function main(): Promise<number> {
   // the shift counts from the file's first event even with --from: a resumed run gives the same eventIds
   const firstMs = Date.parse(all[0]!.occurredAt);
   const sorted = fromMs === undefined ? all : all.filter((e) => Date.parse(e.occurredAt) >= fromMs);
-  const fromLine = fromMs === undefined ? '' : `--from ${iso(fromMs)}: ${sorted.length} of ${all.length} events are at or after it`;
+  const fromLine = fromMs === undefined ? '' : `--from ${iso(fromMs)}: ${sorted.length} of ${all.length} events ${sorted.length === 1 ? 'is' : 'are'} at or after it`;
   if (sorted.length === 0) {
     process.stdout.write(`${[summaryLine, fromLine].join('\n')}\n`);
     process.stderr.write(`no event at or after --from ${iso(fromMs!)} (the file's last event is at ${all[all.length - 1]!.occurredAt}): nothing to publish\n`);
@@ -249,19 +259,19 @@ async function main(): Promise<number> {
         : `shifted by ${formatShift(shiftMs)} (${shiftMs} ms): first event ${iso(firstMs)} -> ${iso(targetMs)}; eventIds end in @${shiftMs} (resume with --shift-to ${iso(targetMs)})`;
   }
 
-  const tc = checkEventTimes(events, { nowMs: Date.now(), retentionMs: STORE_DEFAULTS.retentionMs, maxFutureSkewMs: MAX_FUTURE_SKEW_MS, speed });
+  const tc = checkEventTimes(events, { nowMs: Date.now(), retentionMs: STORE_DEFAULTS.retentionMs, maxFutureSkewMs: MAX_FUTURE_SKEW_MS, speed, holdUntilEventTime: hold });
   for (const w of timeWarnings(tc, events.length, shiftTo !== undefined)) process.stderr.write(`${w}\n`);
   const timeLine = tc.tooOld || tc.tooNew ? timeSummary(tc) : '';
   if (args.strict && timeLine) {
-    process.stderr.write(`${summaryLine}\n--strict: aborting, nothing was published: the estimator would drop ${tc.tooOld + tc.tooNew} events for their time\n`);
+    process.stderr.write(`${summaryLine}\n--strict: aborting, nothing was published: the estimator would drop ${counted(tc.tooOld + tc.tooNew, 'event')} for their time\n`);
     return EXIT.FAILED;
   }
 
   const header = [summaryLine, fromLine, shiftLine, timeLine].filter(Boolean).join('\n');
   if (args['dry-run']) {
     const span = `${events[0]!.occurredAt} .. ${events[events.length - 1]!.occurredAt}`;
-    const badNote = read.bad.length ? `dry run: ${read.bad.length} bad lines (listed on stderr) would be skipped; --strict would refuse the file\n` : '';
-    process.stdout.write(`${header}\n${badNote}dry run: would publish ${events.length} events (${span}); nothing published\n`);
+    const badNote = read.bad.length ? `dry run: ${counted(read.bad.length, 'bad line')} (listed on stderr) would be skipped; --strict would refuse the file\n` : '';
+    process.stdout.write(`${header}\n${badNote}dry run: would publish ${counted(events.length, 'event')} (${span}); nothing published\n`);
     return EXIT.OK;
   }
   if (!config.PSEUDONYM_KEY) fail('PSEUDONYM_KEY must be set (at least 16 characters): vehicle references are pseudonymised before publishing.');
@@ -308,7 +318,7 @@ async function main(): Promise<number> {
 
   let exitCode: number = EXIT.OK;
   try {
-    const summary = await replayEvents({ publisher, events, speed, onProgress, shouldStop: () => stop, holdUntilEventTime: speed === 'max' ? undefined : Date.now });
+    const summary = await replayEvents({ publisher, events, speed, onProgress, shouldStop: () => stop, holdUntilEventTime: hold ? Date.now : undefined });
     bar?.stop();
     try {
       await publisher.flush(60_000);

@@ -16,6 +16,7 @@ import type { KezekEvent } from '../../shared/events/index.ts';
 import { simulateQueue } from '../../shared/sim/des.ts';
 import { buildQueueScenario } from '../../shared/sim/profile.ts';
 import { localDayTimeToUtc } from '../../shared/sim/zone.ts';
+import { joinNegativeValues, parseArgsProblem } from '../../shared/cli-args.ts';
 
 const DEFAULTS = { out: 'seeds/sample-day.ndjson', crossing: 'korday', classes: 'truck,bus', date: '2026-03-10', seed: '42' } as const;
 
@@ -44,6 +45,16 @@ Examples:
   npx tsx services/replay/make-sample.ts --force      # regenerate ${DEFAULTS.out} (same options, same file)
 Then: npm run replay -- /tmp/dostyk.ndjson --shift-to now-1d (see services/replay/README.md).`;
 
+const OPTIONS = {
+  out: { type: 'string' },
+  force: { type: 'boolean' },
+  crossing: { type: 'string' },
+  classes: { type: 'string' },
+  date: { type: 'string' },
+  seed: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 function fail(message: string): never {
   process.stderr.write(`${message}\n\nRun with --help for usage.\n`);
   process.exit(2);
@@ -52,20 +63,9 @@ function fail(message: string): never {
 function main(): void {
   let args;
   try {
-    args = parseArgs({
-      options: {
-        out: { type: 'string' },
-        force: { type: 'boolean' },
-        crossing: { type: 'string' },
-        classes: { type: 'string' },
-        date: { type: 'string' },
-        seed: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-    }).values;
+    args = parseArgs({ args: joinNegativeValues(process.argv.slice(2), OPTIONS), options: OPTIONS, strict: true }).values;
   } catch (err) {
-    fail((err as Error).message);
+    fail(parseArgsProblem(err));
   }
   if (args.help) {
     process.stdout.write(`${USAGE}\n`);

@@ -137,6 +137,23 @@ export function parseShiftTo(value: string, nowMs: number): number {
   return t;
 }
 
+/**
+ * The --speed value: `max`, or a positive decimal number (digits with an optional fraction, as the environment
+ * variables take them: no exponent, sign, hex or Infinity). Throws a RangeError naming the option on anything else.
+ */
+export function parseSpeed(value: string): number | 'max' {
+  const v = value.trim();
+  if (v === 'max') return 'max';
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v) || !(n > 0) || !Number.isFinite(n)) {
+    throw new RangeError(`--speed must be "max" or a positive decimal number such as 60 or 0.5 (got ${JSON.stringify(value)})`);
+  }
+  return n;
+}
+
+/** `1 line`, `2 lines`: a count with its noun (plural `nouns` when it is not regular). */
+export const counted = (n: number, noun: string, nouns = `${noun}s`): string => `${n} ${n === 1 ? noun : nouns}`;
+
 const MAX_EVENT_ID = 128;
 
 /**
@@ -177,18 +194,22 @@ export interface TimeCheck {
 
 /**
  * Which events the estimator will drop for their time, judged at the moment each is published: now for speed
- * 'max', now + (recorded offset from the first event) / speed when paced. `events` sorted by event time.
+ * 'max', now + (recorded offset from the first event) / speed when paced. With `holdUntilEventTime` (what main.ts
+ * passes to replayEvents for every paced replay) an event is also not published before the clock reaches its event
+ * time, so none arrives in the future, however high the speed. `events` sorted by event time.
  */
 export function checkEventTimes(
   events: readonly KezekEvent[],
-  o: { nowMs: number; retentionMs: number; maxFutureSkewMs: number; speed: number | 'max' },
+  o: { nowMs: number; retentionMs: number; maxFutureSkewMs: number; speed: number | 'max'; holdUntilEventTime?: boolean },
 ): TimeCheck {
   const out: TimeCheck = { tooOld: 0, tooNew: 0, cutoffMs: o.nowMs - o.retentionMs };
   if (events.length === 0) return out;
   const t0 = Date.parse(events[0]!.occurredAt);
   for (const ev of events) {
     const t = Date.parse(ev.occurredAt);
-    const publishedAt = o.speed === 'max' ? o.nowMs : o.nowMs + (t - t0) / o.speed;
+    const paced = o.speed === 'max' ? o.nowMs : o.nowMs + (t - t0) / o.speed;
+    // replayEvents holds only paced replays: at speed max every event goes out at once
+    const publishedAt = o.holdUntilEventTime && o.speed !== 'max' ? Math.max(paced, t) : paced;
     if (t < publishedAt - o.retentionMs) {
       out.tooOld++;
       out.oldestMs = Math.min(out.oldestMs ?? t, t);

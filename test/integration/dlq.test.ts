@@ -255,6 +255,31 @@ describe('dead-letter queue tool (real NATS)', () => {
       expect(noYes.status).toBe(2);
       expect(noYes.stderr).toMatch(/stdin is not a terminal: add --yes/);
       expect(run([]).status).toBe(2);
+      const negative = run(['list', '--limit', '-3']);
+      expect(negative.status).toBe(2);
+      expect(negative.stderr).toMatch(/^dlq: --limit must be a whole number \(0 = all\), got "-3"\n/);
+      const unknownOption = run(['list', '--bogus']);
+      expect(unknownOption.stderr).toMatch(/^dlq: unknown option --bogus\n/);
+      const crossing = run(['list', '--crossing', 'atlantis']);
+      expect(crossing.status).toBe(2);
+      expect(crossing.stderr).toMatch(/^dlq: --crossing "atlantis" is not a crossing of the catalogue: use one of korday, .*, or "unknown"/);
+    });
+
+    it('list: a header line; when --limit cut the list, a last line on stderr says how many match (--json stdout stays NDJSON)', () => {
+      const human = run(['list', '--limit', '2']);
+      expect(human.status).toBe(0);
+      const lines = human.stdout.trim().split('\n');
+      expect(lines[0]).toMatch(/^time +crossing +reason +first issue/);
+      expect(lines.slice(1).map((l) => /seq=(\d+)$/.exec(l)?.[1])).toEqual([String(env.seq.garbage), String(env.seq.noevent)]);
+      expect(human.stderr).toBe('dlq: 2 of 7 matching dead letters shown (newest first); --limit 0 for all\n');
+
+      const json = run(['list', '--limit', '2', '--json']);
+      expect(json.stdout.trim().split('\n').map((l) => (JSON.parse(l) as { dlqSeq: number }).dlqSeq)).toEqual([env.seq.garbage, env.seq.noevent]);
+      expect(json.stderr).toBe('dlq: 2 of 7 matching dead letters shown (newest first); --limit 0 for all\n');
+
+      const all = run(['list', '--limit', '0', '--reason', 'max_deliver_exceeded']);
+      expect(all.stdout.trim().split('\n')).toHaveLength(3); // header + 2
+      expect(all.stderr).toBe('');
     });
 
     it('unreachable NATS: one line naming NATS_URL, exit 3', () => {

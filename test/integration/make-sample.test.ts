@@ -38,7 +38,8 @@ describe('make-sample CLI', () => {
       [['--date', '10.03.2026'], /--date must be a real calendar date/],
       [['--seed', 'abc'], /--seed must be an integer \(got "abc"\)/],
       [['--seed', '1.5'], /--seed must be an integer/],
-      [['--bogus'], /Unknown option '--bogus'/],
+      [['--bogus'], /^unknown option --bogus\n/],
+      [['--seed', '-7', '--crossing'], /^--crossing needs a value\n/],
     ];
     for (const [args, message] of cases) {
       const r = makeSample('--out', out, ...args);
@@ -72,7 +73,7 @@ describe('make-sample CLI', () => {
     expect(gz.status, gz.stderr).toBe(0);
     expect(gunzipSync(readFileSync(join(dir, 'day.ndjson.gz'))).toString('utf8')).toBe(readFileSync(SAMPLE, 'utf8'));
 
-    const other = makeSample('--out', join(dir, 'karasu.ndjson'), '--crossing', 'karasu', '--date', '2026-11-20', '--seed=-7');
+    const other = makeSample('--out', join(dir, 'karasu.ndjson'), '--crossing', 'karasu', '--date', '2026-11-20', '--seed', '-7'); // a negative value without "="
     expect(other.status, other.stderr).toBe(0);
     expect(other.stdout).toMatch(/wrote \d+ events \(2026-11-20 local, karasu, truck, seed -7\)/);
   });

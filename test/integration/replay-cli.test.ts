@@ -63,6 +63,20 @@ describe('replay CLI', () => {
     expect(shift.stderr).toMatch(/--shift-to must be an ISO-8601 instant .*"now"/);
   });
 
+  it('bad options and --speed values name the option and what it must be (no parseArgs "ambiguous", no exponent)', { timeout: 60_000 }, async () => {
+    const cases: [string[], string][] = [
+      [['--speed', '-1'], '--speed must be "max" or a positive decimal number such as 60 or 0.5 (got "-1")\n'],
+      [['--speed', '1e3'], '--speed must be "max" or a positive decimal number such as 60 or 0.5 (got "1e3")\n'],
+      [['--bogus'], 'unknown option --bogus (a file whose name starts with "-" goes after "--", as in: -- --bogus)\n'],
+    ];
+    for (const [args, message] of cases) {
+      const r = await replay([SAMPLE, '--dry-run', ...args]);
+      expect(r.code, args.join(' ')).toBe(2);
+      expect(r.stderr.slice(0, message.length), args.join(' ')).toBe(message); // the first line: the whole message
+      expect(r.stderr).not.toMatch(/ambiguous|Did you forget/);
+    }
+  });
+
   it('no valid event (every line bad, or an empty file) exits 4, with or without --dry-run; --dry-run says bad lines will be skipped', { timeout: 60_000 }, async () => {
     const allBad = writeLines('bad.ndjson', ['{not json', JSON.stringify({ ...lanes('x', Date.now()), crossingId: 'atlantis' })]);
     for (const args of [[allBad, '--dry-run'], [allBad], [allBad, '--strict']]) {
@@ -78,8 +92,9 @@ describe('replay CLI', () => {
     const someBad = writeLines('some.ndjson', ['{not json', JSON.stringify(lanes('ok-1', Date.now() - HOUR))]);
     const dry = await replay([someBad, '--dry-run']);
     expect(dry.code).toBe(0);
-    expect(dry.stdout).toContain('1 valid events, 1 bad lines (skipped)');
-    expect(dry.stdout).toMatch(/dry run: 1 bad lines \(listed on stderr\) would be skipped; --strict would refuse the file/);
+    expect(dry.stdout).toContain('2 lines, 1 valid event, 1 bad line (skipped)');
+    expect(dry.stdout).toMatch(/dry run: 1 bad line \(listed on stderr\) would be skipped; --strict would refuse the file/);
+    expect(dry.stdout).toMatch(/dry run: would publish 1 event \(/);
   });
 
   it('unreachable NATS: one line naming NATS_URL, exit 3, no stack trace', async () => {
@@ -108,6 +123,15 @@ describe('replay CLI', () => {
     // shifted to now and replayed at once, most of the day would be in the future
     const future = await replay([SAMPLE, '--dry-run', '--shift-to', 'now']);
     expect(future.stderr).toMatch(/events will be more than 5 minutes in the future when published .*invalid_event/);
+  });
+
+  it('a paced replay faster than real time is not warned about (or refused) for the future: it holds events until their time', { timeout: 60_000 }, async () => {
+    for (const args of [['--shift-to', 'now', '--speed', '2'], ['--shift-to', 'now-2h', '--speed', '60']]) {
+      const r = await replay([SAMPLE, '--dry-run', '--strict', ...args]);
+      expect(r.code, `${args.join(' ')}\n${r.stderr}`).toBe(0);
+      expect(r.stderr).not.toMatch(/warning|in the future/);
+      expect(r.stdout).toMatch(new RegExp(`dry run: would publish ${SAMPLE_EVENTS} events`));
+    }
   });
 
   it('an interrupted paced replay says how to resume; --from publishes only the rest; what was stored already is not stored twice', { timeout: 90_000 }, async () => {

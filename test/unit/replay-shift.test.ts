@@ -9,7 +9,9 @@ import { gzipSync } from 'node:zlib';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { MAX_FUTURE_SKEW_MS, validateEvent, type KezekEvent } from '../../shared/events/index.ts';
 import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
-import { checkEventTimes, parseShiftTo, readNdjsonEvents, shiftedEventId, shiftEvents } from '../../services/replay/replay.ts';
+import { checkEventTimes, counted, parseShiftTo, parseSpeed, readNdjsonEvents, shiftedEventId, shiftEvents } from '../../services/replay/replay.ts';
+import { joinNegativeValues, parseArgsProblem } from '../../shared/cli-args.ts';
+import { parseArgs } from 'node:util';
 import { tempDir } from '../helpers/env.ts';
 
 const catalogue = loadCatalogue();
@@ -94,6 +96,75 @@ describe('checkEventTimes', () => {
     const lastDay = [0, HOUR, 23 * HOUR].map((dt, i) => lanes(`d${i}`, NOW - DAY + dt));
     expect(checkEventTimes(lastDay, { ...opts, speed: 'max' })).toMatchObject({ tooOld: 0, tooNew: 0 });
     expect(checkEventTimes([], { ...opts, speed: 'max' })).toMatchObject({ tooOld: 0, tooNew: 0 });
+  });
+});
+
+describe('checkEventTimes of a paced replay that holds events until their time (as main.ts runs every paced replay)', () => {
+  const opts = { nowMs: NOW, retentionMs: STORE_DEFAULTS.retentionMs, maxFutureSkewMs: MAX_FUTURE_SKEW_MS, holdUntilEventTime: true };
+  // a day of events, one an hour, shifted to start at `start` (as --shift-to does with the sample day)
+  const day = (start: number) => Array.from({ length: 24 }, (_, h) => lanes(`h${h}`, start + h * HOUR));
+
+  it('flags no event as in the future at any speed: none is published before its event time (--shift-to now --speed 2, now-2h --speed 60)', () => {
+    for (const speed of [1, 2, 60, 1000]) {
+      expect(checkEventTimes(day(NOW), { ...opts, speed }), `now, speed ${speed}`).toMatchObject({ tooOld: 0, tooNew: 0 });
+      expect(checkEventTimes(day(NOW - 2 * HOUR), { ...opts, speed }), `now-2h, speed ${speed}`).toMatchObject({ tooOld: 0, tooNew: 0 });
+      expect(checkEventTimes(day(NOW + 30 * DAY), { ...opts, speed }), `30 days ahead, speed ${speed}`).toMatchObject({ tooNew: 0 });
+    }
+    // without the hold the same pacing would run ahead of the clock (what the check used to assume)
+    expect(checkEventTimes(day(NOW), { ...opts, holdUntilEventTime: false, speed: 2 })).toMatchObject({ tooNew: 23 });
+  });
+
+  it('still counts events too old when published, and ignores the hold at speed max (replayEvents does not hold there)', () => {
+    // 8 days back at speed 1: each is published a day past the retention (the hold never delays a past event)
+    expect(checkEventTimes(day(NOW - 8 * DAY), { ...opts, speed: 1 })).toMatchObject({ tooOld: 24, oldestMs: NOW - 8 * DAY, tooNew: 0 });
+    // 6 days back at speed 0.1: the event of hour h is published 10 h later, 6 days + 9h old: too old from h = 3
+    expect(checkEventTimes(day(NOW - 6 * DAY), { ...opts, speed: 0.1 })).toMatchObject({ tooOld: 21, oldestMs: NOW - 6 * DAY + 3 * HOUR });
+    expect(checkEventTimes(day(NOW), { ...opts, speed: 'max' })).toMatchObject({ tooNew: 23, newestMs: NOW + 23 * HOUR });
+  });
+});
+
+describe('parseSpeed and wording', () => {
+  it('takes "max" and positive decimal numbers only, naming --speed otherwise', () => {
+    expect(parseSpeed('max')).toBe('max');
+    expect(parseSpeed('60')).toBe(60);
+    expect(parseSpeed('0.5')).toBe(0.5);
+    for (const bad of ['-1', '0', '0.0', '1e3', '0x10', 'Infinity', '1_000', '.5', '5.', '', 'fast', '60x', '+2']) {
+      expect(() => parseSpeed(bad), bad).toThrow(/^--speed must be "max" or a positive decimal number such as 60 or 0\.5 \(got ".*"\)$/);
+    }
+  });
+
+  it('counts with singular and plural nouns', () => {
+    expect(counted(1, 'line')).toBe('1 line');
+    expect(counted(0, 'bad line')).toBe('0 bad lines');
+    expect(counted(2, 'valid event')).toBe('2 valid events');
+  });
+});
+
+describe('command-line messages (cli-args.ts, used by replay, make-sample and dlq)', () => {
+  const options = { speed: { type: 'string' }, 'dry-run': { type: 'boolean' } } as const;
+  const problem = (argv: string[], positional?: string) => {
+    try {
+      parseArgs({ args: joinNegativeValues(argv, options), options, allowPositionals: true, strict: true });
+      return undefined;
+    } catch (err) {
+      return parseArgsProblem(err, positional);
+    }
+  };
+
+  it('passes a negative number to the option (its own check then says what it must be) instead of "ambiguous"', () => {
+    expect(joinNegativeValues(['f', '--speed', '-1', '--dry-run'], options)).toEqual(['f', '--speed=-1', '--dry-run']);
+    expect(joinNegativeValues(['--speed', '-.5'], options)).toEqual(['--speed=-.5']);
+    expect(joinNegativeValues(['--dry-run', '-1'], options)).toEqual(['--dry-run', '-1']); // a flag takes no value
+    expect(joinNegativeValues(['--', '--speed', '-1'], options)).toEqual(['--', '--speed', '-1']); // positionals
+    expect(problem(['--speed', '-1'])).toBeUndefined();
+  });
+
+  it('names the option in one line, with balanced quotes', () => {
+    expect(problem(['--bogus'], 'file')).toBe('unknown option --bogus (a file whose name starts with "-" goes after "--", as in: -- --bogus)');
+    expect(problem(['-x'])).toBe('unknown option -x');
+    expect(problem(['--speed'])).toBe('--speed needs a value');
+    expect(problem(['--speed', '--dry-run'])).toBe('--speed needs a value, but the next argument is an option (a value starting with "-" is written --speed=<value>)');
+    expect(problem(['--dry-run=yes'])).toBe('--dry-run takes no value');
   });
 });
 
