@@ -1,13 +1,18 @@
 /**
- * Small helpers shared by the operator CLIs (replay, simulator, dlq, the estimator's run/rebuild): the one-line
- * message of a failed NATS or Redis connection and a logger that writes to stderr. Importable without side effects.
+ * Small helpers shared by the operator CLIs and services (api, replay, simulator, dlq, the estimator's run/rebuild):
+ * the one-line message of a failed NATS or Redis connection or of a NATS without JetStream, and a logger that writes
+ * to stderr. Importable without side effects.
  */
+import type { NatsConnection } from '@nats-io/transport-node';
 import { pino, type Logger } from 'pino';
-import { DEFAULT_NATS_URL } from './nats.ts';
+import { DEFAULT_NATS_URL, jetStreamDisabled } from './nats.ts';
 import { DEFAULT_REDIS_URL } from './redis.ts';
 import { REDACT_PATHS } from './logger.ts';
 
-/** Exit code of the CLIs when NATS (or Redis) cannot be reached or refuses the credentials. */
+/**
+ * Exit code of the CLIs when NATS (or Redis) cannot be reached or refuses the credentials, or NATS has JetStream
+ * disabled: the server is the operator's to fix, not the command.
+ */
 export const EXIT_NATS_UNAVAILABLE = 3;
 
 /** A comma-separated list of server URLs as shown to an operator: any password in them masked. */
@@ -53,6 +58,24 @@ export function natsConnectProblem(err: unknown, natsUrl: string | undefined): s
   }
   if (e?.name === 'TimeoutError' || message === 'timeout') return `cannot reach NATS at ${where}: no NATS server answered in time (timeout)`;
   return `cannot reach NATS at ${where}: ${message}`;
+}
+
+/**
+ * One line for a NATS server that answers but has JetStream disabled (a plain `nats-server` without `-js`), naming
+ * the server and the variable. Without JetStream nothing can store events, so waiting or buffering would never end.
+ */
+export function jetStreamDisabledProblem(natsUrl: string | undefined): string {
+  const where = `${displayNatsUrl(natsUrl)} (${natsUrl ? 'NATS_URL' : 'the default; set NATS_URL'})`;
+  return `NATS at ${where} has JetStream disabled: start nats-server with -js (JetStream), or enable JetStream for the account, or point NATS_URL at a server that has it`;
+}
+
+/**
+ * For a service's startup, right after connecting: jetStreamDisabledProblem's line when the server has JetStream
+ * disabled (shared/nats.ts jetStreamDisabled asks `$JS.API.INFO`), otherwise undefined. The caller prints it and
+ * exits EXIT_NATS_UNAVAILABLE. A permission refusal or a timeout is not reported here (see jetStreamDisabled).
+ */
+export async function jetStreamProblem(nc: NatsConnection, natsUrl: string | undefined): Promise<string | undefined> {
+  return (await jetStreamDisabled(nc)) ? jetStreamDisabledProblem(natsUrl) : undefined;
 }
 
 /**

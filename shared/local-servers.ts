@@ -136,6 +136,11 @@ export interface NatsServerOptions {
   extraArgs?: string[];
   /** Use only the config file (no -js/-sd flags); the config must set store_dir itself. */
   configOnly?: boolean;
+  /**
+   * false: a plain server without JetStream (no -js/-sd), as `nats-server -p 4222` runs; tests use it to check that
+   * every service says so and stops instead of waiting. Default true.
+   */
+  jetstream?: boolean;
   stdio?: 'ignore' | 'inherit';
   detached?: boolean;
 }
@@ -153,7 +158,7 @@ export async function startNatsServer(opts: NatsServerOptions): Promise<LocalSer
     detached: opts.detached,
     url: (p) => `nats://127.0.0.1:${p}`,
     args: (p) =>
-      opts.configOnly
+      opts.configOnly || opts.jetstream === false
         ? ['-a', '127.0.0.1', '-p', String(p), ...(opts.extraArgs ?? [])]
         : ['-a', '127.0.0.1', '-p', String(p), '-js', '-sd', opts.dataDir, ...(opts.extraArgs ?? [])],
   });

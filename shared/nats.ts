@@ -146,11 +146,65 @@ function isNotFound(err: unknown): boolean {
 /**
  * For producers whose NATS user may not manage streams (least privilege in infra/nats): try to create/update the
  * streams, and when the server refuses, carry on - the estimator and API own the topology - with one warning.
+ * A server without JetStream is not a refusal to carry on from: nothing could ever store the events (the simulator
+ * buffered to disk forever, the replay for 60 s), so that error is thrown (isJetStreamDisabled tells it apart).
  */
 export async function ensureStreamsIfAllowed(nc: NatsConnection, opts: StreamOptions, logger: Logger): Promise<void> {
   try {
     await ensureStreams(nc, opts);
   } catch (err) {
+    if (isJetStreamDisabled(err)) throw new JetStreamDisabledError(nc.getServer(), { cause: err });
     logger.warn({ err: { message: (err as Error).message } }, 'could not create or update the JetStream streams (no permission?); assuming the estimator and API manage them');
+  }
+}
+
+/**
+ * ensureStreamsIfAllowed's error for a server without JetStream, naming the server (as the connection knows it) and
+ * the fix, for a caller that lets it reach its generic failure handler. Tools report it with shared/cli.ts
+ * jetStreamProblem before this point (exit 3).
+ */
+export class JetStreamDisabledError extends Error {
+  constructor(server: string, options?: ErrorOptions) {
+    super(`NATS at ${server} has JetStream disabled: start nats-server with -js (JetStream), or enable JetStream for the account`, options);
+    this.name = 'JetStreamDisabledError';
+  }
+}
+
+/** JetStream API error codes meaning "no JetStream here": JSNotEnabledForAccountErr, JSNotEnabledErr (nats-server). */
+const JETSTREAM_NOT_ENABLED_CODES = new Set([10039, 10076]);
+
+/**
+ * Whether an error of a JetStream call means the server (or the connection's account) has JetStream disabled, e.g. a
+ * plain `nats-server` started without `-js`. Nothing answers `$JS.API.>` there: the client turns the "no responders"
+ * (status 503) into a `JetStreamNotEnabled` error, as it does the server's "jetstream not enabled for account"
+ * (10039). Checked by name and code along the `cause` chain, since the client exports no class to test against.
+ * A permission refusal (infra/nats least-privilege users) or a timeout is NOT this: those stay temporary or the
+ * caller's to tolerate.
+ */
+export function isJetStreamDisabled(err: unknown): boolean {
+  let at: unknown = err;
+  for (let depth = 0; at !== null && typeof at === 'object' && depth < 5; depth++) {
+    const e = at as { name?: unknown; code?: unknown; api_error?: { err_code?: unknown }; cause?: unknown };
+    if (e.name === 'JetStreamNotEnabled') return true;
+    if (e.name === 'JetStreamApiError' && JETSTREAM_NOT_ENABLED_CODES.has(Number(e.code))) return true;
+    if (JETSTREAM_NOT_ENABLED_CODES.has(Number(e.api_error?.err_code))) return true;
+    at = e.cause;
+  }
+  return false;
+}
+
+/**
+ * Asks the JetStream API for the account's info (`$JS.API.INFO`, which every user of infra/nats may ask) and
+ * resolves true when the server says JetStream is disabled. Any other failure (a permission refusal, a timeout)
+ * resolves false: the service's own stream calls then report it as before. Services that need JetStream call it
+ * right after connecting, so a server started without `-js` stops them at once with one clear line
+ * (shared/cli.ts jetStreamProblem) instead of a stack trace or endless buffering.
+ */
+export async function jetStreamDisabled(nc: NatsConnection, timeoutMs = 5000): Promise<boolean> {
+  try {
+    await jetstreamManager(nc, { timeout: timeoutMs });
+    return false;
+  } catch (err) {
+    return isJetStreamDisabled(err);
   }
 }

@@ -34,9 +34,6 @@ import { dashboardRoutes } from './routes/dashboard.ts';
 
 export type { AppDeps, AppContext } from './context.ts';
 
-/** Used only when PSEUDONYM_KEY is unset (development); main/buildApp warn once. */
-export const DEV_PSEUDONYM_KEY = 'kezek-dev-pseudonym-key-not-for-production';
-
 /**
  * Fastify's `trustProxy` from TRUST_PROXY (shared/config.ts): false when unset; the proxies' addresses / CIDRs; or a
  * hop count, as a function trusting the nearest `hops` proxies (Fastify's typings take no number).
@@ -111,7 +108,10 @@ function parseJsonBody(_request: FastifyRequest, body: string, done: (err: Error
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const { config, logger } = deps;
   const log = logger;
-  if (!config.PSEUDONYM_KEY) log.warn('PSEUDONYM_KEY is not set: using a built-in development key (vehicle pseudonyms are not secret)');
+  // No fallback key (there was a public built-in one): its pseudonyms could be brute-forced and matched no other
+  // producer's. main.ts refuses to start without PSEUDONYM_KEY (exit 2); tests and benchmarks pass their own key.
+  const pseudonymKey = config.PSEUDONYM_KEY;
+  if (!pseudonymKey) throw new Error('buildApp: config.PSEUDONYM_KEY is required (the key vehicle refs posted to /v1/events are pseudonymised with)');
 
   const app = Fastify({
     loggerInstance: log as FastifyBaseLogger,
@@ -145,7 +145,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     view,
     store,
     auth: createAuthenticator(config.API_TOKENS),
-    pseudonymKey: config.PSEUDONYM_KEY ?? DEV_PSEUDONYM_KEY,
+    pseudonymKey,
     sse: createSseHub({ nc: deps.nc, view, subjects: subjects(config.KEZEK_PREFIX), logger: log, options: deps.sse }),
     webhooks: deps.deliverWebhooks === false ? undefined : createWebhookWorker({ view, store, logger: log, options: { allowPrivateTargets: config.WEBHOOK_PRIVATE_TARGETS === 'on', ...deps.webhooks }, now: deps.now }),
   };

@@ -8,7 +8,7 @@
  * Exit codes: see USAGE.
  */
 import { createRedisClient } from '../../shared/redis.ts';
-import { EXIT_NATS_UNAVAILABLE, natsConnectProblem, redisConnectProblem, onInterrupt } from '../../shared/cli.ts';
+import { EXIT_NATS_UNAVAILABLE, jetStreamProblem, natsConnectProblem, redisConnectProblem, onInterrupt } from '../../shared/cli.ts';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
@@ -24,8 +24,8 @@ const USAGE = `Usage: tsx services/estimator/main.ts [run | rebuild [--force] | 
 Environment: PSEUDONYM_KEY (required), NATS_URL, NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX, NATS_REPLICAS,
   REDIS_URL, REDIS_SENTINELS, REDIS_SENTINEL_NAME, KEZEK_PREFIX, LOG_LEVEL, STALE_AFTER_SECONDS, STALE_QUIET_MAX_SECONDS,
   ESTIMATOR_PARTITIONING, ESTIMATOR_LEASE_MS, ESTIMATOR_ACK_WAIT_MS (docs/operations.md)
-Exit codes: 0 done / clean stop, 1 runtime failure, 2 usage or configuration error, 3 NATS or Redis unreachable,
-  4 rebuild refused (an estimator is consuming), 130 rebuild interrupted (Ctrl-C: run it again, it is idempotent)`;
+Exit codes: 0 done / clean stop, 1 runtime failure, 2 usage or configuration error, 3 NATS or Redis unreachable
+  (or NATS without JetStream), 4 rebuild refused (an estimator is consuming), 130 rebuild interrupted (Ctrl-C: run it again, it is idempotent)`;
 
 const SHUTDOWN_TIMEOUT_MS = 15_000;
 const args = process.argv.slice(2);
@@ -57,6 +57,9 @@ const catalogue = loadCatalogue();
 const nc = await connectNats({ ...natsSettings(config), name: `estimator-${config.KEZEK_PREFIX}`, logger: log }).catch((err: unknown) =>
   unreachable(natsConnectProblem(err, config.NATS_URL)),
 );
+// a server without JetStream (no -js) failed later in estimator.start() with a JSON error and a stack, exit 1
+const noJetStream = await jetStreamProblem(nc, config.NATS_URL);
+if (noJetStream) unreachable(noJetStream);
 const redis = createRedisClient(config, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
 let lastRedisError: Error | undefined;
 redis.on('error', (err) => {

@@ -16,7 +16,7 @@ import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { InstantSchema, MAX_FUTURE_SKEW_MS, type KezekEvent } from '../../shared/events/index.ts';
 import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
-import { EXIT_NATS_UNAVAILABLE, createStderrLogger, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
+import { EXIT_NATS_UNAVAILABLE, createStderrLogger, jetStreamProblem, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
 import { joinNegativeValues, parseArgsProblem } from '../../shared/cli-args.ts';
 import {
   checkEventTimes,
@@ -88,7 +88,7 @@ Exit codes:
   1  --strict refused the file; interrupted (SIGINT/SIGTERM); or events not acknowledged yet (they stay in
      $DATA_DIR/replay-buffer and are resent on the next run)
   2  usage or configuration error (unknown option, missing, unreadable or directory <file>, bad env variable)
-  3  cannot reach NATS (NATS_URL), or NATS refused the credentials (NATS_USER, NATS_PASSWORD)
+  3  cannot reach NATS (NATS_URL), NATS refused the credentials (NATS_USER, NATS_PASSWORD), or NATS has JetStream disabled
   4  no valid event in the file (empty, or every line bad): nothing to publish
 
 Examples:
@@ -281,6 +281,12 @@ async function main(): Promise<number> {
     nc = await connectNats({ ...natsSettings(config), name: 'kezek-replay', logger });
   } catch (err) {
     process.stderr.write(`${natsConnectProblem(err, config.NATS_URL)}\nnothing was published\n`);
+    return EXIT.NATS_UNAVAILABLE;
+  }
+  const noJetStream = await jetStreamProblem(nc, config.NATS_URL);
+  if (noJetStream) {
+    process.stderr.write(`${noJetStream}\nnothing was published\n`);
+    await nc.close();
     return EXIT.NATS_UNAVAILABLE;
   }
   await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);

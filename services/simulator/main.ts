@@ -5,7 +5,7 @@
  *   tsx services/simulator/main.ts [--speed 60] [--seed 42] [--crossing korday]... [--start ISO] [--end ISO]
  *
  * Exit codes: 0 done (--end reached, or SIGINT/SIGTERM); 1 runtime failure; 2 usage or configuration error;
- * 3 NATS unreachable or credentials refused.
+ * 3 NATS unreachable, credentials refused, or NATS without JetStream.
  */
 import { parseArgs } from 'node:util';
 import { join } from 'node:path';
@@ -15,7 +15,7 @@ import { connectNats, natsSettings, ensureStreamsIfAllowed } from '../../shared/
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
 import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
-import { EXIT_NATS_UNAVAILABLE, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
+import { EXIT_NATS_UNAVAILABLE, jetStreamProblem, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
 import { createSimulator } from './simulator.ts';
 
 const DAY_MS = 86_400_000;
@@ -33,7 +33,7 @@ const USAGE = `Usage: tsx services/simulator/main.ts [options]
 Environment: PSEUDONYM_KEY (required), NATS_URL, NATS_USER, NATS_PASSWORD, NATS_INBOX_PREFIX, NATS_REPLICAS,
   KEZEK_PREFIX, LOG_LEVEL, DATA_DIR (publisher buffer), SIMULATOR_SPEED, SIMULATOR_SEED; see docs/operations.md.
 Exit codes: 0 done (--end reached, or stopped by SIGINT/SIGTERM), 1 runtime failure, 2 usage or configuration error,
-  3 cannot reach NATS (NATS_URL) or NATS refused the credentials (NATS_USER, NATS_PASSWORD).
+  3 cannot reach NATS (NATS_URL), NATS refused the credentials (NATS_USER, NATS_PASSWORD), or NATS has JetStream disabled.
 Examples:
   npm run simulate                                          # live traffic from now on, all crossings
   npm run simulate -- --speed 360 --crossing korday         # the last 24 h of korday at 360x (4 min), then live
@@ -122,6 +122,12 @@ async function main(): Promise<void> {
     nc = await connectNats({ ...natsSettings(config), name: 'kezek-simulator', logger });
   } catch (err) {
     process.stderr.write(`${natsConnectProblem(err, config.NATS_URL)}\n`);
+    process.exit(EXIT_NATS_UNAVAILABLE);
+  }
+  // without JetStream nothing would ever store the events: the publisher buffered them to disk forever
+  const noJetStream = await jetStreamProblem(nc, config.NATS_URL);
+  if (noJetStream) {
+    process.stderr.write(`${noJetStream}\n`);
     process.exit(EXIT_NATS_UNAVAILABLE);
   }
   await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);

@@ -3,14 +3,15 @@
  * with a temporary store_dir and free ports), and each role connects with its own user: allowed operations succeed,
  * forbidden ones are refused by the server and leave no trace in the streams.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { findBinary, freePort, startNatsServer, type LocalServer } from '../../shared/local-servers.ts';
-import { ensureStreams, inboxPrefixFor } from '../../shared/nats.ts';
+import { ensureStreams, ensureStreamsIfAllowed, inboxPrefixFor, isJetStreamDisabled, jetStreamDisabled } from '../../shared/nats.ts';
+import type { Logger } from '../../shared/logger.ts';
 import { subjects } from '../../shared/events/subjects.ts';
 import { tempDir } from '../helpers/env.ts';
 
@@ -181,6 +182,21 @@ describe('infra/nats/nats.conf permissions', () => {
       jetstream(await as('estimator')).publish(s.eventsFor('korday', 'KZ-KG'), event('perm-e1'), { msgID: 'perm-e1', timeout: 2000 }),
     ).rejects.toThrow(/permission/i);
     expect(await streamCount(s.eventsStream)).toBe(before);
+  });
+
+  it('a permission refusal is not taken for JetStream being disabled: the producer keeps the "no permission?" path', async () => {
+    // every role may ask $JS.API.INFO, so the services' startup check (jetStreamDisabled) passes for all of them
+    for (const role of ['producer', 'api', 'reader', 'estimator', 'ops'] as const) expect(await jetStreamDisabled(await as(role)), role).toBe(false);
+    const nc = await as('producer');
+    const refused = await ensureStreams(nc, { prefix: 'kezek' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(String(refused)).toMatch(/permission|timeout/i);
+    expect(isJetStreamDisabled(refused)).toBe(false);
+    const warn = vi.fn();
+    await ensureStreamsIfAllowed(nc, { prefix: 'kezek' }, { warn } as unknown as Logger);
+    expect(warn).toHaveBeenCalledWith(expect.anything(), expect.stringContaining('no permission?'));
   });
 
   it('a wrong password is rejected', async () => {
