@@ -31,6 +31,22 @@ export function parseApiTokens(raw: string): ApiToken[] {
   });
 }
 
+/** One URL with one of the schemes (Redis: one node; a Sentinel deployment lists its sentinels in REDIS_SENTINELS). */
+const singleUrl = (schemes: string[], hint: string) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (v) => {
+        try {
+          return schemes.includes(new URL(v).protocol) && !v.includes(',');
+        } catch {
+          return false;
+        }
+      },
+      { message: `must be one URL with scheme ${schemes.join(' or ')}${hint}` },
+    );
+
 const urlList = (schemes: string[]) =>
   z
     .string()
@@ -61,7 +77,7 @@ const decimal = <T extends z.ZodType<number, number>>(n: T) =>
 
 export const EnvSchema = z.object({
   NATS_URL: urlList(['nats:', 'tls:']).optional(),
-  REDIS_URL: urlList(['redis:', 'rediss:']).optional(),
+  REDIS_URL: singleUrl(['redis:', 'rediss:'], ' (several nodes: REDIS_SENTINELS with REDIS_SENTINEL_NAME)').optional(),
   /** NATS user and password of this process (infra/nats/nats.conf defines one user per role); unset = no auth. */
   NATS_USER: z.string().trim().min(1).optional(),
   NATS_PASSWORD: z.string().min(1).optional(),

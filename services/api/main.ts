@@ -82,13 +82,16 @@ async function main(): Promise<void> {
   if (noJetStream) unreachable(noJetStream);
   const redis = createRedisClient(config, { lazyConnect: false, maxRetriesPerRequest: 2 });
   let lastRedisError: Error | undefined;
+  let redisReady = false;
   redis.on('error', (err) => {
     lastRedisError = err;
-    logger.warn({ err: { message: err.message } }, 'redis error');
+    // before the boot ping answered, the one-line message below says it all (no JSON warning per retry)
+    if (redisReady) logger.warn({ reason: err.message }, 'redis error');
   });
   // as the estimator: a Redis that does not answer at boot stops the API (exit 3) instead of serving without state;
   // the connection's own error (ECONNREFUSED ...) says more than the command's "max retries" one
   await redis.ping().catch((err: unknown) => unreachable(redisConnectProblem(lastRedisError ?? err, config)));
+  redisReady = true;
   await ensureStreams(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }).catch((err: unknown) => {
     // JetStream switched off between the check above and here (a server restarted without -js)
     if (isJetStreamDisabled(err)) unreachable(jetStreamDisabledProblem(config.NATS_URL));

@@ -62,12 +62,15 @@ const noJetStream = await jetStreamProblem(nc, config.NATS_URL);
 if (noJetStream) unreachable(noJetStream);
 const redis = createRedisClient(config, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
 let lastRedisError: Error | undefined;
+let redisReady = false;
 redis.on('error', (err) => {
   lastRedisError = err;
-  log.warn({ err: { message: err.message } }, 'redis error');
+  // before the boot ping answered, the one-line message below says it all (no JSON warning per retry)
+  if (redisReady) log.warn({ reason: err.message }, 'redis error');
 });
 // the connection's own error (ECONNREFUSED ...) says more than the command's "max retries" one
 await redis.ping().catch((err: unknown) => unreachable(redisConnectProblem(lastRedisError ?? err, config)));
+redisReady = true;
 
 if (command === 'rebuild' && !force) {
   const crossings = [...new Set(catalogue.queues().map((q) => q.crossingId))];

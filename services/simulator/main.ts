@@ -107,7 +107,11 @@ async function main(): Promise<void> {
   if (!(speed > 0 && speed <= 100_000)) fail(`--speed must be a number in (0, 100000] (got ${JSON.stringify(args.speed)})`);
   const seed = args.seed !== undefined ? Number(args.seed) : config.SIMULATOR_SEED;
   if (!Number.isInteger(seed)) fail(`--seed must be an integer (got ${JSON.stringify(args.seed)})`);
-  if (!config.PSEUDONYM_KEY) fail('PSEUDONYM_KEY must be set (at least 16 characters): producers pseudonymise vehicle references before publishing.');
+  if (!config.PSEUDONYM_KEY) {
+    // a configuration problem, not a usage one: no "--help" hint
+    process.stderr.write('Invalid configuration:\n  PSEUDONYM_KEY: must be set (at least 16 characters): producers pseudonymise vehicle references before publishing\n');
+    process.exit(2);
+  }
   const startMs = parseInstant('start', args.start);
   const endMs = parseInstant('end', args.end);
   const warning = checkSimulatedRange({ startMs, endMs, speed, nowMs: Date.now(), start: args.start, end: args.end });

@@ -131,6 +131,8 @@ describe('parseConfig', () => {
   it('NATS and Redis URLs must use their schemes', () => {
     expect(errorOf({ NATS_URL: 'http://localhost:4222' }).message).toMatch(/NATS_URL: must be a URL .* nats: or tls:/);
     expect(errorOf({ REDIS_URL: 'localhost:6379,' }).message).toMatch(/REDIS_URL/);
+    // one Redis node: a list was accepted by the check and then failed as one malformed URL in the client
+    expect(errorOf({ REDIS_URL: 'redis://a:6379,redis://b:6379' }).message).toMatch(/REDIS_URL: must be one URL with scheme redis: or rediss: \(several nodes: REDIS_SENTINELS/);
   });
 
   it('LOCAL_SERVERS accepts auto or spawn only', () => {
