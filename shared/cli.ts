@@ -6,7 +6,9 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino, type Logger } from 'pino';
 import { DEFAULT_NATS_URL, jetStreamDisabled } from './nats.ts';
-import { DEFAULT_REDIS_URL } from './redis.ts';
+import type { Redis, RedisOptions } from 'ioredis';
+import type { Config } from './config.ts';
+import { DEFAULT_REDIS_URL, createRedisClient } from './redis.ts';
 import { REDACT_PATHS } from './logger.ts';
 
 /**
@@ -58,6 +60,35 @@ export function natsConnectProblem(err: unknown, natsUrl: string | undefined): s
   }
   if (e?.name === 'TimeoutError' || message === 'timeout') return `cannot reach NATS at ${where}: no NATS server answered in time (timeout)`;
   return `cannot reach NATS at ${where}: ${message}`;
+}
+
+/** A server the operator has to fix (unreachable, credentials refused, no JetStream): its one line, exit 3. */
+export function exitUnreachable(line: string): never {
+  process.stderr.write(`${line}\n`);
+  process.exit(EXIT_NATS_UNAVAILABLE);
+}
+
+/**
+ * A service's Redis client, once its boot ping answered; when it does not, the service stops with
+ * redisConnectProblem's one line (exit 3) and no JSON warning per connection retry before it. Errors after the boot
+ * are logged (`redis error`) while ioredis reconnects.
+ */
+export async function connectRedisOrExit(
+  config: Pick<Config, 'REDIS_URL' | 'REDIS_SENTINELS' | 'REDIS_SENTINEL_NAME'>,
+  options: RedisOptions,
+  logger: Pick<Logger, 'warn'>,
+): Promise<Redis> {
+  const redis = createRedisClient(config, options);
+  let lastError: Error | undefined;
+  let ready = false;
+  redis.on('error', (err: Error) => {
+    lastError = err;
+    if (ready) logger.warn({ reason: err.message }, 'redis error');
+  });
+  // the connection's own error (ECONNREFUSED ...) says more than the command's "max retries" one
+  await redis.ping().catch((err: unknown) => exitUnreachable(redisConnectProblem(lastError ?? err, config)));
+  ready = true;
+  return redis;
 }
 
 /**

@@ -9,14 +9,13 @@
  * Exit codes: see USAGE. Like the other tools, a problem the operator has to fix (an argument, a variable, a server)
  * is one line naming what to change, with no stack trace.
  */
-import { createRedisClient } from '../../shared/redis.ts';
 import { EnvSchema, loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { connectNats, natsSettings, ensureStreams, isJetStreamDisabled } from '../../shared/nats.ts';
 import { createApiReader } from './reader.ts';
 import { buildApp } from './app.ts';
-import { EXIT_NATS_UNAVAILABLE, jetStreamDisabledProblem, jetStreamProblem, natsConnectProblem, onInterrupt, redisConnectProblem } from '../../shared/cli.ts';
+import { connectRedisOrExit, exitUnreachable, jetStreamDisabledProblem, jetStreamProblem, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
 
 const USAGE = `Usage: tsx services/api/main.ts [--help]
 Runs the Kezek HTTP API alone: the ingest gateway (POST /v1/events), the read API, Server-Sent Events, webhooks,
@@ -46,11 +45,6 @@ function unknownArgument(args: string[]): string {
   return `unknown argument ${JSON.stringify(arg)}: the API takes no arguments; its settings are environment variables (docs/operations.md)`;
 }
 
-/** A server the operator has to fix (unreachable, no JetStream): one line naming the variable, no stack trace. */
-function unreachable(line: string): never {
-  process.stderr.write(`${line}\n`);
-  process.exit(EXIT_NATS_UNAVAILABLE);
-}
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 
@@ -77,24 +71,14 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
   const catalogue = loadCatalogue();
-  const nc = await connectNats({ ...natsSettings(config), name: 'kezek-api', logger }).catch((err: unknown) => unreachable(natsConnectProblem(err, config.NATS_URL)));
+  const nc = await connectNats({ ...natsSettings(config), name: 'kezek-api', logger }).catch((err: unknown) => exitUnreachable(natsConnectProblem(err, config.NATS_URL)));
   const noJetStream = await jetStreamProblem(nc, config.NATS_URL);
-  if (noJetStream) unreachable(noJetStream);
-  const redis = createRedisClient(config, { lazyConnect: false, maxRetriesPerRequest: 2 });
-  let lastRedisError: Error | undefined;
-  let redisReady = false;
-  redis.on('error', (err) => {
-    lastRedisError = err;
-    // before the boot ping answered, the one-line message below says it all (no JSON warning per retry)
-    if (redisReady) logger.warn({ reason: err.message }, 'redis error');
-  });
-  // as the estimator: a Redis that does not answer at boot stops the API (exit 3) instead of serving without state;
-  // the connection's own error (ECONNREFUSED ...) says more than the command's "max retries" one
-  await redis.ping().catch((err: unknown) => unreachable(redisConnectProblem(lastRedisError ?? err, config)));
-  redisReady = true;
+  if (noJetStream) exitUnreachable(noJetStream);
+  // as the estimator: a Redis that does not answer at boot stops the API (exit 3) instead of serving without state
+  const redis = await connectRedisOrExit(config, { lazyConnect: false, maxRetriesPerRequest: 2 }, logger);
   await ensureStreams(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }).catch((err: unknown) => {
     // JetStream switched off between the check above and here (a server restarted without -js)
-    if (isJetStreamDisabled(err)) unreachable(jetStreamDisabledProblem(config.NATS_URL));
+    if (isJetStreamDisabled(err)) exitUnreachable(jetStreamDisabledProblem(config.NATS_URL));
     throw err;
   });
   const reader = createApiReader({ redis, prefix: config.KEZEK_PREFIX, catalogue, staleAfterSeconds: config.STALE_AFTER_SECONDS, maxSilenceSeconds: config.STALE_QUIET_MAX_SECONDS });

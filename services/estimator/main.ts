@@ -7,8 +7,7 @@
  *
  * Exit codes: see USAGE.
  */
-import { createRedisClient } from '../../shared/redis.ts';
-import { EXIT_NATS_UNAVAILABLE, jetStreamProblem, natsConnectProblem, redisConnectProblem, onInterrupt } from '../../shared/cli.ts';
+import { connectRedisOrExit, exitUnreachable, jetStreamProblem, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
@@ -43,11 +42,6 @@ if ((command !== 'run' && command !== 'rebuild') || extra.length > 0) {
 const config = loadConfigOrExit();
 const log = createLogger({ service: 'estimator', level: config.LOG_LEVEL });
 
-/** An unreachable server is the operator's to fix: one line naming the variable, no stack trace. */
-function unreachable(line: string): never {
-  process.stderr.write(`${line}\n`);
-  process.exit(EXIT_NATS_UNAVAILABLE);
-}
 if (!config.PSEUDONYM_KEY) {
   process.stderr.write('Invalid configuration:\n  PSEUDONYM_KEY: required by the estimator (vehicle refs are pseudonymised before storing)\n');
   process.exit(2);
@@ -55,22 +49,12 @@ if (!config.PSEUDONYM_KEY) {
 
 const catalogue = loadCatalogue();
 const nc = await connectNats({ ...natsSettings(config), name: `estimator-${config.KEZEK_PREFIX}`, logger: log }).catch((err: unknown) =>
-  unreachable(natsConnectProblem(err, config.NATS_URL)),
+  exitUnreachable(natsConnectProblem(err, config.NATS_URL)),
 );
 // a server without JetStream (no -js) failed later in estimator.start() with a JSON error and a stack, exit 1
 const noJetStream = await jetStreamProblem(nc, config.NATS_URL);
-if (noJetStream) unreachable(noJetStream);
-const redis = createRedisClient(config, { maxRetriesPerRequest: 2, enableOfflineQueue: true });
-let lastRedisError: Error | undefined;
-let redisReady = false;
-redis.on('error', (err) => {
-  lastRedisError = err;
-  // before the boot ping answered, the one-line message below says it all (no JSON warning per retry)
-  if (redisReady) log.warn({ reason: err.message }, 'redis error');
-});
-// the connection's own error (ECONNREFUSED ...) says more than the command's "max retries" one
-await redis.ping().catch((err: unknown) => unreachable(redisConnectProblem(lastRedisError ?? err, config)));
-redisReady = true;
+if (noJetStream) exitUnreachable(noJetStream);
+const redis = await connectRedisOrExit(config, { maxRetriesPerRequest: 2, enableOfflineQueue: true }, log);
 
 if (command === 'rebuild' && !force) {
   const crossings = [...new Set(catalogue.queues().map((q) => q.crossingId))];
