@@ -222,7 +222,11 @@ export function createEstimator(deps: EstimatorDeps): Estimator {
 
   async function init(): Promise<JetStreamManager> {
     if (!jsm) {
-      jsm = await ensureStreams(deps.nc, { prefix: deps.prefix, replicas: deps.replicas });
+      const manager = await ensureStreams(deps.nc, { prefix: deps.prefix, replicas: deps.replicas });
+      // the events stream's identity goes into dead letters' msgIDs (messages.ts deadLetterMsgId)
+      const created = Date.parse((await manager.streams.info(s.eventsStream)).created);
+      msgCtx.eventsStreamCreatedMs = Number.isFinite(created) ? created : undefined;
+      jsm = manager;
       // crossing mode: each partition's consumer is ensured by its owner
       if (!partitioned) await prepareConsumer(jsm);
     }

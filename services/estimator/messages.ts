@@ -67,6 +67,12 @@ export interface MessageContext {
    * event again, shared/nats.ts DLQ_MAX_AGE_MS): stored once, counted here.
    */
   onLetterAlreadyStored?: () => void;
+  /**
+   * The events stream's creation time (ms), set once the estimator has looked: part of a dead letter's msgID, since a
+   * stream deleted and made again numbers its messages from 1 again, and within the DLQ's 30-day duplicate window a
+   * new poison event would otherwise share the msgID of an old, different one and never be stored.
+   */
+  eventsStreamCreatedMs?: number;
 }
 
 const MAX_RAW_CHARS = 16_384;
@@ -216,8 +222,16 @@ async function deadLetter(m: JsMsg, ctx: MessageContext, reason: DeadLetterReaso
     body = JSON.stringify({ ...dl, payload: maskPayload(raw, ctx.pseudonymKey) });
   }
   // msgID: a redelivered poison message (or event of a batch), or one a rebuild meets again, is stored once in the DLQ
-  const ack = await ctx.js.publish(s.dlqFor(crossingId ?? 'unknown'), body, { msgID: `dlq:${s.eventsStream}:${m.info.streamSequence}${index === undefined ? '' : `#${index}`}` });
+  const ack = await ctx.js.publish(s.dlqFor(crossingId ?? 'unknown'), body, { msgID: deadLetterMsgId(s.eventsStream, ctx.eventsStreamCreatedMs, m.info.streamSequence, index) });
   if (ack.duplicate) ctx.onLetterAlreadyStored?.();
+}
+
+/**
+ * A dead letter's msgID: the event it holds, by stream (its name and creation time: `dlq:<stream>:<created ms>:<seq>`)
+ * and sequence, plus `#<index>` within a batch message. `dlq:<stream>:<seq>` when the creation time is not known.
+ */
+export function deadLetterMsgId(stream: string, streamCreatedMs: number | undefined, seq: number, index: number | undefined): string {
+  return `dlq:${stream}:${streamCreatedMs === undefined ? '' : `${streamCreatedMs}:`}${seq}${index === undefined ? '' : `#${index}`}`;
 }
 
 const safeText = (v: unknown): string => {
