@@ -15,7 +15,7 @@ import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { connectNats, natsSettings, ensureStreams, isJetStreamDisabled } from '../../shared/nats.ts';
 import { createApiReader } from './reader.ts';
 import { buildApp } from './app.ts';
-import { connectRedisOrExit, exitUnreachable, jetStreamDisabledProblem, jetStreamProblem, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
+import { connectRedisOrExit, exitUnreachable, maskUrlPasswords, jetStreamDisabledProblem, jetStreamProblem, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
 
 const USAGE = `Usage: tsx services/api/main.ts [--help]
 Runs the Kezek HTTP API alone: the ingest gateway (POST /v1/events), the read API, Server-Sent Events, webhooks,
@@ -30,6 +30,8 @@ Environment: PSEUDONYM_KEY (required; the same key as the estimator and every pr
 Exit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure, 2 usage or configuration error (PSEUDONYM_KEY unset),
   3 cannot reach NATS (NATS_URL) or Redis (REDIS_URL), credentials refused, or NATS without JetStream`;
 
+const SECRET_VARIABLES = new Set(['API_TOKENS', 'PSEUDONYM_KEY', 'NATS_PASSWORD']);
+
 /**
  * The usage error for an argument (the API takes none). An option spelled like a variable (`--port 3471`,
  * `--nats-url=...`) is answered with the variable to set instead: it must not look accepted and leave the default.
@@ -39,12 +41,14 @@ function unknownArgument(args: string[]): string {
   const option = /^--?([A-Za-z][\w-]*)(?:=(.*))?$/.exec(arg);
   const variable = option?.[1]?.toUpperCase().replace(/-/g, '_');
   if (option && variable && Object.hasOwn(EnvSchema.shape, variable)) {
-    const value = option[2] ?? (next !== undefined && !next.startsWith('-') ? next : '<value>');
+    // never echo a secret (docs/security.md: config errors never print API_TOKENS, PSEUDONYM_KEY, NATS_PASSWORD), nor a
+    // password inside a URL
+    const given = option[2] ?? (next !== undefined && !next.startsWith('-') ? next : undefined);
+    const value = given === undefined || SECRET_VARIABLES.has(variable) ? '<value>' : maskUrlPasswords(given);
     return `unknown argument ${arg.split('=')[0]}: the API takes its settings from environment variables; use ${variable}=${value} (e.g. ${variable}=${value} npx tsx services/api/main.ts; docs/operations.md)`;
   }
   return `unknown argument ${JSON.stringify(arg)}: the API takes no arguments; its settings are environment variables (docs/operations.md)`;
 }
-
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 

@@ -13,7 +13,7 @@ import { loadConfigOrExit, type Config } from '../../shared/config.ts';
 import { connectNats, natsSettings } from '../../shared/nats.ts';
 import { natsConnectProblem } from '../../shared/cli.ts';
 import { subjects } from '../../shared/events/subjects.ts';
-import { parseCommand, USAGE, UsageError, type Command } from './args.ts';
+import { crossingNote, parseCommand, USAGE, UsageError, type Command } from './args.ts';
 import {
   collectStats,
   countOutcomes,
@@ -168,6 +168,8 @@ async function main(): Promise<number> {
     out(USAGE);
     return EXIT.ok;
   }
+  const note = cmd.crossing === undefined ? undefined : crossingNote(cmd.crossing);
+  if (note) err(`dlq: ${note}`);
   if (cmd.cmd === 'redrive' && !cmd.dryRun && !cmd.yes && !process.stdin.isTTY) {
     usageExit('redrive asks for confirmation, but stdin is not a terminal: add --yes to publish, or --dry-run to preview');
   }

@@ -41,6 +41,13 @@ describe('API CLI', () => {
       expect(port.stderr).toContain('unknown argument --port');
       expect(port.stderr).toContain('use PORT=3471');
     }
+    // a secret given as an argument is never echoed back (docs/security.md), nor a password inside a URL
+    for (const args of [['--nats-password', 'hunter2-secret'], ['--pseudonym-key=hunter2-secret'], ['--redis-url', 'redis://:hunter2-secret@r:6379']]) {
+      const secret = await api(args);
+      expect(secret.code, args.join(' ')).toBe(2);
+      expect(secret.stderr).toMatch(/use (NATS_PASSWORD|PSEUDONYM_KEY|REDIS_URL)=/);
+      expect(secret.out).not.toContain('hunter2-secret');
+    }
     const positional = await api(['serve']);
     expect(positional.code).toBe(2);
     expect(positional.stderr).toContain('unknown argument "serve"');

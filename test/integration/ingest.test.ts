@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { jetstream } from '@nats-io/jetstream';
 import { DateTime } from 'luxon';
+import { pseudonymise } from '../../shared/privacy.ts';
 import { bearer, createHarness, type Harness } from '../helpers/api-fixtures.ts';
 
 let h: Harness;
@@ -98,6 +99,10 @@ describe('POST /v1/events', () => {
     expect(local.occurredAt).not.toBe(utc.occurredAt);
     expect((await post([utc, local])).json()).toEqual({ accepted: 1, duplicates: 1 });
     expect(await h.eventsInStream()).toBe(before + 4);
+    // so is the same plate sent once in clear and once as its pseudonym
+    const clear = { ...base(), type: 'vehicle.arrived' as const, vehicleRef: '01KZ999PSEUDO' };
+    const pseudo = { ...clear, vehicleRef: pseudonymise('01KZ999PSEUDO', h.config.PSEUDONYM_KEY!) };
+    expect((await post([clear, pseudo])).json()).toEqual({ accepted: 1, duplicates: 1 });
   });
 
   it('refuses a batch that repeats an eventId with different content, naming the repeat, and stores nothing', async () => {
@@ -197,6 +202,10 @@ describe('POST /v1/events', () => {
     const res = await post({ ...base(), type: 'vehicle.arrived' }, bearer('official'));
     expect(res.statusCode).toBe(403);
     expect(res.json().details[0]).toMatchObject({ index: 0, path: 'type' });
+    // a role problem is answered before a batch's eventId conflict (403, not 400)
+    const lanes = { ...base(), type: 'lanes.changed', lanesOpen: 2 };
+    const both = await post([lanes, { ...lanes, lanesOpen: 3 }, { ...base(), type: 'vehicle.arrived' }], bearer('official'));
+    expect(both.statusCode).toBe(403);
   });
 
   it('answers 413 for a body over 1 MiB, 415 for non-JSON, 400 for bad JSON, all in the error shape', async () => {

@@ -15,7 +15,7 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { KezekEventSchema, MAX_EVENTS_PER_MESSAGE, subjectForEvent, validateEvent, type EventType, type KezekEvent, type Subjects } from '../../../shared/events/index.ts';
 import { STORE_DEFAULTS } from '../../../shared/queue-store/store.ts';
-import { pseudonymiseEvent } from '../../../shared/privacy.ts';
+import { pseudonymise as pseudonymiseRef, pseudonymiseEvent } from '../../../shared/privacy.ts';
 import type { RouteOpts } from '../context.ts';
 import { HttpError, badRequest, type ErrorDetail } from '../errors.ts';
 import { docRequestSchema, docSchema } from '../validation.ts';
@@ -100,6 +100,10 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
         const msg = isBatch ? `${invalid} of ${items.length} events are invalid; nothing was accepted` : 'the event is invalid; nothing was accepted';
         throw badRequest(msg, details.slice(0, 1000));
       }
+      if (request.principal?.role === 'official') {
+        const denied = events.flatMap((ev, index) => (OFFICIAL_TYPES.includes(ev.type) ? [] : [{ index, path: 'type', message: `officials may post only ${OFFICIAL_TYPES.join(' and ')}` }]));
+        if (denied.length) throw new HttpError('forbidden', 'officials may post only lanes.changed and crossing.status events; nothing was accepted', denied);
+      }
       // an eventId names one event: a repeat within the request is the same event sent twice (published once, counted
       // as a duplicate), unless its content differs, which is a producer bug the whole batch is refused for
       const firstIndex = new Map<string, number>();
@@ -107,14 +111,10 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
       events.forEach((ev, index) => {
         const first = firstIndex.get(ev.eventId);
         if (first === undefined) firstIndex.set(ev.eventId, index);
-        else if (!sameEvent(events[first]!, ev)) conflicts.push({ index, path: 'eventId', message: `repeats the eventId of event ${first} with different content (an eventId names one event)` });
+        else if (!sameEvent(events[first]!, ev, ctx.pseudonymKey)) conflicts.push({ index, path: 'eventId', message: `repeats the eventId of event ${first} with different content (an eventId names one event)` });
       });
       if (conflicts.length > 0) {
         throw badRequest(`${conflicts.length} event${conflicts.length === 1 ? ' repeats an eventId' : 's repeat eventIds'} of the batch with different content; nothing was accepted`, conflicts.slice(0, 1000));
-      }
-      if (request.principal?.role === 'official') {
-        const denied = events.flatMap((ev, index) => (OFFICIAL_TYPES.includes(ev.type) ? [] : [{ index, path: 'type', message: `officials may post only ${OFFICIAL_TYPES.join(' and ')}` }]));
-        if (denied.length) throw new HttpError('forbidden', 'officials may post only lanes.changed and crossing.status events; nothing was accepted', denied);
       }
 
       if (ctx.nc.isClosed()) throw unavailable('the event broker connection is closed');
@@ -168,8 +168,11 @@ export async function eventsRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
   );
 }
 
-/** Two validated events are the same event: the same fields and values, instants compared as instants (Z or +05:00). */
-function sameEvent(a: KezekEvent, b: KezekEvent): boolean {
+/**
+ * Two validated events are the same event: the same fields and values, instants compared as instants (Z or +05:00),
+ * vehicle refs as their pseudonyms (a plate in clear and its `ps1_` pseudonym are one ref).
+ */
+function sameEvent(a: KezekEvent, b: KezekEvent, pseudonymKey: string): boolean {
   const ka = Object.keys(a);
   if (ka.length !== Object.keys(b).length) return false;
   const ra = a as Record<string, unknown>;
@@ -177,6 +180,7 @@ function sameEvent(a: KezekEvent, b: KezekEvent): boolean {
   return ka.every((k) => {
     if (!Object.hasOwn(rb, k)) return false;
     if (k === 'occurredAt' || k === 'until') return Date.parse(String(ra[k])) === Date.parse(String(rb[k]));
+    if (k === 'vehicleRef') return pseudonymiseRef(String(ra[k]), pseudonymKey) === pseudonymiseRef(String(rb[k]), pseudonymKey);
     return ra[k] === rb[k];
   });
 }
