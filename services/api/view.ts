@@ -214,7 +214,10 @@ export function createEstimatesView(deps: ViewDeps): EstimatesView {
     return out;
   }
 
-  const estimatesOf = (crossingId: string) => [...estimates.values()].filter((e) => e.crossingId === crossingId);
+  /** The estimates of a crossing's queues that the filter keeps (the document's asOf is theirs only, so a filtered
+   * poll's ETag changes only when one of ITS queues does). */
+  const estimatesOf = (crossingId: string, filter: WaitsFilter = {}) =>
+    [...estimates.values()].filter((e) => e.crossingId === crossingId && (!filter.direction || e.direction === filter.direction) && (!filter.vehicleClass || e.vehicleClass === filter.vehicleClass));
 
   function crossingWaits(crossingId: string, filter: WaitsFilter = {}): CachedBody {
     const at = now();
@@ -223,7 +226,7 @@ export function createEstimatesView(deps: ViewDeps): EstimatesView {
     const hit = entries?.get(fkey);
     if (hit && at < hit.validUntil) return hit;
     const queues = queuesOf(crossingId, filter, at);
-    const body = JSON.stringify({ crossingId, asOf: newestAsOf(estimatesOf(crossingId), at), queues });
+    const body = JSON.stringify({ crossingId, asOf: newestAsOf(estimatesOf(crossingId, filter), at), queues });
     const entry: CacheEntry = { body, etag: etagOf(body), validUntil: nextStaleFlip(queues) };
     if (!entries) perCrossing.set(crossingId, (entries = new Map()));
     entries.set(fkey, entry);

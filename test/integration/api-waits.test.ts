@@ -66,6 +66,19 @@ describe('waits from the in-process view', () => {
     expect((await app.inject({ url: '/v1/crossings', headers: { 'if-none-match': etags[0]! } })).statusCode).toBe(200);
   });
 
+  it('a filtered poll keeps its ETag (304) while only queues outside the filter change', async () => {
+    const url = '/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck';
+    const first = await app.inject(url);
+    const etag = first.headers.etag as string;
+    const later = new Date(Date.now() + 1000).toISOString(); // a newer asOf on another queue of the crossing
+    await h.publishEstimate(makeEstimate({ crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'pedestrian', asOf: later, lastEventAt: later, revision: 40 }));
+    await waitFor(async () => (await app.inject('/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=pedestrian')).json().queues[0].revision === 40);
+    const again = await app.inject({ url, headers: { 'if-none-match': etag } });
+    expect(again.statusCode).toBe(304);
+    // the unfiltered document does change (its asOf is the newest of all its queues)
+    expect((await app.inject('/v1/crossings/korday/waits')).json().asOf).toBe(later);
+  });
+
   it('does not let an older revision from the boot snapshot override a newer live one', async () => {
     await h.publishEstimate(makeEstimate({ crossingId: 'korday', direction: 'KG-KZ', vehicleClass: 'car', waitSeconds: 100, revision: 3 }));
     await waitFor(() => app.inject('/v1/crossings/korday/waits?direction=KG-KZ&vehicleClass=car').then((r) => r.json().queues[0].revision === 3));
