@@ -123,6 +123,9 @@ const iso = (ms: number) => new Date(ms).toISOString();
 const shellQuote = (s: string) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`);
 
 /** +256d 07:25:00 */
+/** `23 h 59 min` */
+const hoursMinutes = (ms: number): string => `${Math.floor(ms / 3_600_000)} h ${Math.round((ms % 3_600_000) / 60_000)} min`;
+
 function formatShift(ms: number): string {
   const sign = ms < 0 ? '-' : '+';
   let rest = Math.abs(ms);
@@ -262,6 +265,16 @@ async function main(): Promise<number> {
   const tc = checkEventTimes(events, { nowMs: Date.now(), retentionMs: STORE_DEFAULTS.retentionMs, maxFutureSkewMs: MAX_FUTURE_SKEW_MS, speed, holdUntilEventTime: hold });
   for (const w of timeWarnings(tc, events.length, shiftTo !== undefined)) process.stderr.write(`${w}\n`);
   const timeLine = tc.tooOld || tc.tooNew ? timeSummary(tc) : '';
+  // a paced replay never publishes ahead of the clock: one whose first event is later than that waits, silently
+  // under a progress bar, until then (a typo like --shift-to now+1d): say so, and --strict refuses it
+  const firstAt = Date.parse(events[0]!.occurredAt);
+  const waitMs = hold ? firstAt - Date.now() : 0;
+  const waitLine = waitMs > MAX_FUTURE_SKEW_MS ? `warning: the first event is at ${iso(firstAt)}: the paced replay will wait ${hoursMinutes(waitMs)} before publishing anything` : '';
+  if (waitLine) process.stderr.write(`${waitLine}\n`);
+  if (args.strict && waitLine) {
+    process.stderr.write(`${summaryLine}\n--strict: aborting, nothing was published: the replay would wait ${hoursMinutes(waitMs)} for its first event\n`);
+    return EXIT.FAILED;
+  }
   if (args.strict && timeLine) {
     process.stderr.write(`${summaryLine}\n--strict: aborting, nothing was published: the estimator would drop ${counted(tc.tooOld + tc.tooNew, 'event')} for their time\n`);
     return EXIT.FAILED;

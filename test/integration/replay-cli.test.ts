@@ -132,6 +132,14 @@ describe('replay CLI', () => {
       expect(r.stderr).not.toMatch(/warning|in the future/);
       expect(r.stdout).toMatch(new RegExp(`dry run: would publish ${SAMPLE_EVENTS} events`));
     }
+    // but a first event far ahead of the clock means a long silent wait: warned, and refused by --strict
+    const later = new Date(Date.now() + 86_400_000).toISOString();
+    const ahead = await replay([SAMPLE, '--dry-run', '--shift-to', later, '--speed', '60']);
+    expect(ahead.code, ahead.stderr).toBe(0);
+    expect(ahead.stderr).toMatch(/warning: the first event is at .*: the paced replay will wait (23|24) ?h/);
+    const strict = await replay([SAMPLE, '--dry-run', '--strict', '--shift-to', later, '--speed', '60']);
+    expect(strict.code).toBe(1);
+    expect(strict.stderr).toMatch(/--strict: aborting, nothing was published: the replay would wait/);
   });
 
   it('an interrupted paced replay says how to resume; --from publishes only the rest; what was stored already is not stored twice', { timeout: 90_000 }, async () => {
