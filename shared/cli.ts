@@ -5,7 +5,7 @@
  */
 import type { NatsConnection } from '@nats-io/transport-node';
 import { pino, type Logger } from 'pino';
-import { DEFAULT_NATS_URL, jetStreamDisabled } from './nats.ts';
+import { DEFAULT_NATS_URL, JETSTREAM_DISABLED_FIX, connectNats, jetStreamDisabled, type NatsOptions } from './nats.ts';
 import type { Redis, RedisOptions } from 'ioredis';
 import type { Config } from './config.ts';
 import { DEFAULT_REDIS_URL, createRedisClient } from './redis.ts';
@@ -97,7 +97,7 @@ export async function connectRedisOrExit(
  */
 export function jetStreamDisabledProblem(natsUrl: string | undefined): string {
   const where = `${displayNatsUrl(natsUrl)} (${natsUrl ? 'NATS_URL' : 'the default; set NATS_URL'})`;
-  return `NATS at ${where} has JetStream disabled: start nats-server with -js (JetStream), or enable JetStream for the account, or point NATS_URL at a server that has it`;
+  return `NATS at ${where} has JetStream disabled: ${JETSTREAM_DISABLED_FIX}, or point NATS_URL at a server that has it`;
 }
 
 /**
@@ -107,6 +107,31 @@ export function jetStreamDisabledProblem(natsUrl: string | undefined): string {
  */
 export async function jetStreamProblem(nc: NatsConnection, natsUrl: string | undefined): Promise<string | undefined> {
   return (await jetStreamDisabled(nc)) ? jetStreamDisabledProblem(natsUrl) : undefined;
+}
+
+/**
+ * A service's start-up connection to NATS with JetStream: the connection, or the one line saying why not (unreachable,
+ * credentials refused: natsConnectProblem; no JetStream: jetStreamDisabledProblem, the connection then closed). The
+ * API, estimator, simulator and replay all start through it (the replay adds "nothing was published" and returns).
+ */
+export async function connectJetStream(opts: NatsOptions): Promise<{ nc: NatsConnection } | { problem: string }> {
+  let nc: NatsConnection;
+  try {
+    nc = await connectNats(opts);
+  } catch (err) {
+    return { problem: natsConnectProblem(err, opts.url) };
+  }
+  const problem = await jetStreamProblem(nc, opts.url);
+  if (problem === undefined) return { nc };
+  await nc.close();
+  return { problem };
+}
+
+/** connectJetStream for a service that stops on a problem: its one line, exit 3. */
+export async function connectJetStreamOrExit(opts: NatsOptions): Promise<NatsConnection> {
+  const res = await connectJetStream(opts);
+  if ('problem' in res) exitUnreachable(res.problem);
+  return res.nc;
 }
 
 /**

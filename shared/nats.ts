@@ -12,7 +12,7 @@ import { subjects } from './events/subjects.ts';
 export const DUPLICATE_WINDOW_MS = 2 * 60 * 60 * 1000; // 2 h: covers producer retries after long outages of the link
 /**
  * How long dead letters are kept, and the DLQ stream's duplicate window too: a dead letter's msgID names the event
- * it holds (`dlq:<events stream>:<seq>[#<index>]`, services/estimator/messages.ts), so a rebuild or partition replay
+ * it holds (`dlq:<events stream>:<created ms>:<seq>[#<index>]`, services/estimator/messages.ts deadLetterMsgId), so a rebuild or partition replay
  * that meets the same poison event again is stored once while the first letter is kept. (With the default 2-minute
  * window every rebuild added a second copy of every older letter.) nats-server keeps about 200 B of memory per msgID
  * in the window: 100,000 letters with msgIDs grew its RSS by 23.5 MiB, without msgIDs by 4.9 (v2.9.10, 2026-11-23).
@@ -163,9 +163,12 @@ export async function ensureStreamsIfAllowed(nc: NatsConnection, opts: StreamOpt
  * the fix, for a caller that lets it reach its generic failure handler. Tools report it with shared/cli.ts
  * jetStreamProblem before this point (exit 3).
  */
+/** What to do about a NATS without JetStream (shared/cli.ts jetStreamDisabledProblem says it too). */
+export const JETSTREAM_DISABLED_FIX = 'start nats-server with -js (JetStream), or enable JetStream for the account';
+
 export class JetStreamDisabledError extends Error {
   constructor(server: string, options?: ErrorOptions) {
-    super(`NATS at ${server} has JetStream disabled: start nats-server with -js (JetStream), or enable JetStream for the account`, options);
+    super(`NATS at ${server} has JetStream disabled: ${JETSTREAM_DISABLED_FIX}`, options);
     this.name = 'JetStreamDisabledError';
   }
 }

@@ -12,10 +12,10 @@
 import { EnvSchema, loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
-import { connectNats, natsSettings, ensureStreams, isJetStreamDisabled } from '../../shared/nats.ts';
+import { natsSettings, ensureStreams, isJetStreamDisabled } from '../../shared/nats.ts';
 import { createApiReader } from './reader.ts';
 import { buildApp } from './app.ts';
-import { connectRedisOrExit, exitUnreachable, maskUrlPasswords, jetStreamDisabledProblem, jetStreamProblem, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
+import { connectJetStreamOrExit, connectRedisOrExit, exitUnreachable, maskUrlPasswords, jetStreamDisabledProblem, onInterrupt } from '../../shared/cli.ts';
 
 const USAGE = `Usage: tsx services/api/main.ts [--help]
 Runs the Kezek HTTP API alone: the ingest gateway (POST /v1/events), the read API, Server-Sent Events, webhooks,
@@ -75,9 +75,7 @@ async function main(): Promise<void> {
   }
   const logger = createLogger({ service: 'api', level: config.LOG_LEVEL });
   const catalogue = loadCatalogue();
-  const nc = await connectNats({ ...natsSettings(config), name: 'kezek-api', logger }).catch((err: unknown) => exitUnreachable(natsConnectProblem(err, config.NATS_URL)));
-  const noJetStream = await jetStreamProblem(nc, config.NATS_URL);
-  if (noJetStream) exitUnreachable(noJetStream);
+  const nc = await connectJetStreamOrExit({ ...natsSettings(config), name: 'kezek-api', logger });
   // as the estimator: a Redis that does not answer at boot stops the API (exit 3) instead of serving without state
   const redis = await connectRedisOrExit(config, { lazyConnect: false, maxRetriesPerRequest: 2 }, logger);
   await ensureStreams(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }).catch((err: unknown) => {

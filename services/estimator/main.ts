@@ -7,11 +7,11 @@
  *
  * Exit codes: see USAGE.
  */
-import { connectRedisOrExit, exitUnreachable, jetStreamProblem, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
+import { connectJetStreamOrExit, connectRedisOrExit, onInterrupt } from '../../shared/cli.ts';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
-import { connectNats, natsSettings } from '../../shared/nats.ts';
+import { natsSettings } from '../../shared/nats.ts';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { createEstimator } from './estimator.ts';
 import { consumersInUse } from './consumer.ts';
@@ -48,12 +48,7 @@ if (!config.PSEUDONYM_KEY) {
 }
 
 const catalogue = loadCatalogue();
-const nc = await connectNats({ ...natsSettings(config), name: `estimator-${config.KEZEK_PREFIX}`, logger: log }).catch((err: unknown) =>
-  exitUnreachable(natsConnectProblem(err, config.NATS_URL)),
-);
-// a server without JetStream (no -js) failed later in estimator.start() with a JSON error and a stack, exit 1
-const noJetStream = await jetStreamProblem(nc, config.NATS_URL);
-if (noJetStream) exitUnreachable(noJetStream);
+const nc = await connectJetStreamOrExit({ ...natsSettings(config), name: `estimator-${config.KEZEK_PREFIX}`, logger: log });
 const redis = await connectRedisOrExit(config, { maxRetriesPerRequest: 2, enableOfflineQueue: true }, log);
 
 if (command === 'rebuild' && !force) {

@@ -11,12 +11,12 @@ import { accessSync, constants, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { SingleBar, Presets } from 'cli-progress';
 import { loadConfigOrExit } from '../../shared/config.ts';
-import { connectNats, natsSettings, ensureStreamsIfAllowed } from '../../shared/nats.ts';
+import { natsSettings, ensureStreamsIfAllowed } from '../../shared/nats.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { InstantSchema, MAX_FUTURE_SKEW_MS, type KezekEvent } from '../../shared/events/index.ts';
 import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
-import { EXIT_NATS_UNAVAILABLE, createStderrLogger, jetStreamProblem, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
+import { EXIT_NATS_UNAVAILABLE, connectJetStream, createStderrLogger, onInterrupt } from '../../shared/cli.ts';
 import { joinNegativeValues, parseArgsProblem } from '../../shared/cli-args.ts';
 import {
   checkEventTimes,
@@ -289,19 +289,12 @@ async function main(): Promise<number> {
   }
   if (!config.PSEUDONYM_KEY) fail('PSEUDONYM_KEY must be set (at least 16 characters): vehicle references are pseudonymised before publishing.');
 
-  let nc;
-  try {
-    nc = await connectNats({ ...natsSettings(config), name: 'kezek-replay', logger });
-  } catch (err) {
-    process.stderr.write(`${natsConnectProblem(err, config.NATS_URL)}\nnothing was published\n`);
+  const connected = await connectJetStream({ ...natsSettings(config), name: 'kezek-replay', logger });
+  if ('problem' in connected) {
+    process.stderr.write(`${connected.problem}\nnothing was published\n`);
     return EXIT.NATS_UNAVAILABLE;
   }
-  const noJetStream = await jetStreamProblem(nc, config.NATS_URL);
-  if (noJetStream) {
-    process.stderr.write(`${noJetStream}\nnothing was published\n`);
-    await nc.close();
-    return EXIT.NATS_UNAVAILABLE;
-  }
+  const { nc } = connected;
   await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);
   const publisher = createEventPublisher({
     nc,

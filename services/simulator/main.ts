@@ -11,11 +11,11 @@ import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
-import { connectNats, natsSettings, ensureStreamsIfAllowed } from '../../shared/nats.ts';
+import { natsSettings, ensureStreamsIfAllowed } from '../../shared/nats.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createEventPublisher } from '../../shared/producer/publisher.ts';
 import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
-import { EXIT_NATS_UNAVAILABLE, jetStreamProblem, natsConnectProblem, onInterrupt } from '../../shared/cli.ts';
+import { connectJetStreamOrExit, onInterrupt } from '../../shared/cli.ts';
 import { createSimulator } from './simulator.ts';
 
 const DAY_MS = 86_400_000;
@@ -121,19 +121,8 @@ async function main(): Promise<void> {
   const catalogue = loadCatalogue();
   const unknown = (args.crossing ?? []).filter((id) => !catalogue.has(id));
   if (unknown.length) fail(`unknown crossing(s): ${unknown.join(', ')} (known: ${catalogue.crossings.map((c) => c.id).join(', ')})`);
-  let nc;
-  try {
-    nc = await connectNats({ ...natsSettings(config), name: 'kezek-simulator', logger });
-  } catch (err) {
-    process.stderr.write(`${natsConnectProblem(err, config.NATS_URL)}\n`);
-    process.exit(EXIT_NATS_UNAVAILABLE);
-  }
   // without JetStream nothing would ever store the events: the publisher buffered them to disk forever
-  const noJetStream = await jetStreamProblem(nc, config.NATS_URL);
-  if (noJetStream) {
-    process.stderr.write(`${noJetStream}\n`);
-    process.exit(EXIT_NATS_UNAVAILABLE);
-  }
+  const nc = await connectJetStreamOrExit({ ...natsSettings(config), name: 'kezek-simulator', logger });
   await ensureStreamsIfAllowed(nc, { prefix: config.KEZEK_PREFIX, replicas: config.NATS_REPLICAS }, logger);
   const publisher = createEventPublisher({
     nc,
