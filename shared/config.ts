@@ -47,6 +47,9 @@ const singleUrl = (schemes: string[], hint: string) =>
       { message: `must be one URL with scheme ${schemes.join(' or ')}${hint}` },
     );
 
+/** Variables whose values are secrets: no error message ever prints them (docs/security.md). */
+export const SECRET_VARIABLES: ReadonlySet<string> = new Set(['API_TOKENS', 'PSEUDONYM_KEY', 'NATS_PASSWORD']);
+
 const urlList = (schemes: string[]) =>
   z
     .string()
@@ -197,7 +200,7 @@ export function parseConfig(env: Record<string, string | undefined> = process.en
   if (!res.success) {
     const lines = res.error.issues.map((i) => {
       const name = String(i.path[0] ?? '?');
-      const shown = name === 'API_TOKENS' || name === 'PSEUDONYM_KEY' || name === 'NATS_PASSWORD' ? '' : ` (got ${JSON.stringify(clean[name])})`;
+      const shown = SECRET_VARIABLES.has(name) ? '' : ` (got ${JSON.stringify(clean[name])})`;
       return `  ${name}: ${i.message}${shown}`;
     });
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`);

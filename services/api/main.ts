@@ -9,7 +9,7 @@
  * Exit codes: see USAGE. Like the other tools, a problem the operator has to fix (an argument, a variable, a server)
  * is one line naming what to change, with no stack trace.
  */
-import { EnvSchema, loadConfigOrExit } from '../../shared/config.ts';
+import { EnvSchema, SECRET_VARIABLES, loadConfigOrExit } from '../../shared/config.ts';
 import { createLogger } from '../../shared/logger.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { natsSettings, ensureStreams, isJetStreamDisabled } from '../../shared/nats.ts';
@@ -29,8 +29,6 @@ Environment: PSEUDONYM_KEY (required; the same key as the estimator and every pr
   (defaults and meanings: docs/operations.md)
 Exit codes: 0 stopped by SIGINT/SIGTERM, 1 runtime failure, 2 usage or configuration error (PSEUDONYM_KEY unset),
   3 cannot reach NATS (NATS_URL) or Redis (REDIS_URL), credentials refused, or NATS without JetStream`;
-
-const SECRET_VARIABLES = new Set(['API_TOKENS', 'PSEUDONYM_KEY', 'NATS_PASSWORD']);
 
 /**
  * The usage error for an argument (the API takes none). An option spelled like a variable (`--port 3471`,
