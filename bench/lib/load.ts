@@ -69,7 +69,35 @@ done = function(summary, latency, requests)
     latency:percentile(50), latency:percentile(99), table.concat(tail, ',')))
 end
 `;
-let wrkScript: string | undefined;
+/**
+ * A fleet of pollers (`runLoad`'s `rate`): each connection waits a random think time before its next request, drawn
+ * from an exponential distribution whose mean (ms, the script's argument) makes the connections together offer the
+ * asked rate. wrk's delay is whole milliseconds: rounding to the nearest keeps the mean. Latency is timed from the
+ * request's write, so the think time is not in it.
+ */
+const WRK_FLEET = `
+local meanMs = 0
+init = function(args)
+  meanMs = tonumber(args[1])
+  math.randomseed(os.time())
+end
+delay = function()
+  return math.floor(-math.log(1 - math.random()) * meanMs + 0.5)
+end
+`;
+const wrkScripts = new Map<'closed' | 'fleet', string>();
+
+function wrkScriptFile(kind: 'closed' | 'fleet'): string {
+  let file = wrkScripts.get(kind);
+  if (!file) {
+    const dir = mkdtempSync(join(tmpdir(), 'kezek-bench-wrk-'));
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+    file = join(dir, `${kind}.lua`);
+    writeFileSync(file, kind === 'fleet' ? WRK_FLEET + WRK_REPORT : WRK_REPORT);
+    wrkScripts.set(kind, file);
+  }
+  return file;
+}
 
 /** Runs a tool in its own process group (a terminal Ctrl-C reaches the bench only) and collects its stdout. */
 function detachedRun(bin: string, args: string[], done: (err: Error | null, stdout: string) => void, maxBuffer = 1024 * 1024): void {
@@ -82,14 +110,10 @@ function detachedRun(bin: string, args: string[], done: (err: Error | null, stdo
   proc.once('close', (code, signal) => done(code === 0 ? null : new Error(`${bin} exited with ${signal ?? code}`), out));
 }
 
-function runWrk(url: string, seconds: number, connections: number, headers: Record<string, string>, expect: '2xx' | '3xx'): Promise<LoadResult> {
-  if (!wrkScript) {
-    const dir = mkdtempSync(join(tmpdir(), 'kezek-bench-wrk-'));
-    process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
-    wrkScript = join(dir, 'report.lua');
-    writeFileSync(wrkScript, WRK_REPORT);
-  }
-  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', wrkScript, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+function runWrk(url: string, seconds: number, connections: number, headers: Record<string, string>, expect: '2xx' | '3xx', rate: number | undefined): Promise<LoadResult> {
+  const script = wrkScriptFile(rate === undefined ? 'closed' : 'fleet');
+  const args = ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', script, ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}: ${v}`]), url];
+  if (rate !== undefined) args.push('--', String((connections * 1000) / rate));
   return new Promise((resolve, reject) => {
     detachedRun('wrk', args, (err, stdout) => {
       if (err) return reject(err);
@@ -115,8 +139,10 @@ function runWrk(url: string, seconds: number, connections: number, headers: Reco
   });
 }
 
-function runAutocannon(url: string, seconds: number, connections: number, headers: Record<string, string>): Promise<LoadResult> {
-  const args = [AUTOCANNON, '-j', '-c', String(connections), '-d', String(seconds), ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`]), url];
+function runAutocannon(url: string, seconds: number, connections: number, headers: Record<string, string>, rate: number | undefined): Promise<LoadResult> {
+  const args = [AUTOCANNON, '-j', '-c', String(connections), '-d', String(seconds), ...Object.entries(headers).flatMap(([k, v]) => ['-H', `${k}=${v}`])];
+  if (rate !== undefined) args.push('-R', String(Math.round(rate)));
+  args.push(url);
   return new Promise((resolve, reject) => {
     detachedRun(process.execPath, args, (err, stdout) => {
       if (err) return reject(err);
@@ -151,10 +177,13 @@ function runAutocannon(url: string, seconds: number, connections: number, header
 }
 
 /**
- * `connections` keep-alive connections sending GETs back to back for `seconds`. `expect` is the status class every
- * response should have (wrk can only verify that none was >= 400; autocannon counts each class).
+ * `connections` keep-alive connections sending GETs for `seconds`: back to back (closed loop, the server's most
+ * requests per second), or, with `rate` (requests/s offered by all connections together), as a fleet of pollers
+ * that think between polls (wrk: random think times, WRK_FLEET; autocannon: its fixed overall rate). `expect` is
+ * the status class every response should have (wrk can only verify that none was >= 400; autocannon counts each class).
  */
-export function runLoad(tool: LoadTool, url: string, seconds: number, connections: number, opts: { headers?: Record<string, string>; expect?: '2xx' | '3xx' } = {}): Promise<LoadResult> {
+export function runLoad(tool: LoadTool, url: string, seconds: number, connections: number, opts: { headers?: Record<string, string>; expect?: '2xx' | '3xx'; rate?: number } = {}): Promise<LoadResult> {
   const headers = opts.headers ?? {};
-  return tool === 'wrk' ? runWrk(url, seconds, connections, headers, opts.expect ?? '2xx') : runAutocannon(url, seconds, connections, headers);
+  if (opts.rate !== undefined && !(opts.rate > 0)) throw new Error(`runLoad: rate must be > 0, got ${opts.rate}`);
+  return tool === 'wrk' ? runWrk(url, seconds, connections, headers, opts.expect ?? '2xx', opts.rate) : runAutocannon(url, seconds, connections, headers, opts.rate);
 }

@@ -6,7 +6,9 @@
  * Fastify child serving the very same bodies as constants, measured in rounds interleaved with ours (bare, ours,
  * bare, ours, ...): the ratio is the median of the rounds' ratios, so a burst of noise on this 2-core machine moves
  * one round, not the verdict. The estimator runs first only to publish the cold-start estimates of all 72 queues,
- * then stops, so the documents (and ETags) stay the same during the runs.
+ * then stops, so the documents (and ETags) stay the same during the runs. Each limiter-off configuration is then
+ * measured again as a fleet of pollers (think times between polls) offering half the bare route's rate: the p99
+ * target is judged there (bench/README.md says why not back to back).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -40,6 +42,29 @@ function summarise(rounds: readonly LoadResult[]): LoadResult {
     errors: sum('errors'),
     bytesPerReq: median(rounds.map((r) => r.bytesPerReq)),
   };
+}
+
+/** A fleet's offered load as a share of the bare route's most requests per second: a server provisioned at half its capacity. */
+const FLEET_SHARE = 0.5;
+
+/** Responses not of the expected class, plus connection errors and timeouts. */
+function unexpectedOf(r: LoadResult, expect: '2xx' | '3xx'): number {
+  const expected = expect === '2xx' ? r.ok2xx : r.ok3xx;
+  return r.ok2xx + r.ok3xx + r.other - expected + r.errors;
+}
+
+/**
+ * One round of bare and ours; the order alternates, so a drift of the machine within a round does not always
+ * favour one side.
+ */
+async function interleaved(i: number, ours: LoadResult[], bares: LoadResult[], bare: () => Promise<LoadResult>, our: () => Promise<LoadResult>): Promise<void> {
+  if (i % 2 === 0) {
+    bares.push(await bare());
+    ours.push(await our());
+  } else {
+    ours.push(await our());
+    bares.push(await bare());
+  }
 }
 
 export async function pollingRow(h: Harness): Promise<ResultRow[]> {
@@ -78,7 +103,7 @@ export async function pollingRow(h: Harness): Promise<ResultRow[]> {
   // bare, ours... Each round's pair sees the same machine state; the ratio is the median of the rounds' ratios.
   const { tool, why } = pickLoadTool();
   h.progress(`polling: load generator ${tool} (${why})`);
-  const load = (url: string, seconds: number, headers?: Record<string, string>, expect: '2xx' | '3xx' = '2xx') => runLoad(tool, url, seconds, c, { headers, expect });
+  const load = (url: string, seconds: number, headers?: Record<string, string>, expect: '2xx' | '3xx' = '2xx', rate?: number) => runLoad(tool, url, seconds, c, { headers, expect, rate });
   // every configuration answers with the status class it is meant to (wrk only reports statuses >= 400)
   for (const r of runs) {
     const res = await fetch(r.url, { headers: r.headers });
@@ -95,34 +120,26 @@ export async function pollingRow(h: Harness): Promise<ResultRow[]> {
     const bares: LoadResult[] = [];
     for (let i = 0; i < rounds; i++) {
       h.progress(`polling: ${r.what} vs bare ${r.bare}, round ${i + 1}/${rounds}, ${c} connections, ${perRound} s each`);
-      // the order alternates, so a drift of the machine within a round does not always favour one side
-      if (i % 2 === 0) {
-        bares.push(await load(`${bareBase}/bare/${r.bare}`, perRound));
-        ours.push(await load(r.url, perRound, r.headers, r.expect));
-      } else {
-        ours.push(await load(r.url, perRound, r.headers, r.expect));
-        bares.push(await load(`${bareBase}/bare/${r.bare}`, perRound));
-      }
+      await interleaved(i, ours, bares, () => load(`${bareBase}/bare/${r.bare}`, perRound), () => load(r.url, perRound, r.headers, r.expect));
     }
     const res = summarise(ours);
     const b = summarise(bares);
     const rr = pairedRatio(ours.map((x) => x.reqPerSec), bares.map((x) => x.reqPerSec));
-    const expected = r.expect === '2xx' ? res.ok2xx : res.ok3xx;
-    const unexpected = res.ok2xx + res.ok3xx + res.other - expected + res.errors;
+    const unexpected = unexpectedOf(res, r.expect);
     // the rate-limited run shows the limiter's cost; the targets are stated on the main (limiter off) numbers
     const judged = r.key !== 'waitsRateLimited';
-    const verdict: Verdict = !judged ? 'info' : unexpected > 0 ? 'FAIL' : rr !== null && rr >= 0.7 && res.p99 < 5 ? 'PASS' : 'FAIL';
+    const verdict: Verdict = !judged ? 'info' : unexpected > 0 ? 'FAIL' : rr !== null && rr >= 0.7 ? 'PASS' : 'FAIL';
     rows.push({
       group: '3 polling',
-      what: `${r.what} [${tool}]${unexpected > 0 ? ` - ${unexpected} unexpected responses/errors` : ''}`,
-      result: `${fmt(res.reqPerSec, 'req/s')}, p99 ${fmt(res.p99, 'ms', tool === 'wrk' ? 1 : 0, judged ? 5 : undefined)}`,
+      what: `${r.what} [${tool}], ${c} connections back to back${unexpected > 0 ? ` - ${unexpected} unexpected responses/errors` : ''}`,
+      result: `${fmt(res.reqPerSec, 'req/s')}, p99 ${fmt(res.p99, 'ms', tool === 'wrk' ? 1 : 0)}`,
       baseline: `bare ${r.bare}: ${fmt(b.reqPerSec, 'req/s')}, p99 ${fmt(b.p99, 'ms', tool === 'wrk' ? 1 : 0)}`,
       ratio: fmtRatio(rr, judged ? 0.7 : undefined),
-      target: judged ? '>= 70% of bare; p99 < 5 ms' : '-',
+      target: judged ? '>= 70% of bare' : '-',
       verdict,
       data: {
         ...res,
-        expected,
+        expected: r.expect === '2xx' ? res.ok2xx : res.ok3xx,
         unexpected,
         bare: b,
         connections: c,
@@ -130,6 +147,44 @@ export async function pollingRow(h: Harness): Promise<ResultRow[]> {
         loadToolReason: why,
         secondsPerRound: perRound,
         rounds: ours.map((x, i) => ({ reqPerSec: x.reqPerSec, p99: x.p99, bareReqPerSec: bares[i]!.reqPerSec, bareP99: bares[i]!.p99, ratio: ratio(x.reqPerSec, bares[i]!.reqPerSec) })),
+      },
+    });
+    if (!judged) continue;
+
+    // The latency a fleet of pollers sees: the same 50 connections, each thinking between its polls, together
+    // offering FLEET_SHARE of the bare route's most requests per second (measured just above), to ours and to bare.
+    // Back to back, 50 connections queue behind one another by construction (Little's law: the mean latency is
+    // 50 / the rate), so that p99 says how fast the server is, which the ratio above already judges.
+    const rate = Math.round(b.reqPerSec * FLEET_SHARE);
+    const fleetOurs: LoadResult[] = [];
+    const fleetBares: LoadResult[] = [];
+    for (let i = 0; i < rounds; i++) {
+      h.progress(`polling: ${r.what} vs bare ${r.bare} as a fleet offering ${rate} req/s, round ${i + 1}/${rounds}, ${c} connections, ${perRound} s each`);
+      await interleaved(i, fleetOurs, fleetBares, () => load(`${bareBase}/bare/${r.bare}`, perRound, undefined, '2xx', rate), () => load(r.url, perRound, r.headers, r.expect, rate));
+    }
+    const fr = summarise(fleetOurs);
+    const fb = summarise(fleetBares);
+    const fUnexpected = unexpectedOf(fr, r.expect);
+    const fVerdict: Verdict = fUnexpected > 0 ? 'FAIL' : fr.p99 < 5 ? 'PASS' : 'FAIL';
+    rows.push({
+      group: '3 polling',
+      what: `    the same as a fleet: ${c} connections offering ${fmt(rate, 'req/s')} (${Math.round(FLEET_SHARE * 100)}% of bare's most)${fUnexpected > 0 ? ` - ${fUnexpected} unexpected responses/errors` : ''}`,
+      result: `${fmt(fr.reqPerSec, 'req/s')}, p50 ${fmt(fr.p50, 'ms', tool === 'wrk' ? 2 : 0)}, p99 ${fmt(fr.p99, 'ms', tool === 'wrk' ? 1 : 0, 5)}`,
+      baseline: `bare ${r.bare}: ${fmt(fb.reqPerSec, 'req/s')}, p50 ${fmt(fb.p50, 'ms', tool === 'wrk' ? 2 : 0)}, p99 ${fmt(fb.p99, 'ms', tool === 'wrk' ? 1 : 0)}`,
+      ratio: '-',
+      target: 'p99 < 5 ms',
+      verdict: fVerdict,
+      data: {
+        ...fr,
+        offeredReqPerSec: rate,
+        fleetShare: FLEET_SHARE,
+        expected: r.expect === '2xx' ? fr.ok2xx : fr.ok3xx,
+        unexpected: fUnexpected,
+        bare: fb,
+        connections: c,
+        loadTool: tool,
+        secondsPerRound: perRound,
+        rounds: fleetOurs.map((x, i) => ({ reqPerSec: x.reqPerSec, p50: x.p50, p99: x.p99, bareReqPerSec: fleetBares[i]!.reqPerSec, bareP99: fleetBares[i]!.p99 })),
       },
     });
   }
