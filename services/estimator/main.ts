@@ -39,6 +39,14 @@ if ((command !== 'run' && command !== 'rebuild') || extra.length > 0) {
   process.stderr.write(`${command !== 'run' && command !== 'rebuild' ? `unknown command "${command}"` : `unknown argument(s): ${extra.join(' ')}`}\n\n${USAGE}\n`);
   process.exit(2);
 }
+// Until the estimator exists, a signal has nothing to stop: say so and exit (without a listener, Node exits 130
+// silently, which left an operator guessing whether a rebuild had begun). Once it exists, the graceful stop below takes over.
+let interrupted = (signal: NodeJS.Signals) => {
+  process.stderr.write(command === 'rebuild' ? 'rebuild interrupted before it started: nothing was changed\n' : `${signal} before the estimator started: stopped\n`);
+  process.exit(command === 'rebuild' ? 130 : 0);
+};
+onInterrupt((signal) => interrupted(signal));
+
 const config = loadConfigOrExit();
 const log = createLogger({ service: 'estimator', level: config.LOG_LEVEL });
 
@@ -101,11 +109,10 @@ function shutdown(code: number, reason: string): Promise<void> {
 }
 
 // a signal stops the consumer cleanly (0); it interrupts a rebuild, whose state is then partial (130: run it again)
-const onSignal = (signal: string) => {
+interrupted = (signal) => {
   if (command === 'rebuild') process.stderr.write('rebuild interrupted: the store is partly rebuilt; run the rebuild again (it is idempotent)\n');
   void shutdown(command === 'rebuild' ? 130 : 0, signal);
 };
-onInterrupt(onSignal);
 
 try {
   if (command === 'rebuild') {

@@ -2,7 +2,8 @@
  * Runs one of Kezek's CLIs (`node --import tsx <script> ...args`) from the repository root as a child process and
  * resolves with its exit code and output. The env is exactly what is given (plus PATH), so a test states every
  * variable the CLI sees. A child still running after `killAfterMs` is SIGKILLed (kept inside the test's timeout: a
- * hung child must not outlive its test); with `signalAfter` it is sent that signal once its output matches.
+ * hung child must not outlive its test); with `signalAfter` it is sent that signal once its output matches, with
+ * `signalWhen` once that event (a promise) has happened.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
@@ -21,7 +22,7 @@ export function runCli(
   script: string,
   args: string[],
   env: Record<string, string | undefined>,
-  opts: { killAfterMs?: number; signalAfter?: { text: RegExp; signal: NodeJS.Signals } } = {},
+  opts: { killAfterMs?: number; signalAfter?: { text: RegExp; signal: NodeJS.Signals }; signalWhen?: { event: Promise<unknown>; signal: NodeJS.Signals } } = {},
 ): Promise<CliRun> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -36,6 +37,7 @@ export function runCli(
         child.kill(opts.signalAfter.signal);
       }
     };
+    void opts.signalWhen?.event.then(() => child.kill(opts.signalWhen!.signal));
     child.stdout.on('data', onData('stdout'));
     child.stderr.on('data', onData('stderr'));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 25_000);

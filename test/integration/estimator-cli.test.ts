@@ -3,6 +3,8 @@
  * NATS and Redis (a unique KEZEK_PREFIX): usage, unreachable servers named by their variable, a rebuild refused
  * beside a consuming estimator, and the exit codes its USAGE documents.
  */
+import { createServer, type AddressInfo, type Socket } from 'node:net';
+import { once } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream';
@@ -53,6 +55,22 @@ describe('estimator CLI', () => {
     expect(redis.code).toBe(3);
     expect(redis.out).toMatch(/cannot reach Redis at redis:\/\/127\.0\.0\.1:1 \(REDIS_URL\): .*ECONNREFUSED/);
     expect(redis.out).not.toMatch(/redis error/); // the connection's retries are not logged before the one line
+  });
+
+  it('a rebuild interrupted while it connects says nothing was changed and exits 130 (it was silent)', async () => {
+    // a "NATS" that accepts the connection and never says hello: the CLI is stuck connecting when the signal comes
+    const sockets: Socket[] = [];
+    const silent = createServer((sock) => sockets.push(sock));
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const connected = once(silent, 'connection');
+    try {
+      const run = await runCli('services/estimator/main.ts', ['rebuild'], { NATS_URL: `nats://127.0.0.1:${(silent.address() as AddressInfo).port}`, REDIS_URL: redisUrl(), KEZEK_PREFIX: prefix, PSEUDONYM_KEY: 'estimator-cli-test-key-0123' }, { killAfterMs: 30_000, signalWhen: { event: connected, signal: 'SIGINT' } });
+      expect(run.code).toBe(130);
+      expect(run.stderr).toContain('rebuild interrupted before it started: nothing was changed');
+    } finally {
+      for (const sock of sockets) sock.destroy();
+      silent.close();
+    }
   });
 
   it('refuses a rebuild (4) while an estimator pulls from the durable, runs it when nobody does', async () => {
