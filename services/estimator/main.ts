@@ -41,7 +41,7 @@ if ((command !== 'run' && command !== 'rebuild') || extra.length > 0) {
 }
 // Until the estimator exists, a signal has nothing to stop: say so and exit (without a listener, Node exits 130
 // silently, which left an operator guessing whether a rebuild had begun). Once it exists, the graceful stop below takes over.
-let interrupted = (signal: NodeJS.Signals) => {
+let interrupted: (signal: NodeJS.Signals) => void = (signal) => {
   process.stderr.write(command === 'rebuild' ? 'rebuild interrupted before it started: nothing was changed\n' : `${signal} before the estimator started: stopped\n`);
   process.exit(command === 'rebuild' ? 130 : 0);
 };
