@@ -38,6 +38,23 @@ export function commonErrorResponses(access: Access | undefined, method: string)
   return out;
 }
 
+/**
+ * OpenAPI 3.0's `nullable: true` does not extend an `enum` (3.0.3: other keywords "retain their defined behavior"), and
+ * @fastify/swagger turns zod's `anyOf: [{ enum }, { type: 'null' }]` into `{ enum, nullable: true }`, which refuses
+ * the null our responses carry (a queue's `method` before any estimate, a history point's `status`). null is added to
+ * such enums, in place, everywhere in the document.
+ */
+export function allowNullInNullableEnums(node: unknown): void {
+  if (Array.isArray(node)) {
+    for (const n of node) allowNullInNullableEnums(n);
+    return;
+  }
+  if (node === null || typeof node !== 'object') return;
+  const o = node as Record<string, unknown>;
+  if (o.nullable === true && Array.isArray(o.enum) && !o.enum.includes(null)) o.enum = [...(o.enum as unknown[]), null];
+  for (const [k, v] of Object.entries(o)) if (k !== 'example' && k !== 'examples' && k !== 'enum') allowNullInNullableEnums(v);
+}
+
 export async function registerDocs(app: FastifyInstance): Promise<void> {
   // before the swagger plugin collects the routes; a status the route documents itself is kept as it is
   app.addHook('onRoute', (route) => {
@@ -70,6 +87,11 @@ export async function registerDocs(app: FastifyInstance): Promise<void> {
         { name: 'ops', description: 'Health and readiness' },
       ],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+    },
+    transformObject: (doc) => {
+      const openapi = 'openapiObject' in doc ? doc.openapiObject : doc.swaggerObject;
+      allowNullInNullableEnums(openapi);
+      return openapi;
     },
   });
   app.get('/openapi.json', { config: { access: { kind: 'ops' } }, schema: { hide: true } }, async () => app.swagger());

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import { DirectionSchema, SlugSchema, VehicleClassSchema } from '../../shared/catalogue/schema.ts';
 import { InstantSchema } from '../../shared/events/v1.ts';
 import { QueueEstimateSchema, QueueStatusSchema, EstimateMethodSchema } from '../../shared/estimates.ts';
+import type { NoWaitReason } from '../../shared/forecast/fluid.ts';
 
 export const ErrorBodySchema = z.object({
   error: z.string().meta({ example: 'bad_request' }),
@@ -69,19 +70,40 @@ export const StreamQuerySchema = z.strictObject({
   ...queueFilter,
 });
 
+const parseUrl = (u: string): URL | undefined => {
+  try {
+    return new URL(u);
+  } catch {
+    return undefined;
+  }
+};
+
+/**
+ * Why a webhook URL carrying credentials (`https://user:pass@host/`) is refused: they would be stored, shown back
+ * on every read of the subscription and written wherever URLs are (proxy and receiver access logs). Receivers
+ * authenticate Kezek by the Kezek-Signature header, computed with the subscription's own secret. The message never
+ * repeats the URL, so the password does not reach the error (or the logs of whoever prints it).
+ */
+export const WEBHOOK_URL_CREDENTIALS_MESSAGE =
+  'must not contain credentials (user:password@host): they would be stored, shown back and written to access logs; ' +
+  "authenticate deliveries by verifying the Kezek-Signature header with the subscription's secret instead";
+
 export const SubscriptionBodySchema = z.strictObject({
   url: z
     .string()
     .max(2000)
     .refine((u) => {
-      try {
-        const p = new URL(u).protocol;
-        return p === 'http:' || p === 'https:';
-      } catch {
-        return false;
-      }
+      const p = parseUrl(u)?.protocol;
+      return p === 'http:' || p === 'https:';
     }, 'must be an http(s) URL')
-    .meta({ example: 'https://ops.example.kz/kezek-hook' }),
+    .refine((u) => {
+      const url = parseUrl(u);
+      return url === undefined || (url.username === '' && url.password === '');
+    }, WEBHOOK_URL_CREDENTIALS_MESSAGE)
+    .meta({
+      description: "The receiver: an http(s) URL of a public address, without credentials (user:password@); deliveries are authenticated by the Kezek-Signature header instead",
+      example: 'https://ops.example.kz/kezek-hook',
+    }),
   crossingId: SlugSchema.max(64).meta({ example: 'korday' }),
   direction: DirectionSchema.optional(),
   vehicleClass: VehicleClassSchema.optional(),
@@ -116,4 +138,62 @@ export const BulkWaitsResponseSchema = z.object({
   crossings: z.array(z.object({ crossingId: z.string(), status: QueueStatusSchema, statusUntil: z.string().nullable(), queues: z.array(QueueWaitSchema) })),
 });
 export const IngestResponseSchema = z.object({ accepted: z.number().int(), duplicates: z.number().int() });
+
+/** What a forecast started from: the queue's live estimate when there is one (routes/forecast.ts `modelFor`). */
+export const ForecastBasedOnSchema = z.object({
+  estimateAsOf: z.string().nullable().meta({ description: "asOf of the live estimate the model starts from; null when the queue has none yet (it starts empty, from the catalogue's status)" }),
+  revision: z.number().int().nullable().meta({ description: 'revision of that estimate' }),
+  queueLength: z.number().meta({ description: 'queue length the model starts from' }),
+  status: QueueStatusSchema,
+  statusUntil: z.string().nullable().meta({ description: 'known end of the current status (e.g. reopening time), respected by the model' }),
+});
+const forecastCommon = {
+  kind: z.literal('forecast').meta({ description: 'a model forecast, not a measurement' }),
+  crossingId: z.string(),
+  direction: z.string(),
+  vehicleClass: VehicleClassSchema,
+  generatedAt: z.string().meta({ description: 'when the forecast was made (the "now" it starts from)' }),
+  method: z.literal('fluid'),
+  basedOn: ForecastBasedOnSchema,
+  assumptions: z.array(z.string()).meta({ description: 'what the model assumes, in words' }),
+};
+const forecastWait = {
+  waitSeconds: z.number().nullable().meta({ description: 'median forecast wait for a vehicle joining then; null when it cannot be known (closed with an unknown reopening, or beyond the horizon)' }),
+  waitP10Seconds: z.number().nullable(),
+  waitP90Seconds: z.number().nullable(),
+};
+
+export const ForecastResponseSchema = z.object({
+  ...forecastCommon,
+  arriveAt: z.string().meta({ description: 'the instant forecast (arriveAt, or now when it was up to 5 minutes in the past)' }),
+  ...forecastWait,
+  queueLengthAtArrival: z.number(),
+  capacityPerHourAtArrival: z.number().meta({ description: 'vehicles per hour the open lanes are forecast to serve at arriveAt' }),
+  arrivalsPerHourAtArrival: z.number().meta({ description: 'vehicles per hour forecast to join at arriveAt (seed profile)' }),
+});
+
+export const BestTimeSlotSchema = z.object({
+  from: z.string(),
+  to: z.string(),
+  rank: z.number().int().meta({ description: '1 = the best slot' }),
+  ...forecastWait,
+  queueLength: z.number().meta({ description: 'forecast queue length at `from`' }),
+});
+/** Why best-time leaves hours unranked (shared/forecast/fluid.ts `NoWaitReason`; `satisfies` keeps the two in step). */
+const NO_WAIT_REASONS = { 'closed-unknown-reopening': true, 'no-lanes-open': true, 'beyond-horizon': true } satisfies Record<NoWaitReason, true>;
+export const NoWaitReasonSchema = z.enum(Object.keys(NO_WAIT_REASONS) as [NoWaitReason, ...NoWaitReason[]]);
+export const BestTimeResponseSchema = z.object({
+  ...forecastCommon,
+  within: z.string().meta({ example: '24h' }),
+  timeZone: z.string().meta({ description: "the crossing's local IANA zone (slots are its clock hours)", example: 'Asia/Almaty' }),
+  slots: z.array(BestTimeSlotSchema).meta({ description: 'the hours with a forecast wait, ranked best first; empty when no hour has one (no good time to go)' }),
+  unavailable: z
+    .object({
+      reason: NoWaitReasonSchema,
+      message: z.string(),
+      slots: z.array(z.object({ from: z.string(), to: z.string() })).meta({ description: 'in time order' }),
+    })
+    .nullable()
+    .meta({ description: 'the hours with no wait figure, listed apart and never ranked, and why; null when every hour has one' }),
+});
 export { QueueEstimateSchema };

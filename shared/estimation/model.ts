@@ -571,12 +571,21 @@ class Replay {
     return Math.min(lanes, busy);
   }
 
-  /** The model's wait distribution for a vehicle joining at t; null when the crossing is closed with no reopening time. */
+  /** No lane is open while the crossing is: nobody is served, and nothing says when a lane will reopen. */
+  noLanesOpenAt(t: number): boolean {
+    return !this.isClosedAt(t) && this.currentLanes() <= 0;
+  }
+
+  /**
+   * The model's wait distribution for a vehicle joining at t; null when nothing says when service resumes: the
+   * crossing is closed with no reopening time, or it is open with no lane open (a closure in all but name).
+   */
   predict(t: number): WaitDist | null {
     const closed = this.isClosedAt(t);
     if (closed && this.status!.untilMs === undefined) return null;
-    const lanesNow = this.currentLanes();
-    const lanes = closed || lanesNow <= 0 ? (this.lastPositiveLanes ?? this.prior.lanesTypical) : lanesNow;
+    if (this.noLanesOpenAt(t)) return null;
+    // during a closure with a known reopening, the lanes at reopening are the last positive count
+    const lanes = closed ? (this.lastPositiveLanes ?? this.prior.lanesTypical) : this.currentLanes();
     const mu = this.muPerLane();
     const c = Math.max(lanes, 1) * mu;
     const theta = this.thetaTotal();
@@ -749,6 +758,12 @@ export function priorWait(profile: ClassProfile, localZone: string, atMs: number
 // ---------------------------------------------------------------------------------------------------------
 // The estimate
 
+/**
+ * `statusReason` of an open queue with no lane open (lanesOpen 0): published like a closure with no known
+ * reopening (no wait figure, method `closed-unknown-reopening`) until a lanes.changed reopens a lane.
+ */
+export const NO_LANES_OPEN_REASON = 'no lanes open';
+
 const iso = (ms: number): string => new Date(ms).toISOString();
 const r0 = (x: number): number => Math.max(0, Math.round(x));
 
@@ -819,7 +834,10 @@ function estimateWithoutStaleness(window: QueueWindow, ctx: ModelContext): Omit<
 
   const dist = rs.predict(asOf);
   if (!dist) {
-    return { ...base, ...statusFields, waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, method: 'closed-unknown-reopening' };
+    // No wait figure, never a stale one. With no lane open the crossing's status says nothing about why, so the
+    // reason does (an official's reason for the status, if any, follows it).
+    const statusReason = rs.noLanesOpenAt(asOf) ? [NO_LANES_OPEN_REASON, st.reason].filter(Boolean).join('; ') : st.reason;
+    return { ...base, ...statusFields, statusReason, waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, method: 'closed-unknown-reopening' };
   }
   const cal = calibrate(rs, asOf, dist);
   let p10 = calibratedQuantile(dist, LEVELS.p10, cal.map);

@@ -204,10 +204,11 @@ export function issueMessage(i: { code: string; message: string }): string {
 }
 
 /**
- * The catalogue's checks of an event's crossing, direction and vehicle class; fields that are not strings are left
- * to the schema (so this also runs on an event the schema refused, for its well-formed fields).
+ * The catalogue's checks of an event's crossing, direction and vehicle class, and of a lanes.changed's lanesOpen
+ * against the class's lanesMax (per direction); fields of the wrong type are left to the schema (so this also runs on
+ * an event the schema refused, for its well-formed fields).
  */
-function catalogueIssues(ev: { crossingId?: unknown; direction?: unknown; vehicleClass?: unknown }, catalogue: Catalogue): EventIssue[] {
+function catalogueIssues(ev: { type?: unknown; crossingId?: unknown; direction?: unknown; vehicleClass?: unknown; lanesOpen?: unknown }, catalogue: Catalogue): EventIssue[] {
   if (typeof ev.crossingId !== 'string') return [];
   const crossing = catalogue.get(ev.crossingId);
   if (!crossing) return [{ path: 'crossingId', message: `unknown crossing "${ev.crossingId}"` }];
@@ -217,6 +218,13 @@ function catalogueIssues(ev: { crossingId?: unknown; direction?: unknown; vehicl
   }
   if (typeof ev.vehicleClass === 'string' && !(crossing.vehicleClasses as readonly string[]).includes(ev.vehicleClass)) {
     issues.push({ path: 'vehicleClass', message: `${ev.crossingId} does not serve ${ev.vehicleClass} (serves ${crossing.vehicleClasses.join(', ')})` });
+  }
+  if (ev.type === 'lanes.changed' && typeof ev.lanesOpen === 'number' && typeof ev.vehicleClass === 'string') {
+    // a count the site cannot have is a wrong report; taken as true, it would inflate the capacity of every estimate
+    const lanesMax = crossing.classProfiles.find((p) => p.vehicleClass === ev.vehicleClass)?.lanesMax;
+    if (lanesMax !== undefined && ev.lanesOpen > lanesMax) {
+      issues.push({ path: 'lanesOpen', message: `must be <= ${lanesMax}: ${ev.crossingId} has at most ${lanesMax} ${ev.vehicleClass} lane${lanesMax === 1 ? '' : 's'} per direction` });
+    }
   }
   return issues;
 }

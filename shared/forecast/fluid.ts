@@ -7,7 +7,7 @@
  *    weekday], in the crossing's local zone;
  *  - c(t): service capacity. Near now it is what the live estimate implies ((queueLength+1)/waitSeconds while
  *    vehicles wait), relaxing to the seed's lanesTypical/serviceTimeMean over a few hours; zero outside operating
- *    hours and while a known closure lasts (forever if the reopening time is unknown);
+ *    hours and while a known closure lasts (forever if the reopening time is unknown, or while no lane is open);
  *  - abandonment at rate Q/patience when the seed gives a patience.
  * The wait of a vehicle joining at T is the time until the capacity after T has served the Q(T) vehicles ahead of
  * it (so a closure or the night break is included), plus the live estimate's difference from the flow's wait of
@@ -105,7 +105,10 @@ export function createFluidModel(ctx: FluidContext, state: FluidState): FluidMod
     const m = Math.floor((local % 86_400_000) / 60_000);
     return openMin <= closeMin ? m >= openMin && m < closeMin : m >= openMin || m < closeMin;
   };
-  const isClosedByStatus = (t: number): boolean => state.status === 'closed' && (state.statusUntilMs === null || t < state.statusUntilMs);
+  // No lane open on an open crossing serves nobody until a lane reopens, which nothing announces: like a closure
+  // with no known reopening (/waits publishes no wait figure for it either, shared/estimation/model.ts).
+  const isClosedByStatus = (t: number): boolean =>
+    state.status === 'closed' ? state.statusUntilMs === null || t < state.statusUntilMs : state.lanesOpen === 0;
 
   const lambda = (t: number): number => {
     const local = new Date(t + localOffset(t) * 60_000);
@@ -192,24 +195,50 @@ export function createFluidModel(ctx: FluidContext, state: FluidState): FluidMod
   return { lambda, capacity, trajectory, at };
 }
 
-export interface RankedSlot extends FluidPoint {
-  /** Slot [from, to), epoch ms; the wait is for a vehicle joining at `from`. */
+/** A slot [from, to), epoch ms, with the forecast for a vehicle joining at `from`. */
+export interface ForecastSlot extends FluidPoint {
   from: number;
   to: number;
+}
+
+export interface RankedSlot extends ForecastSlot {
   rank: number;
 }
 
+export interface BestTimes {
+  /** Slots with a forecast wait, best first (rank 1 = the shortest wait; ties go to the earlier slot). */
+  ranked: RankedSlot[];
+  /**
+   * Slots with no wait figure, in time order. They are not ranked at all: no figure is not a short wait, and a
+   * closed crossing's hours must not come out as "the best time to go".
+   */
+  unavailable: ForecastSlot[];
+}
+
+/** Why a forecast has no wait figure (see noWaitReason). */
+export type NoWaitReason = 'closed-unknown-reopening' | 'no-lanes-open' | 'beyond-horizon';
+
+/** Why the model started from `state` gives no wait figure: nothing says when service resumes, or the queue ahead is not served within MAX_DRAIN_MS. */
+export function noWaitReason(state: FluidState): NoWaitReason {
+  if (state.status === 'closed') return state.statusUntilMs === null ? 'closed-unknown-reopening' : 'beyond-horizon';
+  return state.lanesOpen === 0 ? 'no-lanes-open' : 'beyond-horizon';
+}
+
 /**
- * Forecast for joining at the start of each slot of [now, now + withinMs], ranked best first. The slots are the
- * clock hours, cut to the period: the first runs from now to the next full hour (joining now is a choice too), the
- * last ends at now + withinMs.
+ * Forecast for joining at the start of each slot of [now, now + withinMs]: the slots with a wait ranked best first,
+ * the others apart. The slots are the clock hours, cut to the period: the first runs from now to the next full hour
+ * (joining now is a choice too), the last ends at now + withinMs.
  */
-export function bestTimes(model: FluidModel, nowMs: number, withinMs: number): RankedSlot[] {
+export function bestTimes(model: FluidModel, nowMs: number, withinMs: number): BestTimes {
   const H = 3600_000;
   const last = nowMs + withinMs;
   const traj = model.trajectory(last);
-  const slots: Omit<RankedSlot, 'rank'>[] = [];
-  for (let from = nowMs; from < last; from = Math.floor(from / H) * H + H) slots.push({ ...model.at(from, traj), from, to: Math.min(Math.floor(from / H) * H + H, last) });
-  const key = (s: { waitSeconds: number | null }) => (s.waitSeconds === null ? Infinity : s.waitSeconds);
-  return [...slots].sort((a, b) => key(a) - key(b) || a.from - b.from).map((s, i) => ({ ...s, rank: i + 1 }));
+  const ranked: ForecastSlot[] = [];
+  const unavailable: ForecastSlot[] = [];
+  for (let from = nowMs; from < last; from = Math.floor(from / H) * H + H) {
+    const slot = { ...model.at(from, traj), from, to: Math.min(Math.floor(from / H) * H + H, last) };
+    (slot.waitSeconds === null ? unavailable : ranked).push(slot);
+  }
+  ranked.sort((a, b) => a.waitSeconds! - b.waitSeconds! || a.from - b.from);
+  return { ranked: ranked.map((s, i) => ({ ...s, rank: i + 1 })), unavailable };
 }

@@ -44,7 +44,8 @@ const est = (patch: Partial<QueueEstimate> = {}): QueueEstimate =>
 
 describe('events built by the officials forms', () => {
   it('a lanes change passes the contract validator with an offset timestamp', () => {
-    const ev = model.lanesChangedEvent({ eventId: randomUUID(), now: new Date(), crossingId: crossing.id, direction: crossing.directions[0], vehicleClass: crossing.vehicleClasses[0], lanesOpen: 5 });
+    const lanesOpen = catalogue.profile(crossing.id, crossing.vehicleClasses[0]!)!.lanesMax; // more is refused
+    const ev = model.lanesChangedEvent({ eventId: randomUUID(), now: new Date(), crossingId: crossing.id, direction: crossing.directions[0], vehicleClass: crossing.vehicleClasses[0], lanesOpen });
     const res = validateEvent(ev, { catalogue });
     expect(res).toEqual({ ok: true, event: ev });
     expect(ev.occurredAt).toMatch(/[+-]\d\d:\d\d$/);

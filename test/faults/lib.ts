@@ -41,8 +41,9 @@ export function queueStream(q: QueueRef, seed: number, opts: { endMs: number; du
     seed,
     arrivalRatePerHour: (t) => (t - startMs < opts.durationMs / 2 ? opts.ratePerHour : opts.ratePerHour * 0.7),
     maxArrivalRatePerHour: opts.ratePerHour,
-    lanes: [{ atMs: startMs, value: 4 }, { atMs: startMs + opts.durationMs / 3, value: 5 }],
-    serviceTimeMeanSeconds: (3600 * 4 * 0.9) / opts.ratePerHour,
+    // within every QUEUES entry's lanesMax (korday truck: 4): more is refused as a wrong report
+    lanes: [{ atMs: startMs, value: 3 }, { atMs: startMs + opts.durationMs / 3, value: 4 }],
+    serviceTimeMeanSeconds: (3600 * 3 * 0.9) / opts.ratePerHour,
     serviceTimeScv: 1,
     patienceMeanMinutes: 90,
     observationEveryMs: 30 * MIN,

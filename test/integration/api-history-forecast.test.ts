@@ -5,6 +5,8 @@ import { createHarness, makeEstimate, type Harness } from '../helpers/api-fixtur
 let h: Harness;
 let app: FastifyInstance;
 const q = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck' as const };
+const closedQ = { ...q, direction: 'KG-KZ' };
+const noLanesQ = { ...q, vehicleClass: 'car' as const };
 const HOUR = 3600_000;
 const t0 = Math.floor((Date.now() - 5 * HOUR) / HOUR) * HOUR;
 
@@ -14,6 +16,10 @@ beforeAll(async () => {
     await h.addHistory(q, { t: t0 + i * HOUR, queueLength: 10 + i, lanesOpen: 4, status: 'open', waitSeconds: 600 * (i + 1), waitP10Seconds: 500, waitP90Seconds: 900 * (i + 1), realisedWaitSeconds: 550, arrivals: 5, served: 4 });
   }
   await h.publishEstimate(makeEstimate({ ...q, queueLength: 40, waitSeconds: 4 * 3600, revision: 2 }));
+  // what the estimator publishes for a closure with no known reopening, and for an open queue with no lane open
+  const noWait = { waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, method: 'closed-unknown-reopening' as const, queueLength: 30 };
+  await h.publishEstimate(makeEstimate({ ...closedQ, ...noWait, status: 'closed', statusReason: 'reconstruction' }));
+  await h.publishEstimate(makeEstimate({ ...noLanesQ, ...noWait, lanesOpen: 0, statusReason: 'no lanes open' }));
   app = await h.build();
 });
 afterAll(async () => h.close());
@@ -96,5 +102,28 @@ describe('forecast and best time', () => {
     expect([...waits].sort((a, b) => a - b)).toEqual(waits);
     const bad = await app.inject('/v1/crossings/korday/best-time?direction=KZ-KG&vehicleClass=truck&within=200h');
     expect(bad.statusCode).toBe(400);
+    expect(body.unavailable).toBeNull(); // every hour has a wait
+  });
+
+  it.each([
+    ['closed with no known reopening', closedQ, 'closed-unknown-reopening', /closed with no announced reopening/],
+    ['open with no lane open', noLanesQ, 'no-lanes-open', /no lane is open/],
+  ])('ranks no hour of a queue %s, and says why', async (_, queue, reason, message) => {
+    const res = await app.inject(`/v1/crossings/korday/best-time?direction=${queue.direction}&vehicleClass=${queue.vehicleClass}&within=6h`);
+    expect(res.statusCode).toBe(200);
+    const body = res.json();
+    // no slot comes out as "the best time to go"
+    expect(body.slots).toEqual([]);
+    expect(body.unavailable).toMatchObject({ reason, message: expect.stringMatching(message) });
+    // the hours left out are listed, in time order, covering the period
+    const listed = body.unavailable.slots as { from: string; to: string }[];
+    expect(listed.length).toBeGreaterThanOrEqual(6);
+    expect(Date.parse(listed[0]!.from)).toBe(Date.parse(body.generatedAt));
+    expect(Date.parse(listed.at(-1)!.to)).toBe(Date.parse(body.generatedAt) + 6 * HOUR);
+    for (let i = 1; i < listed.length; i++) expect(listed[i]!.from).toBe(listed[i - 1]!.to);
+    // and the forecast for any hour has no wait figure either
+    const arriveAt = new Date(Date.now() + 2 * HOUR).toISOString();
+    const f = await app.inject(`/v1/crossings/korday/forecast?direction=${queue.direction}&vehicleClass=${queue.vehicleClass}&arriveAt=${encodeURIComponent(arriveAt)}`);
+    expect(f.json()).toMatchObject({ waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null });
   });
 });

@@ -192,6 +192,40 @@ describe('estimator', () => {
     expect(dlq.state.messages).toBe(3);
   });
 
+  it("dead-letters a lanes.changed above the class's lanesMax with the reason, and the queue keeps its lanes", async () => {
+    const env = await setup();
+    const dead = collectDeadLetters(env);
+    const est = makeEstimator(env);
+    await est.start();
+    const t = Date.now() - 10 * MIN;
+    // korday cars: at most 8 lanes per direction (seeds/crossings.json)
+    const tooMany = ev('lanes.changed', t + MIN, { lanesOpen: 9 });
+    await publishAll(env.js, env.prefix, [ev('lanes.changed', t, { lanesOpen: 3 }), tooMany]);
+    await until('the impossible lane count dead-lettered', async () => dead.length >= 1 && est.stats().applied >= 1);
+    expect(dead).toHaveLength(1);
+    expect(dead[0]).toMatchObject({ reason: 'invalid_event', payload: { eventId: tooMany.eventId }, issues: [{ path: 'lanesOpen', message: 'must be <= 8: korday has at most 8 car lanes per direction' }] });
+    expect((await est.store.readEstimate(Q))?.lanesOpen).toBe(3);
+  });
+
+  it('publishes no wait figure, saying no lanes are open, when the lanes of an open queue drop to 0', async () => {
+    const env = await setup();
+    const published: QueueEstimate[] = [];
+    const sub = env.nc.subscribe(env.s.estimatesFor(Q.crossingId, Q.direction, Q.vehicleClass));
+    void (async () => {
+      for await (const m of sub) published.push(QueueEstimateSchema.parse(m.json()));
+    })();
+    cleanups.push(async () => sub.unsubscribe());
+    const t0 = Date.now() - 60 * MIN;
+    const zeroAt = t0 + 10 * MIN;
+    await publishAll(env.js, env.prefix, [...scenario(t0), ev('lanes.changed', zeroAt, { lanesOpen: 0 })]);
+    const est = makeEstimator(env);
+    await est.start();
+    const last = await until('the estimate after the lanes closed', async () => published.find((p) => p.lastEventAt === new Date(zeroAt).toISOString()));
+    expect(last).toMatchObject({ status: 'open', lanesOpen: 0, waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, method: 'closed-unknown-reopening', statusReason: 'no lanes open' });
+    expect(last.queueLength).toBeGreaterThan(0);
+    expect(last).toMatchObject(await modelSays(est.store, zeroAt).then(({ waitSeconds, method, statusReason }) => ({ waitSeconds, method, statusReason })));
+  });
+
   it('a rebuild that meets a poison event again keeps its one dead letter (the DLQ de-duplicates for as long as it keeps letters)', async () => {
     const env = await setup();
     // a DLQ stream made by an older version, with the 2-minute duplicate window: the estimator's start upgrades it

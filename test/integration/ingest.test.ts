@@ -64,6 +64,21 @@ describe('POST /v1/events', () => {
     expect(await h.eventsInStream()).toBe(before);
   });
 
+  it("refuses lanesOpen above the catalogue's lanesMax for the event's class, naming the field and the limit", async () => {
+    const before = await h.eventsInStream();
+    // korday: at most 4 truck lanes per direction, 8 car lanes (seeds/crossings.json)
+    const res = await post({ ...base(), type: 'lanes.changed', lanesOpen: 5 });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toMatchObject({ error: 'bad_request', details: [{ index: 0, path: 'lanesOpen', message: 'must be <= 4: korday has at most 4 truck lanes per direction' }] });
+    // officials, who set lanes from the dashboard, hear the same
+    const official = await post({ ...base(), type: 'lanes.changed', lanesOpen: 9, vehicleClass: 'car' }, bearer('official'));
+    expect(official.statusCode).toBe(400);
+    expect(official.json().details).toEqual([{ index: 0, path: 'lanesOpen', message: 'must be <= 8: korday has at most 8 car lanes per direction' }]);
+    expect(await h.eventsInStream()).toBe(before);
+    // the limit itself, and another class's larger limit, are accepted
+    expect((await post([{ ...base(), type: 'lanes.changed', lanesOpen: 4 }, { ...base(), type: 'lanes.changed', vehicleClass: 'car', lanesOpen: 5 }])).statusCode).toBe(202);
+  });
+
   it('rejects an invalid crossing.status (until before occurredAt)', async () => {
     const res = await post({ eventId: id(), crossingId: 'korday', occurredAt: at(), type: 'crossing.status', status: 'closed', until: at(10) });
     expect(res.statusCode).toBe(400);

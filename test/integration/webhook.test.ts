@@ -160,6 +160,44 @@ describe('webhooks', () => {
     expect((await guarded.inject({ url: '/v1/subscriptions', headers: bearer('reader') })).json().subscriptions.filter((s: { url: string }) => /127\.0\.0\.1:6379|169\.254/.test(s.url))).toEqual([]);
   });
 
+  it('refuses a URL carrying credentials with a 400 naming body.url and why, never echoing the password, and stores nothing', async () => {
+    const password = 'Pa55-w0rd-do-not-echo';
+    for (const url of [
+      `https://dispatch:${password}@hooks.example.kz/kezek`,
+      `https://:${password}@hooks.example.kz/kezek`,
+      `https://${password}@hooks.example.kz/kezek`, // a token as the user name is a credential too
+      `http://dispatch:${encodeURIComponent('p@ss/w:rd')}${password}@8.8.8.8/kezek`,
+    ]) {
+      const res = await app.inject({ method: 'POST', url: '/v1/subscriptions', headers: bearer('reader'), payload: { url, crossingId: 'korday', onClosure: true } });
+      expect(res.statusCode, url).toBe(400);
+      const body = res.json();
+      expect(body, url).toMatchObject({ error: 'bad_request', details: [{ path: 'body.url', message: expect.stringMatching(/must not contain credentials.*access logs.*Kezek-Signature/) }] });
+      expect(body.message, url).toMatch(/body\.url must not contain credentials/);
+      expect(res.body, url).not.toContain(password);
+      expect(res.body, url).not.toContain('hooks.example.kz');
+    }
+    const stored = await app.inject({ url: '/v1/subscriptions', headers: bearer('admin') });
+    expect(stored.body).not.toContain(password);
+    // an @ outside the authority is not a credential
+    const ok = await app.inject({ method: 'POST', url: '/v1/subscriptions', headers: bearer('reader'), payload: { url: 'https://hooks.example.kz/kezek?notify=ops@example.kz', crossingId: 'korday', onClosure: true } });
+    expect(ok.statusCode).toBe(201);
+    expect(ok.json().url).toBe('https://hooks.example.kz/kezek?notify=ops@example.kz');
+    expect((await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${ok.json().id}`, headers: bearer('reader') })).statusCode).toBe(204);
+  });
+
+  it('masks the credentials of a subscription stored before they were refused, on every read', async () => {
+    const id = 'sub_legacycreds01';
+    await app.kezek.store.addSubscription({
+      id, owner: 'reader', url: 'https://dispatch:Legacy-Pa55@hooks.example.kz/kezek?x=1', crossingId: 'korday', direction: null, vehicleClass: null, waitAboveSeconds: null, onClosure: true, secret: 'whsec_test', createdAt: new Date().toISOString(),
+    });
+    const one = await app.inject({ url: `/v1/subscriptions/${id}`, headers: bearer('admin') });
+    expect(one.statusCode).toBe(200);
+    expect(one.json().url).toBe('https://***:***@hooks.example.kz/kezek?x=1');
+    const list = await app.inject({ url: '/v1/subscriptions', headers: bearer('admin') });
+    expect(list.body).not.toMatch(/Legacy-Pa55|dispatch:/);
+    expect((await app.inject({ method: 'DELETE', url: `/v1/subscriptions/${id}`, headers: bearer('admin') })).statusCode).toBe(204);
+  });
+
   it('refuses at delivery time too (a host that resolves to loopback when it is delivered): no request is sent, the attempt is logged and not retried', async () => {
     const h2 = await createHarness(); // WEBHOOK_PRIVATE_TARGETS off (the default), its own prefix: the only deliverer
     try {

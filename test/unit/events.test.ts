@@ -90,6 +90,33 @@ describe('event contract v1', () => {
     expect(unknown.ok ? [] : unknown.issues.map((i) => i.path).sort()).toEqual(['crossingId', 'lanesOpen']);
   });
 
+  it("refuses a lanes.changed above the catalogue's lanesMax for that class, naming lanesOpen and the limit", () => {
+    const lanes = (vehicleClass: string, lanesOpen: number, extra: Record<string, unknown> = {}) =>
+      validateEvent({ ...base, type: 'lanes.changed', vehicleClass, lanesOpen, ...extra }, { catalogue, now });
+    // korday: trucks at most 4 lanes per direction, cars 8 (seeds/crossings.json)
+    expect(catalogue.profile('korday', 'truck')!.lanesMax).toBe(4);
+    expect(catalogue.profile('korday', 'car')!.lanesMax).toBe(8);
+    expect(lanes('truck', 4).ok).toBe(true); // the limit itself passes
+    expect(lanes('truck', 0).ok).toBe(true);
+    expect(lanes('truck', 5)).toEqual({ ok: false, issues: [{ path: 'lanesOpen', message: 'must be <= 4: korday has at most 4 truck lanes per direction' }] });
+    // the class's own limit: 5 car lanes are fine where 5 truck lanes are not
+    expect(lanes('car', 5).ok).toBe(true);
+    expect(lanes('car', 9)).toEqual({ ok: false, issues: [{ path: 'lanesOpen', message: 'must be <= 8: korday has at most 8 car lanes per direction' }] });
+    expect(lanes('car', 9, { direction: 'KG-KZ' }).ok).toBe(false);
+    const bus = lanes('bus', 3);
+    expect(bus.ok ? null : bus.issues[0]!.message).toBe('must be <= 2: korday has at most 2 bus lanes per direction');
+    const kegenBus = validateEvent({ ...base, crossingId: 'kegen', type: 'lanes.changed', vehicleClass: 'bus', lanesOpen: 2 }, { catalogue, now });
+    expect(kegenBus.ok ? null : kegenBus.issues[0]!.message).toBe('must be <= 1: kegen has at most 1 bus lane per direction');
+    // reported with the other problems, and once: the schema's own bound (1000) comes first
+    const both = lanes('truck', 7, { occurredAt: '2026-11-22T10:00:00' });
+    expect(both.ok ? [] : both.issues.map((i) => i.path).sort()).toEqual(['lanesOpen', 'occurredAt']);
+    const huge = lanes('truck', 5000);
+    expect(huge.ok ? [] : huge.issues).toEqual([{ path: 'lanesOpen', message: 'must be <= 1000' }]);
+    // a class the crossing does not serve has no limit to break: the vehicleClass issue says it all
+    const unserved = validateEvent({ ...base, crossingId: 'karasu', type: 'lanes.changed', vehicleClass: 'car', lanesOpen: 50 }, { catalogue, now });
+    expect(unserved.ok ? [] : unserved.issues.map((i) => i.path)).toEqual(['vehicleClass']);
+  });
+
   it('rejects non-objects', () => {
     for (const v of [null, 1, 'x', [], true]) expect(validateEvent(v, { catalogue, now }).ok).toBe(false);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadCatalogue, type ClassProfile } from '../../shared/catalogue/index.ts';
-import { bestTimes, createFluidModel, type FluidContext, type FluidState } from '../../shared/forecast/fluid.ts';
+import { bestTimes, createFluidModel, noWaitReason, type FluidContext, type FluidState } from '../../shared/forecast/fluid.ts';
 
 const flat = (perHour: number): ClassProfile => ({
   vehicleClass: 'truck', lanesTypical: 2, lanesMax: 4, serviceTimeMeanSeconds: 600, serviceTimeScv: 1, hourlyArrivals: Array(24).fill(perHour), weekdayFactors: Array(7).fill(1), estimate: true,
@@ -63,6 +63,20 @@ describe('fluid forecast', () => {
     expect(m.at(NOW + 3600_000)).toMatchObject({ waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null });
   });
 
+  it('gives no wait figure when no lane is open on an open crossing: no service is forecast until a lane reopens', () => {
+    const state = open({ lanesOpen: 0, queueLength: 12 });
+    const m = createFluidModel(ctx(flat(6)), state);
+    for (const t of [NOW, NOW + 3600_000, NOW + 24 * 3600_000]) {
+      expect(m.capacity(t)).toBe(0);
+      expect(m.at(t)).toMatchObject({ waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null });
+    }
+    expect(noWaitReason(state)).toBe('no-lanes-open');
+    // restricted with no lane open serves nobody either; a closure with a known reopening still ends
+    expect(createFluidModel(ctx(flat(6)), open({ status: 'restricted', lanesOpen: 0 })).at(NOW).waitSeconds).toBeNull();
+    const until = NOW + 2 * 3600_000;
+    expect(createFluidModel(ctx(flat(6)), open({ status: 'closed', statusUntilMs: until, lanesOpen: 0 })).at(NOW).waitSeconds!).toBeGreaterThanOrEqual(2 * 3600);
+  });
+
   it('respects daily operating hours: arriving after closing waits until the morning', () => {
     const hours = { mode: 'daily' as const, open: '09:00', close: '18:00', timeZone: 'Asia/Almaty' };
     const m = createFluidModel(ctx(flat(0), hours), open());
@@ -97,9 +111,10 @@ describe('fluid forecast', () => {
     const c = cat.crossings.find((x) => x.classProfiles.some((p) => p.vehicleClass === 'truck'))!;
     const m = createFluidModel({ profile: cat.profile(c.id, 'truck')!, localZone: cat.localZone(c.id)!, operatingHours: c.operatingHours }, open({ queueLength: 40, waitSeconds: 4 * 3600 }));
     const now = NOW + 17 * 60_000;
-    const slots = bestTimes(m, now, 24 * 3600_000);
+    const { ranked: slots, unavailable } = bestTimes(m, now, 24 * 3600_000);
     // the rest of this hour (joining now), 23 whole hours, and the first 17 minutes of the 24th
     expect(slots).toHaveLength(25);
+    expect(unavailable).toEqual([]);
     expect(slots.map((s) => s.rank)).toEqual(Array.from({ length: 25 }, (_, i) => i + 1));
     for (let i = 1; i < slots.length; i++) expect(slots[i]!.waitSeconds ?? Infinity).toBeGreaterThanOrEqual(slots[i - 1]!.waitSeconds ?? Infinity);
     const byTime = [...slots].sort((a, b) => a.from - b.from);
@@ -112,6 +127,36 @@ describe('fluid forecast', () => {
     // joining now is the forecast for now
     expect(byTime[0]!.waitSeconds).toBe(m.at(now).waitSeconds);
     // a period within one hour is one slot, cut at both ends
-    expect(bestTimes(m, now, 10 * 60_000).map((s) => [s.from, s.to])).toEqual([[now, now + 10 * 60_000]]);
+    expect(bestTimes(m, now, 10 * 60_000).ranked.map((s) => [s.from, s.to])).toEqual([[now, now + 10 * 60_000]]);
+  });
+
+  it('ranks no slot of a queue closed with no known reopening, or with no lane open: no figure is not a short wait', () => {
+    for (const state of [open({ status: 'closed', statusUntilMs: null, queueLength: 30 }), open({ lanesOpen: 0, queueLength: 30 })]) {
+      const { ranked, unavailable } = bestTimes(createFluidModel(ctx(flat(6)), state), NOW, 24 * 3600_000);
+      expect(ranked).toEqual([]);
+      // every hour is listed apart, in time order, with no wait figure
+      expect(unavailable).toHaveLength(24);
+      expect(unavailable.map((s) => s.from)).toEqual(Array.from({ length: 24 }, (_, i) => NOW + i * 3600_000));
+      expect(unavailable.every((s) => s.waitSeconds === null && s.waitP90Seconds === null)).toBe(true);
+    }
+    expect(noWaitReason(open({ status: 'closed', statusUntilMs: null }))).toBe('closed-unknown-reopening');
+    // a closure with a known reopening is a wait like any other: every hour is ranked
+    const known = bestTimes(createFluidModel(ctx(flat(6)), open({ status: 'closed', statusUntilMs: NOW + 3 * 3600_000, queueLength: 5 })), NOW, 24 * 3600_000);
+    expect(known.unavailable).toEqual([]);
+    expect(known.ranked).toHaveLength(24);
+  });
+
+  it('ranks only the slots with a wait when some have none, and never ahead of them', () => {
+    // 2100 ahead at 12/h, nobody arriving: the first hours cannot be served within the 7-day horizon, later ones can
+    const m = createFluidModel(ctx(flat(0)), open({ queueLength: 2100 }));
+    const { ranked, unavailable } = bestTimes(m, NOW, 24 * 3600_000);
+    expect(unavailable.length).toBeGreaterThan(0);
+    expect(ranked.length).toBeGreaterThan(0);
+    expect(ranked.length + unavailable.length).toBe(24);
+    expect(ranked.map((s) => s.rank)).toEqual(Array.from({ length: ranked.length }, (_, i) => i + 1));
+    expect(ranked.every((s) => s.waitSeconds !== null)).toBe(true);
+    expect(unavailable.every((s) => s.waitSeconds === null)).toBe(true);
+    expect(unavailable[0]!.from).toBe(NOW);
+    expect(noWaitReason(open({ queueLength: 2100 }))).toBe('beyond-horizon');
   });
 });

@@ -3,7 +3,7 @@ import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { KezekEventSchema, type KezekEvent } from '../../shared/events/index.ts';
 import { QueueEstimateSchema } from '../../shared/estimates.ts';
 import { gammaP, gammaQuantile } from '../../shared/estimation/gamma.ts';
-import { computeEstimate, coveragePit, distQuantile, drainSeconds, holEstimate, lesEstimate, MODEL_LOOKBACK_MS, qlTrueRate, type ModelContext } from '../../shared/estimation/model.ts';
+import { computeEstimate, coveragePit, distQuantile, drainSeconds, holEstimate, lesEstimate, MODEL_LOOKBACK_MS, NO_LANES_OPEN_REASON, qlTrueRate, type ModelContext } from '../../shared/estimation/model.ts';
 import { windowFromEvents } from '../../shared/estimation/reference-window.ts';
 import type { QueueRef } from '../../shared/queue-store/api.ts';
 import { createRng } from '../../shared/sim/random.ts';
@@ -95,6 +95,41 @@ describe('queue model', () => {
     h.add(120, 'crossing.status', { status: 'closed' }, false);
     const e = estimate(h.events, asOf + 10 * MIN);
     expect(e).toMatchObject({ method: 'closed-unknown-reopening', status: 'closed', waitSeconds: null, waitP90Seconds: null });
+  });
+
+  it('publishes no wait figure, and says why, when no lane is open on an open crossing', () => {
+    const h = busyHistory();
+    h.add(120, 'lanes.changed', { lanesOpen: 0 });
+    const e = estimate(h.events, asOf + 10 * MIN);
+    expect(QueueEstimateSchema.parse(e)).toEqual(e);
+    // the shape of a closure with no known reopening, on a crossing that is still open: nobody is served
+    expect(e).toMatchObject({ status: 'open', lanesOpen: 0, waitSeconds: null, waitP10Seconds: null, waitP90Seconds: null, method: 'closed-unknown-reopening', statusReason: NO_LANES_OPEN_REASON });
+    expect(e.queueLength).toBeGreaterThan(5);
+    // a lane reopening brings the wait back
+    h.add(130, 'lanes.changed', { lanesOpen: 2 });
+    const reopened = estimate(h.events, asOf + 10 * MIN);
+    expect(reopened).toMatchObject({ lanesOpen: 2, statusReason: null });
+    expect(reopened.method).toMatch(/queue-model|fusion/);
+    expect(reopened.waitSeconds!).toBeGreaterThan(0);
+  });
+
+  it("keeps an official's reason after the no-lanes one when a restricted queue has no lane open", () => {
+    const h = busyHistory();
+    h.add(120, 'crossing.status', { status: 'restricted', reason: 'repairs' }, false);
+    h.add(121, 'lanes.changed', { lanesOpen: 0 });
+    const e = estimate(h.events, asOf + 10 * MIN);
+    expect(e).toMatchObject({ status: 'restricted', waitSeconds: null, method: 'closed-unknown-reopening', statusReason: `${NO_LANES_OPEN_REASON}; repairs` });
+  });
+
+  it('reads 0 lanes during a closure with a known reopening as part of it: the lanes at reopening are the last count', () => {
+    const h = busyHistory();
+    h.add(120, 'crossing.status', { status: 'closed', until: new Date(asOf + 180 * MIN).toISOString(), reason: 'night' }, false);
+    h.add(120, 'lanes.changed', { lanesOpen: 0 });
+    const e = estimate(h.events, asOf + 30 * MIN);
+    expect(e).toMatchObject({ method: 'closed-known-reopening', status: 'closed', statusReason: 'night' });
+    expect(e.waitSeconds!).toBeGreaterThan(150 * 60);
+    // once the announced reopening has passed with nobody reporting a lane open, no lane is open
+    expect(estimate(h.events, asOf + 200 * MIN)).toMatchObject({ status: 'open', waitSeconds: null, statusReason: NO_LANES_OPEN_REASON });
   });
 
   it('lowers the estimate when travellers abandon the queue', () => {

@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
 import { CatalogueSchema, CrossingSchema, DEFAULT_CATALOGUE_PATH, loadCatalogue } from '../../shared/catalogue/index.ts';
+import { validateEvent } from '../../shared/events/index.ts';
+import { buildQueueScenario } from '../../shared/sim/profile.ts';
 
 const offsetOf = (zone: string, iso: string) =>
   new Intl.DateTimeFormat('en', { timeZone: zone, timeZoneName: 'longOffset' })
@@ -70,6 +72,27 @@ describe('seeds/crossings.json', () => {
         const capacity = (p.lanesTypical * openHours * 3600) / p.serviceTimeMeanSeconds;
         expect(daily / capacity, `${c.id}/${p.vehicleClass} daily utilisation`).toBeLessThan(1);
       }
+    }
+  });
+
+  it("the simulator's lanes stay between 1 and the class's lanesMax on every queue, and the sample day passes the contract", () => {
+    // ingest and the estimator refuse a lane count above lanesMax, and 0 lanes publishes no wait figure: the
+    // simulated traffic must never do either by accident
+    const cat = loadCatalogue();
+    const startMs = Date.UTC(2026, 10, 16);
+    for (const q of cat.queues()) {
+      const { lanes } = buildQueueScenario({ catalogue: cat, ...q, seed: 1, startMs, durationMs: 7 * 24 * 3600_000 });
+      const lanesMax = cat.profile(q.crossingId, q.vehicleClass)!.lanesMax;
+      for (const step of lanes) {
+        expect(step.value, `${q.crossingId}/${q.direction}/${q.vehicleClass}`).toBeGreaterThanOrEqual(1);
+        expect(step.value, `${q.crossingId}/${q.direction}/${q.vehicleClass}`).toBeLessThanOrEqual(lanesMax);
+      }
+    }
+    const lines = readFileSync(new URL('../../seeds/sample-day.ndjson', import.meta.url), 'utf8').split('\n').filter((l) => l.trim());
+    expect(lines.length).toBeGreaterThan(0);
+    for (const line of lines) {
+      const res = validateEvent(JSON.parse(line), { catalogue: cat, now: Infinity });
+      expect(res.ok, line).toBe(true);
     }
   });
 });

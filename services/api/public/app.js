@@ -13,7 +13,7 @@ import {
 } from './i18n.js';
 import {
   addSample, arrivalsOutpaceService, computeAlerts, crossingStatus, crossingStatusEvent, GROWTH_MIN_VEHICLES, hourlyThroughput, isGrowing,
-  isStale, lanesChangedEvent, queueKey, severityOf, worstSeverity,
+  isStale, lanesChangedEvent, noLanesOpen, queueKey, severityOf, worstSeverity,
 } from './model.js';
 
 const STORE = { lang: 'kezek.lang', threshold: 'kezek.alertThresholdMinutes', token: 'kezek.officialToken' };
@@ -85,14 +85,17 @@ function statusText(status, until, zone) {
 
 /**
  * A queue row's status: a short badge ("Closed") with the reopening time and reason below it. The full zone
- * label is on the crossing's badge; the row names the offset only, so the column stays narrow.
+ * label is on the crossing's badge; the row names the offset only, so the column stays narrow. An open queue with
+ * no lane open says so in the page's language (its published reason is the estimator's English words for it).
  */
 function rowStatus(est, zone) {
   const until = (est.status === 'closed' || est.status === 'restricted') && est.statusUntil ? Date.parse(est.statusUntil) : null;
+  const noLanes = noLanesOpen(est);
   return [
     h('span', { class: `status-badge status-${est.status}` }, statusText(est.status, null, zone)),
     until === null ? null : h('span', { class: 'note', title: tzLabel(zone, until) }, t('status.untilShort', { time: `${fmtDateTime(until, zone)} (${utcOffsetLabel(zone, until)})` })),
-    est.statusReason ? h('span', { class: 'reason' }, t('status.reason', { reason: est.statusReason })) : null,
+    noLanes ? h('span', { class: 'reason' }, t('status.noLanes')) : null,
+    est.statusReason && !noLanes ? h('span', { class: 'reason' }, t('status.reason', { reason: est.statusReason })) : null,
   ];
 }
 
@@ -241,8 +244,10 @@ function refreshMap() {
     const cs = crossingStatus(c, ests);
     const sev = worstSeverity(ests);
     const stale = ests.length > 0 && ests.every((e) => isStale(e, now, staleAfterMs()) && e.method !== 'prior');
-    const worstWait = Math.max(0, ...ests.filter((e) => e.status !== 'closed').map((e) => e.waitSeconds ?? 0));
-    const text = cs.status === 'open' ? `${t(`sev.${sev}`)}, ${fmtDuration(worstWait)}` : statusText(cs.status, cs.until, localZone(c));
+    // queues with no wait figure (no lane open, no estimate yet) add no number: "No estimate", never "0 min"
+    const waits = ests.filter((e) => e.status !== 'closed' && e.waitSeconds !== null && e.waitSeconds !== undefined).map((e) => e.waitSeconds);
+    const severityText = waits.length ? `${t(`sev.${sev}`)}, ${fmtDuration(Math.max(0, ...waits))}` : t(`sev.${sev}`);
+    const text = cs.status === 'open' ? severityText : statusText(cs.status, cs.until, localZone(c));
     info.set(c.id, { name: crossingName(c), severity: sev, stale, statusText: stale ? `${text} (${t('sev.stale')})` : text });
   }
   updateMap(state.mapSvg, info);

@@ -36,6 +36,14 @@ export function severityOf(est) {
   return 'severe';
 }
 
+/**
+ * An open (or restricted) queue with no lane open: nobody is served, so the estimator publishes no wait figure
+ * (like a closure with no known reopening) and says why in statusReason.
+ */
+export function noLanesOpen(est) {
+  return Boolean(est) && est.status !== 'closed' && est.lanesOpen === 0 && (est.waitSeconds === null || est.waitSeconds === undefined);
+}
+
 /** The worst severity among a crossing's queues (closed ranks highest), for its map marker. */
 export function worstSeverity(estimates) {
   let worst = 'unknown';

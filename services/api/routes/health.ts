@@ -56,11 +56,30 @@ export async function healthRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
   const ops = { config: { access: { kind: 'ops' as const } } };
   app.get(
     '/healthz',
-    { ...ops, schema: { tags: ['ops'], summary: 'Liveness: the process is up', response: { 200: { type: 'object', properties: { status: { type: 'string' } }, examples: [{ status: 'alive' }] } } } },
+    { ...ops, schema: { tags: ['ops'], summary: 'Liveness: the process is up', response: { 200: { type: 'object', properties: { status: { type: 'string', enum: ['alive'] } }, required: ['status'], additionalProperties: false, examples: [{ status: 'alive' }] } } } },
     async () => ({ status: 'alive' }),
   );
   const readyExample = { status: 'ready', checks: { nats: { ok: true }, streams: { ok: true }, redis: { ok: true }, store: { ok: true }, consumer: { ok: true, pending: 0 }, estimator: { ok: true, ageSeconds: 4 } } };
-  const checksDoc = { type: 'object', properties: { status: { type: 'string', enum: ['ready', 'degraded'] }, checks: { type: 'object', additionalProperties: { type: 'object', properties: { ok: { type: 'boolean' }, reason: { type: 'string' } } } } } };
+  const checkDoc = {
+    type: 'object',
+    properties: {
+      ok: { type: 'boolean' },
+      reason: { type: 'string', description: 'why not ok, or a note on an ok check' },
+      pending: { type: 'integer', description: 'consumer: messages the estimator has not consumed yet' },
+      ageSeconds: { type: 'integer', description: 'estimator: age of the newest estimate' },
+    },
+    required: ['ok'],
+    additionalProperties: false,
+  };
+  const checksDoc = {
+    type: 'object',
+    properties: {
+      status: { type: 'string', enum: ['ready', 'degraded'] },
+      checks: { type: 'object', description: 'one entry per check: nats, streams, consumer, redis, store, estimator', additionalProperties: checkDoc },
+    },
+    required: ['status', 'checks'],
+    additionalProperties: false,
+  };
 
   app.get(
     '/readyz',

@@ -22,7 +22,16 @@ export async function streamRoutes(app: FastifyInstance, { ctx }: RouteOpts): Pr
         // checked by the handler (a 400 that names the header)
         headers: docRequestSchema(z.object({ 'last-event-id': z.string().regex(/^\d{1,15}$/).optional().meta({ description: 'Resume after this event id (the `id:` of the last event received)', example: '1842' }) })),
         response: {
-          200: { description: 'text/event-stream', type: 'string', examples: ['id: 1842\nevent: estimate\ndata: {"crossingId":"korday","direction":"KZ-KG","vehicleClass":"truck","waitSeconds":5400,...}\n\n'] },
+          // only the stream itself is text/event-stream: its 4xx answers are JSON like every error
+          200: {
+            description: 'The event stream (never ends while the client listens)',
+            content: {
+              'text/event-stream': {
+                schema: { type: 'string', description: 'Server-Sent Events: `id:`, `event:` (estimate, overflow, shutdown) and `data:` (JSON) lines; a comment line every 15 s' },
+                example: 'id: 1842\nevent: estimate\ndata: {"crossingId":"korday","direction":"KZ-KG","vehicleClass":"truck","waitSeconds":5400,...}\n\n',
+              },
+            },
+          },
           400: docSchema(ErrorBodySchema),
           404: docSchema(ErrorBodySchema),
         },

@@ -2,7 +2,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { z } from 'zod';
-import { ApiStoreError, type SubscriptionRecord } from '../../../shared/api-store/store.ts';
+import { ApiStoreError, DeliveryAttemptSchema, type SubscriptionRecord } from '../../../shared/api-store/store.ts';
 import type { RouteOpts } from '../context.ts';
 import { webhookTargetProblem } from '../egress.ts';
 import { badRequest, notFound } from '../errors.ts';
@@ -10,7 +10,23 @@ import { checkQueueFilter, requireCrossing } from '../lookup.ts';
 import { EmptyQuerySchema, ErrorBodySchema, SubscriptionBodySchema, SubscriptionParamsSchema } from '../schemas.ts';
 import { docSchema, zs } from '../validation.ts';
 
-const publicView = ({ secret: _secret, owner: _owner, ...rest }: SubscriptionRecord) => rest;
+/**
+ * A URL as shown back. New subscriptions cannot carry credentials (schemas.ts WEBHOOK_URL_CREDENTIALS_MESSAGE); one
+ * stored before that rule still may, and its user name and password are masked rather than echoed on every read.
+ */
+function shownUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return raw;
+  }
+  if (url.username === '' && url.password === '') return raw;
+  if (url.username !== '') url.username = '***';
+  if (url.password !== '') url.password = '***';
+  return url.href;
+}
+const publicView = ({ secret: _secret, owner: _owner, ...rest }: SubscriptionRecord) => ({ ...rest, url: shownUrl(rest.url) });
 const SubDoc = z.object({ id: z.string(), url: z.string(), crossingId: z.string(), direction: z.string().nullable(), vehicleClass: z.string().nullable(), waitAboveSeconds: z.number().nullable(), onClosure: z.boolean(), createdAt: z.string() });
 const subExample = { id: 'sub_3q2Jx0aVbq5nW9kZ', url: 'https://ops.example.kz/kezek-hook', crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck', waitAboveSeconds: 7200, onClosure: true, createdAt: '2026-11-22T06:00:00.000Z' };
 
@@ -33,7 +49,10 @@ export async function subscriptionRoutes(app: FastifyInstance, { ctx }: RouteOpt
       schema: {
         tags: ['webhooks'],
         summary: 'Subscribe a URL to threshold / closure notifications',
-        description: 'Role reader or admin. The `secret` is returned only here: keep it to verify Kezek-Signature.',
+        description:
+          'Role reader or admin. The `secret` is returned only here: keep it to verify Kezek-Signature. `url` must be http(s), name a public ' +
+          'address (unless the deployment sets WEBHOOK_PRIVATE_TARGETS=on) and carry no credentials (`user:password@`): those would be stored, ' +
+          'shown back and written to access logs; a 400 names `body.url` and the reason, without repeating the URL.',
         security,
         body: zs(SubscriptionBodySchema, { examples: [{ url: 'https://ops.example.kz/kezek-hook', crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck', waitAboveSeconds: 7200, onClosure: true }] }),
         response: { 201: docSchema(SubDoc.extend({ secret: z.string() }), { examples: [{ ...subExample, secret: 'whsec_...' }] }), 400: docSchema(ErrorBodySchema) },
@@ -107,7 +126,7 @@ export async function subscriptionRoutes(app: FastifyInstance, { ctx }: RouteOpt
       config: { access: { kind: 'read', roles: ['reader'] } },
       schema: {
         tags: ['webhooks'], summary: 'Delivery log of a subscription (newest first, last 100 attempts)', security, params: zs(SubscriptionParamsSchema), querystring: zs(EmptyQuerySchema),
-        response: { 200: docSchema(z.object({ deliveries: z.array(z.object({ deliveryId: z.string(), attempt: z.number(), at: z.string(), outcome: z.string(), statusCode: z.number().nullable(), error: z.string().nullable() })) }), { examples: [{ deliveries: [{ deliveryId: 'dlv_x', subscriptionId: subExample.id, attempt: 2, at: '2026-11-22T06:01:04.000Z', outcome: 'delivered', statusCode: 200, error: null, durationMs: 41, rule: 'wait_above' }] }] }), 404: docSchema(ErrorBodySchema) },
+        response: { 200: docSchema(z.object({ deliveries: z.array(DeliveryAttemptSchema) }), { examples: [{ deliveries: [{ deliveryId: 'dlv_x', subscriptionId: subExample.id, attempt: 2, at: '2026-11-22T06:01:04.000Z', outcome: 'delivered', statusCode: 200, error: null, durationMs: 41, rule: 'wait_above' }] }] }), 404: docSchema(ErrorBodySchema) },
       },
     },
     async (request) => {
