@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
+import { gunzipSync } from 'node:zlib';
+import { GZIP_MIN_BYTES } from '../../services/api/lookup.ts';
 import { bearer, createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
 
 let h: Harness;
@@ -180,6 +182,45 @@ describe('waits from the in-process view', () => {
     expect(res.json().crossings.map((c: { crossingId: string }) => c.crossingId)).toEqual(h.catalogue.crossings.map((c) => c.id));
     const again = await app.inject({ url: '/v1/waits', headers: { 'if-none-match': res.headers.etag as string } });
     expect(again.statusCode).toBe(304);
+  });
+});
+
+describe('gzip for clients that accept it', () => {
+  it('sends the bulk view gzipped with its own ETag and 304s, the same JSON once decompressed, and Vary: Accept-Encoding on both forms', async () => {
+    const plain = await app.inject('/v1/waits');
+    const gz = await app.inject({ url: '/v1/waits', headers: { 'accept-encoding': 'br;q=1.0, gzip;q=0.8, *;q=0.1' } });
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(gz.statusCode).toBe(200);
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gz.headers['content-type']).toBe('application/json; charset=utf-8');
+    const raw = gz.rawPayload;
+    expect(raw.length).toBeLessThan(plain.rawPayload.length / 4);
+    expect(Number(gz.headers['content-length'])).toBe(raw.length);
+    expect(gunzipSync(raw).toString('utf8')).toBe(plain.body);
+    for (const res of [plain, gz]) expect(String(res.headers.vary).split(/,\s*/)).toEqual(['Origin', 'Accept-Encoding']);
+    // two representations, two validators: each 304s its own form only
+    const etag = gz.headers.etag as string;
+    expect(etag).not.toBe(plain.headers.etag);
+    expect((await app.inject({ url: '/v1/waits', headers: { 'accept-encoding': 'gzip', 'if-none-match': etag } })).statusCode).toBe(304);
+    expect((await app.inject({ url: '/v1/waits', headers: { 'accept-encoding': 'gzip', 'if-none-match': plain.headers.etag as string } })).statusCode).toBe(200);
+    expect((await app.inject({ url: '/v1/waits', headers: { 'if-none-match': etag } })).statusCode).toBe(200);
+    // refused by q=0, or not offered: the plain body
+    for (const ae of ['gzip;q=0', 'identity', 'br', '*;q=1, gzip;q=0']) {
+      const res = await app.inject({ url: '/v1/waits', headers: { 'accept-encoding': ae } });
+      expect(res.headers['content-encoding'], ae).toBeUndefined();
+      expect(res.body, ae).toBe(plain.body);
+    }
+    expect((await app.inject({ url: '/v1/waits', headers: { 'accept-encoding': '*' } })).headers['content-encoding']).toBe('gzip');
+  });
+
+  it('leaves a body under 1 KiB as it is, and gzips the crossing catalogue too', async () => {
+    const small = await app.inject({ url: '/v1/crossings/korday/waits?direction=KZ-KG&vehicleClass=truck', headers: { 'accept-encoding': 'gzip' } });
+    expect(small.rawPayload.length).toBeLessThan(GZIP_MIN_BYTES);
+    expect(small.headers['content-encoding']).toBeUndefined();
+    expect(small.json().queues).toHaveLength(1);
+    const list = await app.inject({ url: '/v1/crossings', headers: { 'accept-encoding': 'gzip' } });
+    expect(list.headers['content-encoding']).toBe('gzip');
+    expect(JSON.parse(gunzipSync(list.rawPayload).toString('utf8')).crossings).toHaveLength(h.catalogue.crossings.length);
   });
 });
 
