@@ -15,6 +15,9 @@ import { QueueEstimateSchema, queueKey, type QueueEstimate } from '../../shared/
 import { subjects } from '../../shared/events/subjects.ts';
 import type { HistoryPoint, QueueReader, QueueRef } from '../../shared/queue-store/api.ts';
 import { buildApp } from '../../services/api/app.ts';
+import { createApiReader } from '../../services/api/reader.ts';
+import { validateEvent } from '../../shared/events/index.ts';
+import type { QueueStore } from '../../shared/queue-store/store.ts';
 import type { AppDeps } from '../../services/api/context.ts';
 import { natsUrl, redisUrl, uniquePrefix } from './env.ts';
 
@@ -137,4 +140,26 @@ export async function createHarness(env: Record<string, string> = {}): Promise<H
       redis.disconnect();
     },
   };
+}
+
+/**
+ * The estimator's real queue store under the harness's prefix, holding korday KZ-KG truck's recent past as ingest
+ * would store it (each event validated first): 2 lanes open at `t0`, a count of 20 a minute later, then 10 arrivals
+ * a minute apart.
+ */
+export async function seedRealStore(h: Harness, t0: number): Promise<QueueStore> {
+  const MIN = 60_000;
+  const q = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck' as const };
+  const store = createApiReader({ redis: h.redis, prefix: h.prefix, catalogue: h.catalogue, staleAfterSeconds: h.config.STALE_AFTER_SECONDS });
+  const events = [
+    { eventId: 'l1', type: 'lanes.changed', ...q, occurredAt: new Date(t0).toISOString(), lanesOpen: 2 },
+    { eventId: 'o1', type: 'queue.observed', ...q, occurredAt: new Date(t0 + MIN).toISOString(), queueLength: 20 },
+    ...Array.from({ length: 10 }, (_, i) => ({ eventId: `a${i}`, type: 'vehicle.arrived', ...q, occurredAt: new Date(t0 + (2 + i) * MIN).toISOString() })),
+  ];
+  for (const ev of events) {
+    const res = validateEvent(ev, { catalogue: h.catalogue });
+    if (!res.ok) throw new Error(JSON.stringify(res.issues));
+    await store.applyEvent(res.event);
+  }
+  return store;
 }

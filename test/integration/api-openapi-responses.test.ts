@@ -11,10 +11,8 @@ import { createServer, type Server } from 'node:http';
 import type { FastifyInstance } from 'fastify';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsModule from 'ajv-formats';
-import { validateEvent } from '../../shared/events/index.ts';
 import type { QueueStore } from '../../shared/queue-store/store.ts';
-import { createApiReader } from '../../services/api/reader.ts';
-import { bearer, createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
+import { bearer, createHarness, makeEstimate, seedRealStore, type Harness } from '../helpers/api-fixtures.ts';
 import { until } from '../helpers/until.ts';
 
 type Schema = Record<string, unknown>;
@@ -103,17 +101,7 @@ const q = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck' as c
 beforeAll(async () => {
   // the receiver listens on 127.0.0.1: this deployment may deliver to private addresses
   h = await createHarness({ WEBHOOK_PRIVATE_TARGETS: 'on' });
-  store = createApiReader({ redis: h.redis, prefix: h.prefix, catalogue: h.catalogue, staleAfterSeconds: h.config.STALE_AFTER_SECONDS });
-  const events = [
-    { eventId: 'l1', type: 'lanes.changed', ...q, occurredAt: new Date(t0).toISOString(), lanesOpen: 2 },
-    { eventId: 'o1', type: 'queue.observed', ...q, occurredAt: new Date(t0 + MIN).toISOString(), queueLength: 20 },
-    ...Array.from({ length: 10 }, (_, i) => ({ eventId: `a${i}`, type: 'vehicle.arrived', ...q, occurredAt: new Date(t0 + (2 + i) * MIN).toISOString() })),
-  ];
-  for (const ev of events) {
-    const res = validateEvent(ev, { catalogue: h.catalogue });
-    if (!res.ok) throw new Error(JSON.stringify(res.issues));
-    await store.applyEvent(res.event);
-  }
+  store = await seedRealStore(h, t0);
   await store.markInitialised();
   app = await h.build({ reader: store, webhooks: { baseDelayMs: 50, maxAttempts: 2, timeoutMs: 2000, subscriptionCacheMs: 0 } });
   doc = (await app.inject('/openapi.json')).json() as OpenApiDoc;

@@ -1,9 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
-import { validateEvent } from '../../shared/events/index.ts';
-import { createApiReader } from '../../services/api/reader.ts';
 import type { QueueStore } from '../../shared/queue-store/store.ts';
-import { createHarness, makeEstimate, type Harness } from '../helpers/api-fixtures.ts';
+import { createHarness, makeEstimate, seedRealStore, type Harness } from '../helpers/api-fixtures.ts';
 import { HISTORY_STEPS } from '../../services/api/schemas.ts';
 
 // The API against the estimator's real queue store (the fixture reader is only used where no store exists).
@@ -16,17 +14,7 @@ const q = { crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck' as c
 
 beforeAll(async () => {
   h = await createHarness();
-  store = createApiReader({ redis: h.redis, prefix: h.prefix, catalogue: h.catalogue, staleAfterSeconds: h.config.STALE_AFTER_SECONDS });
-  const events = [
-    { eventId: 'l1', type: 'lanes.changed', ...q, occurredAt: new Date(t0).toISOString(), lanesOpen: 2 },
-    { eventId: 'o1', type: 'queue.observed', ...q, occurredAt: new Date(t0 + MIN).toISOString(), queueLength: 20 },
-    ...Array.from({ length: 10 }, (_, i) => ({ eventId: `a${i}`, type: 'vehicle.arrived', ...q, occurredAt: new Date(t0 + (2 + i) * MIN).toISOString() })),
-  ];
-  for (const ev of events) {
-    const res = validateEvent(ev, { catalogue: h.catalogue });
-    if (!res.ok) throw new Error(JSON.stringify(res.issues));
-    await store.applyEvent(res.event);
-  }
+  store = await seedRealStore(h, t0);
   // an estimate already stored before the API boots is in the view's snapshot
   await store.writeEstimate(makeEstimate({ ...q, waitSeconds: 4242, asOf: new Date(t0 + 11 * MIN).toISOString(), lastEventAt: new Date(t0 + 11 * MIN).toISOString() }));
   app = await h.build({ reader: store });
