@@ -6,7 +6,7 @@ import { z } from 'zod';
 import { DirectionSchema, SlugSchema, VehicleClassSchema } from '../../shared/catalogue/schema.ts';
 import { InstantSchema } from '../../shared/events/v1.ts';
 import { QueueEstimateSchema, QueueStatusSchema, EstimateMethodSchema } from '../../shared/estimates.ts';
-import type { NoWaitReason } from '../../shared/forecast/fluid.ts';
+import { NO_WAIT_REASONS } from '../../shared/forecast/fluid.ts';
 
 export const ErrorBodySchema = z.object({
   error: z.string().meta({ example: 'bad_request' }),
@@ -179,9 +179,8 @@ export const BestTimeSlotSchema = z.object({
   ...forecastWait,
   queueLength: z.number().meta({ description: 'forecast queue length at `from`' }),
 });
-/** Why best-time leaves hours unranked (shared/forecast/fluid.ts `NoWaitReason`; `satisfies` keeps the two in step). */
-const NO_WAIT_REASONS = { 'closed-unknown-reopening': true, 'no-lanes-open': true, 'beyond-horizon': true } satisfies Record<NoWaitReason, true>;
-export const NoWaitReasonSchema = z.enum(Object.keys(NO_WAIT_REASONS) as [NoWaitReason, ...NoWaitReason[]]);
+/** Why best-time leaves hours unranked (shared/forecast/fluid.ts `noWaitReason`). */
+export const NoWaitReasonSchema = z.enum(NO_WAIT_REASONS);
 export const BestTimeResponseSchema = z.object({
   ...forecastCommon,
   within: z.string().meta({ example: '24h' }),

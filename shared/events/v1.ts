@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { DirectionSchema, SlugSchema, VehicleClassSchema } from '../catalogue/schema.ts';
-import type { Catalogue } from '../catalogue/index.ts';
+import type { Catalogue, VehicleClass } from '../catalogue/index.ts';
 
 export const EVENT_SCHEMA_VERSION = 1;
 /** How far in the future (by the receiver's clock) an event time may be. */
@@ -221,7 +221,7 @@ function catalogueIssues(ev: { type?: unknown; crossingId?: unknown; direction?:
   }
   if (ev.type === 'lanes.changed' && typeof ev.lanesOpen === 'number' && typeof ev.vehicleClass === 'string') {
     // a count the site cannot have is a wrong report; taken as true, it would inflate the capacity of every estimate
-    const lanesMax = crossing.classProfiles.find((p) => p.vehicleClass === ev.vehicleClass)?.lanesMax;
+    const lanesMax = catalogue.profile(ev.crossingId, ev.vehicleClass as VehicleClass)?.lanesMax;
     if (lanesMax !== undefined && ev.lanesOpen > lanesMax) {
       issues.push({ path: 'lanesOpen', message: `must be <= ${lanesMax}: ${ev.crossingId} has at most ${lanesMax} ${ev.vehicleClass} lane${lanesMax === 1 ? '' : 's'} per direction` });
     }

@@ -216,7 +216,8 @@ export interface BestTimes {
 }
 
 /** Why a forecast has no wait figure (see noWaitReason). */
-export type NoWaitReason = 'closed-unknown-reopening' | 'no-lanes-open' | 'beyond-horizon';
+export const NO_WAIT_REASONS = ['closed-unknown-reopening', 'no-lanes-open', 'beyond-horizon'] as const;
+export type NoWaitReason = (typeof NO_WAIT_REASONS)[number];
 
 /** Why the model started from `state` gives no wait figure: nothing says when service resumes, or the queue ahead is not served within MAX_DRAIN_MS. */
 export function noWaitReason(state: FluidState): NoWaitReason {
