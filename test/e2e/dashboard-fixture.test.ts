@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { randomUUID } from 'node:crypto';
 import { queueKey } from '../../shared/estimates.ts';
+import type { VehicleClass } from '../../shared/catalogue/index.ts';
 import { startFixtureApi, type FixtureApi } from './fixture-api.ts';
 import { cell, hasChromium, launchBrowser, listedCrossings, openDashboard, screenshot, setLanesViaForm, waitForText } from './browser.ts';
 
@@ -352,10 +353,17 @@ describe.skipIf(!hasChromium())('dashboard against the fixture API (headless Chr
     await page.waitForFunction(() => /^Accepted: .*, whole crossing: Open\.$/.test(document.querySelector('#official-result')?.textContent ?? ''));
     await page.waitForFunction((id) => document.querySelector(`#card-${id} [data-field="crossingStatus"]`)?.textContent === 'Open', c.id);
     // the page's own check of the lanes field: no invented HTTP status, and it says what is wrong with 2.5
+    // its limit is the selected queue's lanesMax from the catalogue (the API refuses more), in the field and the message
     await page.selectOption('#lanes-crossing', c.id);
+    const lanesMax = api.catalogue.profile(c.id, (await page.inputValue('#lanes-class')) as VehicleClass)!.lanesMax;
+    expect(await page.getAttribute('#lanes-value', 'max')).toBe(String(lanesMax));
+    const refusal = `The number of lanes open must be a whole number from 0 to ${lanesMax}.`;
     await page.fill('#lanes-value', '2.5');
     await page.click('#lanes-form button[type="submit"]');
-    expect(await page.textContent('#official-result')).toBe('The number of lanes open must be a whole number from 0 to 1000.');
+    expect(await page.textContent('#official-result')).toBe(refusal);
+    await page.fill('#lanes-value', String(lanesMax + 1));
+    await page.click('#lanes-form button[type="submit"]');
+    expect(await page.textContent('#official-result')).toBe(refusal);
     expect(errors).toEqual([]);
     await page.context().close();
   });

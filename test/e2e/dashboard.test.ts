@@ -124,6 +124,33 @@ describe.skipIf(!hasChromium())('dashboard against the real estimator and API (h
     await b.page.context().close();
   });
 
+  it("a queue whose last lane closes says so, keeps the official's reason and raises a no-lane alert", async () => {
+    const { page, errors } = await openDashboard(browser, url);
+    await page.waitForSelector('#conn[data-state="live"]', { timeout: UPDATE_TIMEOUT_MS });
+    const q = catalogue.queues()[2]!;
+    const key = queueKey(q);
+    const reason = 'customs IT outage';
+    const restricted = await post({ eventId: randomUUID(), type: 'crossing.status', ...q, occurredAt: new Date().toISOString(), status: 'restricted', reason });
+    expect(restricted.status).toBe(202);
+    expect(await setLanesViaForm(page, TOKEN, q, 0)).toMatch(/^Accepted: /);
+    await waitForText(page, cell(key, 'lanesOpen'), '0', UPDATE_TIMEOUT_MS);
+    // the estimator's own words come first in the published reason; the page says them in its language instead
+    expect((await estimator.store.readEstimate(q))?.statusReason).toBe(`no lanes open; ${reason}`);
+    await page.waitForFunction((sel) => (document.querySelector(sel)?.textContent ?? '').includes('No lane open'), cell(key, 'status'), { timeout: UPDATE_TIMEOUT_MS });
+    const status = (await page.textContent(cell(key, 'status'))) ?? '';
+    expect(status).toContain(`Reason: ${reason}`);
+    expect(status).not.toContain('no lanes open;');
+    const alert = page.locator(`#alerts-list li[data-kind="noLanes"][data-crossing="${q.crossingId}"]`);
+    await alert.waitFor({ timeout: UPDATE_TIMEOUT_MS });
+    expect(await alert.textContent()).toMatch(new RegExp(`^No lane open .*no lane open, nobody is being served\\. Reason: ${reason}$`));
+    // a lane reopens: the alert goes
+    expect(await setLanesViaForm(page, TOKEN, q, 1)).toMatch(/^Accepted: /);
+    await alert.waitFor({ state: 'detached', timeout: UPDATE_TIMEOUT_MS });
+    await screenshot(page, 'real-no-lanes');
+    expect(errors).toEqual([]);
+    await page.context().close();
+  });
+
   it("opens a crossing's 24 h charts from the API's history, labelled with its local zone", async () => {
     const { page, errors } = await openDashboard(browser, url);
     const q = catalogue.queues()[0]!;

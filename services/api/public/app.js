@@ -13,7 +13,7 @@ import {
 } from './i18n.js';
 import {
   addSample, arrivalsOutpaceService, computeAlerts, crossingStatus, crossingStatusEvent, GROWTH_MIN_VEHICLES, hourlyThroughput, isGrowing,
-  isStale, lanesChangedEvent, noLanesOpen, queueKey, severityOf, worstSeverity,
+  isStale, lanesChangedEvent, lanesMaxOf, noLanesOpen, officialReason, parseLanes, queueKey, severityOf, worstSeverity,
 } from './model.js';
 
 const STORE = { lang: 'kezek.lang', threshold: 'kezek.alertThresholdMinutes', token: 'kezek.officialToken' };
@@ -91,11 +91,12 @@ function statusText(status, until, zone) {
 function rowStatus(est, zone) {
   const until = (est.status === 'closed' || est.status === 'restricted') && est.statusUntil ? Date.parse(est.statusUntil) : null;
   const noLanes = noLanesOpen(est);
+  const reason = officialReason(est);
   return [
     h('span', { class: `status-badge status-${est.status}` }, statusText(est.status, null, zone)),
     until === null ? null : h('span', { class: 'note', title: tzLabel(zone, until) }, t('status.untilShort', { time: `${fmtDateTime(until, zone)} (${utcOffsetLabel(zone, until)})` })),
     noLanes ? h('span', { class: 'reason' }, t('status.noLanes')) : null,
-    est.statusReason && !noLanes ? h('span', { class: 'reason' }, t('status.reason', { reason: est.statusReason })) : null,
+    reason ? h('span', { class: 'reason' }, t('status.reason', { reason })) : null,
   ];
 }
 
@@ -288,6 +289,9 @@ function renderAlerts() {
         if (a.reason) text += ` ${t('status.reason', { reason: a.reason })}`;
       } else if (a.kind === 'wait') {
         text = t('alerts.waitAbove', { ...vars, wait: fmtDuration(a.waitSeconds), threshold: fmtDuration(state.thresholdMinutes * 60) });
+      } else if (a.kind === 'noLanes') {
+        text = t('alerts.noLanes', vars);
+        if (a.reason) text += ` ${t('status.reason', { reason: a.reason })}`;
       } else if (a.kind === 'growing') text = t('alerts.growing', vars);
       else text = a.silentMs === null ? t('alerts.staleNever', vars) : t('alerts.stale', { ...vars, ago: fmtDuration(a.silentMs / 1000) });
       return h('li', { class: `alert alert-${a.kind}`, dataset: { kind: a.kind, crossing: a.crossingId } }, h('strong', {}, t(`alerts.kind.${a.kind}`)), ' ', text);
@@ -598,9 +602,10 @@ function wireOfficial() {
     const crossingId = $('#lanes-crossing').value;
     const direction = $('#lanes-direction').value;
     const vehicleClass = $('#lanes-class').value;
-    const lanesOpen = Number($('#lanes-value').value);
-    if (!Number.isInteger(lanesOpen) || lanesOpen < 0 || lanesOpen > 1000 || $('#lanes-value').value.trim() === '') {
-      showResult('error', t('official.lanesInvalid'));
+    const max = lanesMaxOf(state.meta, crossingId, vehicleClass);
+    const lanesOpen = parseLanes($('#lanes-value').value, max);
+    if (lanesOpen === null) {
+      showResult('error', t('official.lanesInvalid', { max: fmtNumber(max) }));
       $('#lanes-value').focus();
       return;
     }
@@ -664,6 +669,8 @@ function renderUntilHint() {
 function prefillLanes() {
   const est = state.estimates.get(keyOf($('#lanes-crossing').value, $('#lanes-direction').value, $('#lanes-class').value));
   $('#lanes-value').value = typeof est?.lanesOpen === 'number' ? String(est.lanesOpen) : '';
+  // the browser's own range check says the queue's real limit, as the API would
+  $('#lanes-value').max = String(lanesMaxOf(state.meta, $('#lanes-crossing').value, $('#lanes-class').value));
 }
 
 /** "Lanes…" in a queue row: preselect that queue in the lanes form and put the cursor in the number field. */

@@ -44,6 +44,23 @@ export function noLanesOpen(est) {
   return Boolean(est) && est.status !== 'closed' && est.lanesOpen === 0 && (est.waitSeconds === null || est.waitSeconds === undefined);
 }
 
+/** The estimator's words for it at the head of statusReason (shared/estimation/model.ts NO_LANES_OPEN_REASON). */
+export const NO_LANES_OPEN_REASON = 'no lanes open';
+
+/**
+ * The reason to show beside a queue's status: the one an official gave. For a queue with no lane open the
+ * estimator puts its own "no lanes open" first ("no lanes open; customs IT outage"): the page says that in its own
+ * language (noLanesOpen), so only the official's part is left; null when there is none.
+ */
+export function officialReason(est) {
+  const reason = est?.statusReason;
+  if (!reason) return null;
+  if (!noLanesOpen(est) || !reason.startsWith(NO_LANES_OPEN_REASON)) return reason;
+  const rest = reason.slice(NO_LANES_OPEN_REASON.length);
+  if (rest === '') return null;
+  return rest.startsWith('; ') ? rest.slice(2) || null : reason;
+}
+
 /** The worst severity among a crossing's queues (closed ranks highest), for its map marker. */
 export function worstSeverity(estimates) {
   let worst = 'unknown';
@@ -142,6 +159,8 @@ export function computeAlerts(ctx) {
         out.push({ kind: 'stale', severity: 1, crossingId: c.id, direction: q.direction, vehicleClass: q.vehicleClass, silentMs: last === null ? null : ctx.now - last });
       }
       if (!q.est || q.est.status === 'closed' || stale) continue;
+      // lanes all shut on an open crossing: nobody is served, however short the queue looks
+      if (noLanesOpen(q.est)) out.push({ kind: 'noLanes', severity: 2, crossingId: c.id, direction: q.direction, vehicleClass: q.vehicleClass, reason: officialReason(q.est) });
       if (q.est.waitSeconds !== null && q.est.waitSeconds > ctx.thresholdSeconds) {
         out.push({ kind: 'wait', severity: 2, crossingId: c.id, direction: q.direction, vehicleClass: q.vehicleClass, waitSeconds: q.est.waitSeconds });
       }
@@ -185,6 +204,23 @@ export function isoWithOffset(date) {
 }
 
 /** A `lanes.changed` contract event (shared/events/v1.ts). */
+/** Most lanes the dashboard accepts when the catalogue's lanesMax of the queue is not known (the page's meta not loaded). */
+export const LANES_FALLBACK_MAX = 1000;
+
+/** The most lanes a queue can have open: its class's lanesMax per direction (/dashboard/meta.json), as the API checks. */
+export function lanesMaxOf(meta, crossingId, vehicleClass) {
+  const max = meta?.crossings?.[crossingId]?.classes?.[vehicleClass]?.lanesMax;
+  return Number.isInteger(max) && max >= 1 ? max : LANES_FALLBACK_MAX;
+}
+
+/** The number typed in the lanes form as a lane count from 0 to `max`, or null when it is not one. */
+export function parseLanes(text, max) {
+  const s = String(text ?? '').trim();
+  if (!/^\d+$/.test(s)) return null;
+  const n = Number(s);
+  return n <= max ? n : null;
+}
+
 export function lanesChangedEvent({ eventId, now, crossingId, direction, vehicleClass, lanesOpen }) {
   return { eventId, type: 'lanes.changed', crossingId, occurredAt: isoWithOffset(now), direction, vehicleClass, lanesOpen };
 }
