@@ -16,7 +16,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHarness, defaultOptions } from '../lib/harness.ts';
-import { pickLoadTool, runLoad } from '../lib/load.ts';
+import { pickLoadTool, plainGet, runLoad } from '../lib/load.ts';
 import { cpuMs, startChild, waitUntil, type BenchChild } from '../lib/procs.ts';
 import { median } from '../lib/stats.ts';
 
@@ -32,10 +32,11 @@ try {
   await waitUntil(async () => ((await api.stats()).counters?.viewSize ?? 0) >= queues, 'the API view to hold every queue', 60_000, 100);
   await est.stop();
   const base = `http://127.0.0.1:${api.info.port as number}`;
-  const res = await fetch(`${base}/v1/crossings/korday/waits`);
-  const etag = res.headers.get('etag') ?? '';
-  writeFileSync(join(dir, 'crossing.json'), await res.text());
-  writeFileSync(join(dir, 'bulk.json'), await (await fetch(`${base}/v1/waits`)).text());
+  // as the load generator is sent them (plainGet: fetch's own Accept-Encoding would get the gzip ETag)
+  const res = await plainGet(`${base}/v1/crossings/korday/waits`);
+  const etag = String(res.headers.etag ?? '');
+  writeFileSync(join(dir, 'crossing.json'), res.body);
+  writeFileSync(join(dir, 'bulk.json'), (await plainGet(`${base}/v1/waits`)).body);
   const bare = await startChild('bare', { env: {}, args: ['--doc', `crossing=${join(dir, 'crossing.json')}`, '--doc', `bulk=${join(dir, 'bulk.json')}`] });
   const bareBase = `http://127.0.0.1:${bare.info.port as number}`;
   const { tool } = pickLoadTool();
@@ -47,24 +48,25 @@ try {
     { name: 'ours bulk', child: api, url: `${base}/v1/waits` },
   ].filter((v) => !process.env.ONLY || process.env.ONLY.split(',').some((o) => v.name.includes(o)));
   for (const v of variants) await runLoad(tool, v.url, 2, 50, { headers: v.headers, expect: v.expect });
-  const per = new Map<string, { us: number[]; rps: number[]; p99: number[] }>();
+  const per = new Map<string, { us: number[]; rps: number[]; p99: number[]; bytes: number[] }>();
   for (let r = 0; r < ROUNDS; r++) {
     const order = r % 2 === 0 ? variants : [...variants].reverse();
     for (const v of order) {
       const before = cpuMs(v.child.pid);
       const out = await runLoad(tool, v.url, SECONDS, 50, { headers: v.headers, expect: v.expect });
       const used = cpuMs(v.child.pid) - before;
-      const m = per.get(v.name) ?? { us: [], rps: [], p99: [] };
+      const m = per.get(v.name) ?? { us: [], rps: [], p99: [], bytes: [] };
       m.us.push((used * 1000) / out.requests);
       m.rps.push(out.reqPerSec);
       m.p99.push(out.p99);
+      m.bytes.push(out.bytesPerReq);
       per.set(v.name, m);
     }
   }
   console.log(`load: ${tool}, 50 connections, ${SECONDS} s x ${ROUNDS} rounds; median (all rounds)`);
   for (const [name, m] of per) {
     const f = (xs: number[], d: number) => xs.map((x) => x.toFixed(d)).join(' ');
-    console.log(`${name.padEnd(14)} ${median(m.us).toFixed(1).padStart(6)} us CPU/req (${f(m.us, 1)})  ${Math.round(median(m.rps))} req/s  p99 ${median(m.p99).toFixed(2)} ms (${f(m.p99, 2)})`);
+    console.log(`${name.padEnd(14)} ${median(m.us).toFixed(1).padStart(6)} us CPU/req (${f(m.us, 1)})  ${Math.round(median(m.rps))} req/s  p99 ${median(m.p99).toFixed(2)} ms (${f(m.p99, 2)})  ${Math.round(median(m.bytes))} B/response`);
   }
   await bare.stop();
   await api.stop();

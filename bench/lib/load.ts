@@ -8,6 +8,7 @@
  * `BENCH_LOAD_TOOL=autocannon|wrk` picks one explicitly.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { get as httpGet } from 'node:http';
 import { createRequire } from 'node:module';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -173,6 +174,30 @@ function runAutocannon(url: string, seconds: number, connections: number, header
         reject(new Error(`autocannon output was not JSON: ${(e as Error).message}`));
       }
     });
+  });
+}
+
+/** One response as a load generator gets it: status, headers and the body's bytes as sent (not decompressed). */
+export interface PlainResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+/**
+ * A GET with exactly these headers, as wrk and autocannon send them (node:http adds only Host and Connection). NOT
+ * fetch: it adds `Accept-Encoding: gzip, deflate`, so the API answers a different representation (gzipped, with the
+ * `-gz` ETag) than the load generator gets; a bench that took its ETag from fetch measured 200s as "304s".
+ */
+export function plainGet(url: string, headers: Record<string, string> = {}): Promise<PlainResponse> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res
+        .on('data', (d: Buffer) => chunks.push(d))
+        .on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }))
+        .on('error', reject);
+    }).on('error', reject);
   });
 }
 

@@ -4,6 +4,10 @@ import { fmt, fmtPairedRatio, fmtRatio, formatTable, growth, judge, median, pair
 import { createLiveTraffic, desEvents, syntheticCatalogue } from '../../bench/lib/events.ts';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { validateEvent } from '../../shared/events/index.ts';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { plainGet } from '../../bench/lib/load.ts';
+import { unexpectedOf } from '../../bench/rows/polling.ts';
 
 describe('pooledPercentile: the p99 of several rounds as one sample set', () => {
   const flat = { fromPct: 90, stepPct: 1, values: [1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1] };
@@ -173,5 +177,38 @@ describe('benchmark event sources', () => {
       if (ev.type === 'vehicle.arrived') arrived.add(`${ev.crossingId}/${ev.direction}/${ev.vehicleClass}/${ev.vehicleRef}`);
       else if ('vehicleRef' in ev) expect(arrived.has(`${ev.crossingId}/${ev.direction}/${ev.vehicleClass}/${ev.vehicleRef}`)).toBe(true);
     }
+  });
+});
+
+describe('polling row: what the load generator is sent', () => {
+  it('plainGet sends only the headers given (fetch adds Accept-Encoding, so the API would answer its gzip ETag)', async () => {
+    const seen: (string | undefined)[] = [];
+    const server = createServer((req, res) => {
+      seen.push(req.headers['accept-encoding']);
+      res.setHeader('etag', req.headers['accept-encoding']?.includes('gzip') ? '"doc-gz"' : '"doc"');
+      res.end('{"a":1}');
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    try {
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+      const plain = await plainGet(url);
+      expect(plain).toMatchObject({ status: 200, headers: { etag: '"doc"' } });
+      expect(plain.body.toString()).toBe('{"a":1}');
+      expect((await plainGet(url, { 'accept-encoding': 'gzip' })).headers.etag).toBe('"doc-gz"');
+      // the trap plainGet avoids
+      expect((await fetch(url)).headers.get('etag')).toBe('"doc-gz"');
+      expect(seen.slice(0, 2)).toEqual([undefined, 'gzip']);
+    } finally {
+      await new Promise((r) => server.close(r));
+    }
+  });
+
+  it('a run meant to get 304s that was sent the document counts every response as unexpected', () => {
+    const base = { reqPerSec: 1000, p50: 1, p99: 2, ok2xx: 0, ok3xx: 5000, other: 0, errors: 0, requests: 5000 };
+    expect(unexpectedOf({ ...base, bytesPerReq: 276 }, '3xx', 2494)).toBe(0);
+    expect(unexpectedOf({ ...base, bytesPerReq: 2829 }, '3xx', 2494)).toBe(5000);
+    expect(unexpectedOf({ ...base, bytesPerReq: 276, other: 3, errors: 2 }, '3xx', 2494)).toBe(5);
+    // a 2xx run is judged by its status classes only
+    expect(unexpectedOf({ ...base, ok2xx: 5000, ok3xx: 0, bytesPerReq: 2829 }, '2xx', 2494)).toBe(0);
   });
 });
