@@ -11,6 +11,12 @@
  * (2 x 5 s, profiled). The API's profile under the bulk load: writev (the kernel's send) ~49 % of the busy time,
  * Fastify ~8 %, Kezek's own code (view, lookup, access, headers) under 2 %. The p99 at 50 closed-loop connections
  * follows the time per request, and the bare route's own p99 was 4.9-7.9 ms in those runs.
+ * On 2026-11-23 16:00 (2 x Intel Xeon guest; bare at 51-57k req/s): crossing bare / ours 17.4-19.5 / 24.3-26.1 us,
+ * 304 21.6 us with 276 B per response. (Until a2c697b the "304" variant here and in the polling row was sent 200s:
+ * the ETag came from fetch, whose Accept-Encoding: gzip gets the -gz ETag; it then cost MORE than a 200, 27.7 us.)
+ * Four runs of this experiment (a fresh API each) gave ours 24.4-26.1 us; the polling row's own API, warmed on all
+ * five configurations, sometimes runs the per-crossing poll at 30k instead of 40k req/s for a whole run (59 % in all
+ * 5 rounds at 16:08, 69-75 % at 15:20), so a process, not a round, is the unit of that noise.
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
