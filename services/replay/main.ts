@@ -21,6 +21,7 @@ import { joinNegativeValues, parseArgsProblem } from '../../shared/cli-args.ts';
 import {
   checkEventTimes,
   counted,
+  STDIN,
   parseShiftTo,
   parseSpeed,
   readNdjsonEvents,
@@ -44,6 +45,7 @@ Publishes recorded v1 contract events to JetStream (through the buffered publish
 
 <file>  NDJSON: one JSON event per line (docs/events.md); blank lines are ignored, bad lines are reported as
         file:line: reason and skipped. A gzip-compressed file (e.g. day.ndjson.gz) is decompressed on the fly.
+        - reads standard input instead (plain or gzip-compressed too; bad lines are reported as stdin:line).
 
 Options:
   --speed <n>|max      replay n times faster than recorded (a positive decimal number, e.g. 1000 or 0.5), or as fast
@@ -94,7 +96,8 @@ Exit codes:
 Examples:
   npm run replay -- seeds/sample-day.ndjson --shift-to now-1d          # the sample day as the last 24 hours, at once
   npm run replay -- seeds/sample-day.ndjson --shift-to now --speed 1   # re-live the sample day in real time from now
-  npm run replay -- recorded.ndjson.gz --dry-run --strict              # validate only: exit 0 if all is well`;
+  npm run replay -- recorded.ndjson.gz --dry-run --strict              # validate only: exit 0 if all is well
+  ssh recorder cat day.ndjson.gz | npm run replay -- - --shift-to now-1d  # from a pipe`;
 
 const OPTIONS = {
   speed: { type: 'string' },
@@ -176,17 +179,25 @@ async function main(): Promise<number> {
   }
   if (positionals.length !== 1) fail(`expected exactly one NDJSON file (got ${positionals.length} arguments)`);
   const file = positionals[0]!;
-  let stat;
-  try {
-    stat = statSync(file);
-  } catch {
-    fail(`no such file: ${file}`);
-  }
-  if (stat.isDirectory()) fail(`${file} is a directory: give one NDJSON file (one event per line, optionally .gz-compressed)`);
-  try {
-    accessSync(file, constants.R_OK);
-  } catch (err) {
-    fail(`cannot read ${file}: ${(err as Error).message}`);
+  const fromStdin = file === STDIN;
+  // what bad lines and the summary are reported against: the path, or "stdin"
+  const source = fromStdin ? 'stdin' : file;
+  if (fromStdin) {
+    // a terminal would sit waiting for typed events: say how it is meant to be used instead
+    if (process.stdin.isTTY) fail(`"-" reads the events from standard input, which is a terminal here: pipe them in (e.g. zcat day.ndjson.gz | npm run replay -- - --dry-run)`);
+  } else {
+    let stat;
+    try {
+      stat = statSync(file);
+    } catch {
+      fail(`no such file: ${file}`);
+    }
+    if (stat.isDirectory()) fail(`${file} is a directory: give one NDJSON file (one event per line, optionally .gz-compressed)`);
+    try {
+      accessSync(file, constants.R_OK);
+    } catch (err) {
+      fail(`cannot read ${file}: ${(err as Error).message}`);
+    }
   }
   const speedArg = args.speed ?? 'max';
   let speed: number | 'max';
@@ -223,13 +234,13 @@ async function main(): Promise<number> {
     // a file about to be shifted is checked for future events after the shift (checkEventTimes), not before
     read = await readNdjsonEvents(file, { catalogue, now: shiftTo !== undefined ? Infinity : undefined });
   } catch (err) {
-    fail(`cannot read ${file}: ${(err as Error).message}`);
+    fail(`cannot read ${source}: ${(err as Error).message}`);
   }
-  reportBadLines(file, read.bad);
-  const summaryLine = `${file}: ${counted(read.lines, 'line')}, ${counted(read.events.length, 'valid event')}, ${counted(read.bad.length, 'bad line')}${read.bad.length ? ' (skipped)' : ''}`;
+  reportBadLines(source, read.bad);
+  const summaryLine = `${source}: ${counted(read.lines, 'line')}, ${counted(read.events.length, 'valid event')}, ${counted(read.bad.length, 'bad line')}${read.bad.length ? ' (skipped)' : ''}`;
   if (read.events.length === 0) {
     process.stdout.write(`${summaryLine}\n`);
-    process.stderr.write(`no valid event in ${file}${read.lines ? '' : ' (the file is empty)'}: nothing to publish\n`);
+    process.stderr.write(`no valid event in ${source}${read.lines ? '' : ` (${fromStdin ? 'the input' : 'the file'} is empty)`}: nothing to publish\n`);
     return EXIT.NO_VALID_EVENTS;
   }
   if (args.strict && read.bad.length) {
@@ -347,7 +358,7 @@ async function main(): Promise<number> {
       if (next) {
         const from = iso(Date.parse(next.occurredAt));
         const again = [shellQuote(file), `--from ${from}`, shiftTarget !== undefined ? `--shift-to ${shiftTarget}` : '', speedArg !== 'max' ? `--speed ${speedArg}` : ''].filter(Boolean).join(' ');
-        process.stdout.write(`interrupted: to resume, run again with --from ${from} (npm run replay -- ${again})\n`);
+        process.stdout.write(`interrupted: to resume, run again with --from ${from} (npm run replay -- ${again}${fromStdin ? ', with the same input piped in' : ''})\n`);
       }
     }
   } finally {

@@ -15,9 +15,9 @@
  *    ('max'). Re-running a replay adds nothing: msgID = eventId.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, openSync, readSync } from 'node:fs';
+import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
+import { PassThrough, type Readable, type Transform, type Writable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import type { Catalogue } from '../../shared/catalogue/index.ts';
 import { validateEvent, type KezekEvent } from '../../shared/events/index.ts';
@@ -38,37 +38,53 @@ export interface ReadResult {
   lines: number;
 }
 
-/** True when the file starts with the gzip magic bytes (1f 8b). */
-export function isGzipFile(path: string): boolean {
-  const fd = openSync(path, 'r');
-  try {
-    const head = Buffer.alloc(2);
-    return readSync(fd, head, 0, 2, 0) === 2 && head[0] === 0x1f && head[1] === 0x8b;
-  } finally {
-    closeSync(fd);
-  }
+/** The <file> that means standard input (`zcat day.ndjson.gz | npm run replay -- -`). */
+export const STDIN = '-';
+
+/**
+ * A byte stream as text, gunzipped when it starts with gzip's magic bytes (1f 8b), whatever its name: decided on the
+ * first two bytes, so a pipe works as well as a file. Errors of the source or of the gunzip end the text with them.
+ */
+export function textOf(source: Readable): Readable {
+  const out = new PassThrough();
+  let head = Buffer.alloc(0);
+  const start = (ended: boolean) => {
+    source.off('data', onData);
+    source.off('end', onEnd);
+    source.pause();
+    const gzip = head.length >= 2 && head[0] === 0x1f && head[1] === 0x8b;
+    const target: Writable = gzip ? createGunzip() : out;
+    if (gzip) (target as Transform).on('error', (err) => out.destroy(err)).pipe(out);
+    target.write(head);
+    if (ended) target.end();
+    else source.pipe(target);
+  };
+  const onData = (chunk: Buffer | string) => {
+    head = Buffer.concat([head, typeof chunk === 'string' ? Buffer.from(chunk) : chunk]);
+    if (head.length >= 2) start(false);
+  };
+  const onEnd = () => start(true);
+  source.on('data', onData).once('end', onEnd).once('error', (err) => out.destroy(err));
+  return out.setEncoding('utf8');
 }
 
-/** The file's text: gunzipped when it is gzip-compressed (detected by content, whatever the name). */
-function openText(path: string): Readable {
-  const source = createReadStream(path);
-  if (!isGzipFile(path)) return source.setEncoding('utf8');
-  const gunzip = createGunzip();
-  source.on('error', (err) => gunzip.destroy(err));
-  return source.pipe(gunzip).setEncoding('utf8');
+/** The text of a file (`-`: standard input), plain or gzip-compressed. */
+function openText(path: string, stdin: Readable): Readable {
+  return textOf(path === STDIN ? stdin : createReadStream(path));
 }
 
 /**
- * Reads and validates an NDJSON file (plain or gzip-compressed). `now` is the clock of the future-skew rule of
- * validateEvent (default: the wall clock); Infinity skips that rule (a file about to be shifted in time).
+ * Reads and validates an NDJSON file (plain or gzip-compressed; `-`: standard input, or `ctx.stdin` in tests).
+ * `now` is the clock of the future-skew rule of validateEvent (default: the wall clock); Infinity skips that rule
+ * (a file about to be shifted in time).
  */
-export async function readNdjsonEvents(path: string, ctx: { catalogue: Catalogue; now?: number }): Promise<ReadResult> {
+export async function readNdjsonEvents(path: string, ctx: { catalogue: Catalogue; now?: number; stdin?: Readable }): Promise<ReadResult> {
   const events: LineEvent[] = [];
   const bad: BadLine[] = [];
   const firstLineOf = new Map<string, number>();
   let lineNo = 0;
   let lines = 0;
-  const input = openText(path);
+  const input = openText(path, ctx.stdin ?? process.stdin);
   const rl = createInterface({ input, crlfDelay: Infinity });
   // readline does not pass on the errors of its input (a truncated gzip file, a read error): end the loop with them
   let inputError: Error | undefined;

@@ -22,10 +22,12 @@ export function runCli(
   script: string,
   args: string[],
   env: Record<string, string | undefined>,
-  opts: { killAfterMs?: number; signalAfter?: { text: RegExp; signal: NodeJS.Signals }; signalWhen?: { event: Promise<unknown>; signal: NodeJS.Signals } } = {},
+  opts: { killAfterMs?: number; signalAfter?: { text: RegExp; signal: NodeJS.Signals }; signalWhen?: { event: Promise<unknown>; signal: NodeJS.Signals }; input?: Buffer | string } = {},
 ): Promise<CliRun> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', script, ...args], { cwd: ROOT, env: { PATH: process.env.PATH, ...env }, stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'] });
+    // `input`: piped to the child's stdin, then closed (a CLI reading `-`)
+    if (opts.input !== undefined) child.stdin!.end(opts.input);
     const run: CliRun = { code: null, stdout: '', stderr: '', out: '' };
     let signalled = false;
     const onData = (stream: 'stdout' | 'stderr') => (d: Buffer) => {
@@ -38,8 +40,8 @@ export function runCli(
       }
     };
     void opts.signalWhen?.event.then(() => child.kill(opts.signalWhen!.signal));
-    child.stdout.on('data', onData('stdout'));
-    child.stderr.on('data', onData('stderr'));
+    child.stdout!.on('data', onData('stdout'));
+    child.stderr!.on('data', onData('stderr'));
     const timer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 25_000);
     child.on('exit', (code) => {
       clearTimeout(timer);

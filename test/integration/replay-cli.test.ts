@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { createLogger } from '../../shared/logger.ts';
@@ -23,8 +24,8 @@ const catalogue = loadCatalogue();
 const logger = createLogger({ service: 'replay-cli-test', level: 'silent', pretty: false });
 const { cleanups, setup } = estimatorTestEnv();
 
-const replay = (args: string[], env: Record<string, string> = {}) =>
-  runCli('services/replay/main.ts', args, { NATS_URL: natsUrl(), KEZEK_PREFIX: uniquePrefix(), PSEUDONYM_KEY: KEY, LOG_LEVEL: 'warn', DATA_DIR: tempDir('kezek-replay-cli-data'), ...env });
+const replay = (args: string[], env: Record<string, string> = {}, input?: Buffer | string) =>
+  runCli('services/replay/main.ts', args, { NATS_URL: natsUrl(), KEZEK_PREFIX: uniquePrefix(), PSEUDONYM_KEY: KEY, LOG_LEVEL: 'warn', DATA_DIR: tempDir('kezek-replay-cli-data'), ...env }, { input });
 
 const lanes = (id: string, atMs: number): KezekEvent =>
   ({ eventId: id, type: 'lanes.changed', crossingId: 'korday', direction: 'KZ-KG', vehicleClass: 'truck', occurredAt: new Date(atMs).toISOString(), lanesOpen: 2 }) as KezekEvent;
@@ -168,6 +169,26 @@ describe('replay CLI', () => {
     const late = await run([path, '--from', new Date(t0 + HOUR).toISOString()]);
     expect(late.code).toBe(4);
     expect(late.stderr).toMatch(/no event at or after --from/);
+  });
+
+  it('"-" reads the events from standard input, plain or gzip-compressed, bad lines reported as stdin:<line>', { timeout: 60_000 }, async () => {
+    const prefix = uniquePrefix();
+    const lines = [0, 1, 2].map((i) => JSON.stringify(lanes(`in-${i}`, Date.now() - HOUR + i)));
+    const text = [lines[0], '{not json', lines[1], lines[2]].join('\n') + '\n';
+    const plain = await replay(['-'], { KEZEK_PREFIX: prefix }, text);
+    expect(plain.code, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/^stdin:2: invalid JSON/m);
+    expect(plain.stdout).toContain('stdin: 4 lines, 3 valid events, 1 bad line (skipped)');
+    expect(plain.stdout).toContain('published 3/3: 3 stored');
+    // the same events gzipped through the pipe: recognised by content, and already in the stream
+    const gz = await replay(['-'], { KEZEK_PREFIX: prefix }, gzipSync(lines.join('\n')));
+    expect(gz.code, gz.stderr).toBe(0);
+    expect(gz.stdout).toContain('stdin: 3 lines, 3 valid events, 0 bad lines');
+    expect(gz.stdout).toContain('published 3/3: 0 stored, 3 already in the stream');
+    // nothing piped in
+    const empty = await replay(['-', '--dry-run'], {}, '');
+    expect(empty.code).toBe(4);
+    expect(empty.stderr).toContain('no valid event in stdin (the input is empty)');
   });
 
   it('non-TTY progress goes to stderr as JSON; stdout holds only the summary', async () => {

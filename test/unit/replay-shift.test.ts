@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { Readable } from 'node:stream';
 import { loadCatalogue } from '../../shared/catalogue/index.ts';
 import { MAX_FUTURE_SKEW_MS, validateEvent, type KezekEvent } from '../../shared/events/index.ts';
 import { STORE_DEFAULTS } from '../../shared/queue-store/store.ts';
@@ -180,6 +181,18 @@ describe('readNdjsonEvents input formats', () => {
       expect(read.bad, f).toEqual([]);
       expect(read.events.map((e) => e.event.eventId)).toEqual(['g1', 'g2']);
     }
+  });
+
+  it('standard input ("-"): plain or gzip, told apart even when the first chunk holds one byte; a cut gzip stream is an error', async () => {
+    const gz = gzipSync(lines);
+    for (const chunks of [[Buffer.from(lines)], [Buffer.from(lines.slice(0, 1)), Buffer.from(lines.slice(1))], [gz], [gz.subarray(0, 1), gz.subarray(1)]]) {
+      const read = await readNdjsonEvents('-', { catalogue, stdin: Readable.from(chunks) });
+      expect(read.bad).toEqual([]);
+      expect(read.events.map((e) => e.event.eventId)).toEqual(['g1', 'g2']);
+    }
+    expect((await readNdjsonEvents('-', { catalogue, stdin: Readable.from([]) })).lines).toBe(0);
+    const long = gzipSync(lines.repeat(50));
+    await expect(readNdjsonEvents('-', { catalogue, stdin: Readable.from([long.subarray(0, long.length - 20)]) })).rejects.toThrow(/unexpected end of file/);
   });
 
   it('a truncated gzip file is an error, not a list of bad lines or a silent partial read', async () => {
