@@ -213,9 +213,9 @@ function updateCrossing(crossingId) {
     }
     fill(cell('status'), ...rowStatus(est, zone));
     const num = (v) => (v === null || v === undefined ? '–' : fmtNumber(v));
-    // a prior has counted nothing: its 0 is no count, not an empty queue
-    cell('queueLength').textContent = prior ? '–' : num(est.queueLength);
-    cell('queueLength').title = prior ? t('queue.notCounted') : '';
+    // a prior's queue length is the typical one for the hour, not a count: marked as such ("~12")
+    cell('queueLength').textContent = prior && typeof est.queueLength === 'number' ? `~${fmtNumber(est.queueLength)}` : num(est.queueLength);
+    cell('queueLength').title = prior ? t('queue.typical') : '';
     // a closed queue has no lane open, whatever lanes it had (and will have when it reopens)
     cell('lanesOpen').textContent = est.status === 'closed' ? num(0) : num(est.lanesOpen);
     const sev = severityOf(est);
