@@ -203,7 +203,6 @@ export function isoWithOffset(date) {
   );
 }
 
-/** A `lanes.changed` contract event (shared/events/v1.ts). */
 /** Most lanes the dashboard accepts when the catalogue's lanesMax of the queue is not known (the page's meta not loaded). */
 export const LANES_FALLBACK_MAX = 1000;
 
@@ -221,6 +220,7 @@ export function parseLanes(text, max) {
   return n <= max ? n : null;
 }
 
+/** A `lanes.changed` contract event (shared/events/v1.ts). */
 export function lanesChangedEvent({ eventId, now, crossingId, direction, vehicleClass, lanesOpen }) {
   return { eventId, type: 'lanes.changed', crossingId, occurredAt: isoWithOffset(now), direction, vehicleClass, lanesOpen };
 }
