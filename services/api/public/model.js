@@ -55,10 +55,10 @@ export const NO_LANES_OPEN_REASON = 'no lanes open';
 export function officialReason(est) {
   const reason = est?.statusReason;
   if (!reason) return null;
-  if (!noLanesOpen(est) || !reason.startsWith(NO_LANES_OPEN_REASON)) return reason;
-  const rest = reason.slice(NO_LANES_OPEN_REASON.length);
-  if (rest === '') return null;
-  return rest.startsWith('; ') ? rest.slice(2) || null : reason;
+  if (!noLanesOpen(est)) return reason;
+  if (reason === NO_LANES_OPEN_REASON) return null;
+  const prefix = `${NO_LANES_OPEN_REASON}; `;
+  return reason.startsWith(prefix) ? reason.slice(prefix.length) : reason;
 }
 
 /** The worst severity among a crossing's queues (closed ranks highest), for its map marker. */
@@ -204,7 +204,7 @@ export function isoWithOffset(date) {
 }
 
 /** Most lanes the dashboard accepts when the catalogue's lanesMax of the queue is not known (the page's meta not loaded). */
-export const LANES_FALLBACK_MAX = 1000;
+const LANES_FALLBACK_MAX = 1000;
 
 /** The most lanes a queue can have open: its class's lanesMax per direction (/dashboard/meta.json), as the API checks. */
 export function lanesMaxOf(meta, crossingId, vehicleClass) {
